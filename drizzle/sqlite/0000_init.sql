@@ -1,0 +1,43 @@
+CREATE TABLE `nango_records` (
+	`provider_config_key` text NOT NULL,
+	`connection_id` text NOT NULL,
+	`model` text NOT NULL,
+	`variant` text DEFAULT 'base' NOT NULL,
+	`id` text NOT NULL,
+	`data` text NOT NULL,
+	`last_action` text NOT NULL,
+	`deleted_at` text,
+	`pruned_at` text,
+	`first_seen_at` text NOT NULL,
+	`last_modified_at` text NOT NULL,
+	`cursor` text NOT NULL,
+	`synced_at` text NOT NULL,
+	PRIMARY KEY(`provider_config_key`, `connection_id`, `model`, `variant`, `id`)
+);
+--> statement-breakpoint
+CREATE TABLE `nango_sync_state` (
+	`provider_config_key` text NOT NULL,
+	`connection_id` text NOT NULL,
+	`model` text NOT NULL,
+	`variant` text DEFAULT 'base' NOT NULL,
+	`cursor` text,
+	`status` text DEFAULT 'pending' NOT NULL,
+	`request_seq` integer DEFAULT 0 NOT NULL,
+	`done_seq` integer DEFAULT 0 NOT NULL,
+	`pull_requested_at` text,
+	`pull_started_at` text,
+	`last_success_at` text,
+	`next_attempt_at` text,
+	`last_error` text,
+	`last_error_code` text,
+	`consecutive_failures` integer DEFAULT 0 NOT NULL,
+	`nango_sync_error` text,
+	`nango_sync_error_at` text,
+	`gone_at` text,
+	`records_pulled_total` integer DEFAULT 0 NOT NULL,
+	`last_pull_records` integer DEFAULT 0 NOT NULL,
+	`last_pull_pages` integer DEFAULT 0 NOT NULL,
+	`created_at` text DEFAULT (strftime('%Y-%m-%dT%H:%M:%f','now') || '000Z') NOT NULL,
+	`updated_at` text DEFAULT (strftime('%Y-%m-%dT%H:%M:%f','now') || '000Z') NOT NULL,
+	PRIMARY KEY(`provider_config_key`, `connection_id`, `model`, `variant`)
+);

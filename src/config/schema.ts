@@ -1,0 +1,121 @@
+import { z } from 'zod';
+
+/** Names Nango accepts for an integration, a model and a variant (protocol §4.1). */
+const providerConfigKey = z.string().regex(/^[a-zA-Z0-9~:.@ _-]+$/).max(255);
+const modelName = z.string().regex(/^[A-Z][a-zA-Z0-9_-]+$/, 'a Nango model name such as "Contact"').max(255);
+const variantName = z.string().regex(/^[a-zA-Z0-9_-]+$/).max(255);
+
+const nangoSchema = z
+    .strictObject({
+        /**
+         * Base URL of Nango's API.
+         * @default "https://api.nango.dev"
+         */
+        host: z.url({ protocol: /^https?$/ }).default('https://api.nango.dev'),
+        /** The environment's secret API key, sent as `Authorization: Bearer`. Required. */
+        apiKey: z.string().min(1),
+        /**
+         * The environment's webhook signing key (not the API key). An array accepts every key
+         * in it, for the rotation window in which Nango signs with the old and the new key.
+         */
+        webhookSigningKey: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+        /**
+         * Also accept the legacy `X-Nango-Signature` (sha256(key + body)); open to length extension.
+         * @default false
+         */
+        acceptLegacySignature: z.boolean().default(false),
+    })
+    .describe('How to reach Nango and how to check its webhooks.');
+
+const serverSchema = z
+    .strictObject({
+        /** @default "0.0.0.0" */
+        host: z.string().min(1).default('0.0.0.0'),
+        /** @default 8080 */
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** @default "/webhooks/nango" */
+        webhookPath: z.string().regex(/^\/[^\s?#]*$/, 'a path starting with "/"').default('/webhooks/nango'),
+        /**
+         * Largest webhook body accepted. Nango never retries a 413, so keep it generous.
+         * @default 10485760 (10 MiB)
+         */
+        maxBodyBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+    })
+    .prefault({});
+
+const databaseSchema = z
+    .strictObject({
+        /**
+         * `sqlite:<path>` (parent folders are created) or `postgres://…` (a later release).
+         * @default "sqlite:./data/mirror.db"
+         */
+        url: z
+            .string()
+            .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'sqlite:<path> or postgres://…')
+            .default('sqlite:./data/mirror.db'),
+    })
+    .prefault({});
+
+const retrySchema = z
+    .strictObject({
+        /**
+         * Tries per Nango request for 5xx, network errors and timeouts before the pull fails.
+         * 429 answers are waited out and do not count.
+         * @default 5
+         */
+        attempts: z.number().int().min(1).max(20).default(5),
+        /** @default 500 */
+        baseDelayMs: z.number().int().min(0).default(500),
+        /** @default 30000 */
+        maxDelayMs: z.number().int().min(0).default(30_000),
+        /**
+         * Delay before a failed pull is tried again, doubled per consecutive failure.
+         * @default 5000
+         */
+        failedPullDelayMs: z.number().int().min(0).default(5000),
+        /** @default 900000 (15 minutes) */
+        failedPullMaxDelayMs: z.number().int().min(0).default(900_000),
+    })
+    .prefault({});
+
+const syncSchema = z
+    .strictObject({
+        /** Records per `GET /records` page. @default 1000 */
+        pageSize: z.number().int().min(1).max(10_000).default(1000),
+        /** Keys pulled at once. @default 4 */
+        concurrency: z.number().int().min(1).max(256).default(4),
+        /** Pull every known key this often, to catch lost webhooks; 0 turns it off. @default 900 */
+        reconcileIntervalSeconds: z.number().int().min(0).default(900),
+        /** Client timeout for one Nango request (the official SDK has none). @default 30 */
+        requestTimeoutSeconds: z.number().positive().max(600).default(30),
+        /** `soft`: keep deleted rows with `deleted_at` set; `hard`: delete them. @default "soft" */
+        deletes: z.enum(['soft', 'hard']).default('soft'),
+        retry: retrySchema,
+    })
+    .prefault({});
+
+const modelEntrySchema = z.strictObject({
+    providerConfigKey,
+    model: modelName,
+    /** Omit to accept every variant of the model. */
+    variant: variantName.optional(),
+});
+
+export const configSchema = z
+    .strictObject({
+        /** Optional: the JSON Schema this file follows, for editors. */
+        $schema: z.string().optional(),
+        nango: nangoSchema,
+        server: serverSchema,
+        database: databaseSchema,
+        sync: syncSchema,
+        /** Allow-list of models to mirror; empty or absent mirrors every model a webhook names. */
+        models: z.array(modelEntrySchema).default([]),
+        /** pino log level. @default "info" */
+        logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .describe('nango-mirror configuration');
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type ModelEntry = z.output<typeof modelEntrySchema>;

@@ -1,0 +1,150 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { signingKeys } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createServer } from './http/createServer.js';
+import { createDaemonHealth, type DaemonHealth } from './lib/daemonHealth.js';
+import { createLogger } from './lib/logger.js';
+import { createNangoClient } from './nango/client.js';
+import { createRateLimitGate } from './nango/rateLimitGate.js';
+import type { MirrorStore } from './storage/mirrorStore.js';
+import { openStore } from './storage/openStore.js';
+import { dateToMicroIso } from './storage/timestamps.js';
+import { createPullScheduler, type PullScheduler } from './sync/pullScheduler.js';
+import { pullKey } from './sync/pullKey.js';
+import { createReconciler, type Reconciler } from './sync/reconcile.js';
+
+export interface Daemon {
+    /** Base URL the HTTP server listens on, e.g. `http://127.0.0.1:8080`. */
+    url: string;
+    port: number;
+    store: MirrorStore;
+    scheduler: PullScheduler;
+    reconciler: Reconciler;
+    health: DaemonHealth;
+    logger: Logger;
+    /** Stops accepting, lets a page in flight commit or roll back whole, closes the database. Safe to call twice. */
+    stop(): Promise<void>;
+}
+
+export interface DaemonOptions {
+    logger?: Logger;
+    /** How long stop() waits for pulls in flight before closing anyway. @default 8000 */
+    stopTimeoutMs?: number;
+}
+
+/** The composition root: config → logger → database + migrations → scheduler → HTTP → reconcile. */
+export async function startDaemon(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
+    const logger = options.logger ?? createLogger(config.logLevel);
+    const store = openStore(config.database.url);
+    let server: Server | undefined;
+    try {
+        await store.migrate();
+        const resumed = await store.recoverInterruptedPulls(dateToMicroIso(new Date()));
+        if (resumed > 0) logger.info({ keys: resumed }, 'resuming pulls interrupted by the last stop');
+
+        const health = createDaemonHealth(logger);
+        const gate = createRateLimitGate();
+        const client = createNangoClient({
+            host: config.nango.host,
+            apiKey: config.nango.apiKey,
+            timeoutMs: config.sync.requestTimeoutSeconds * 1000,
+            retry: config.sync.retry,
+            gate,
+            logger,
+            onAuthResult: health.onNangoAuth,
+        });
+        const pullDeps = {
+            store,
+            client,
+            logger,
+            pageSize: config.sync.pageSize,
+            deletes: config.sync.deletes,
+            failedPullDelayMs: config.sync.retry.failedPullDelayMs,
+            failedPullMaxDelayMs: config.sync.retry.failedPullMaxDelayMs,
+        };
+        const scheduler = createPullScheduler({
+            store,
+            logger,
+            concurrency: config.sync.concurrency,
+            pull: (key, signal) => pullKey(pullDeps, key, signal),
+        });
+        const reconciler = createReconciler({ store, scheduler, logger, intervalMs: config.sync.reconcileIntervalSeconds * 1000 });
+        const app = createServer({
+            webhookPath: config.server.webhookPath,
+            signingKeys: signingKeys(config),
+            acceptLegacySignature: config.nango.acceptLegacySignature,
+            maxBodyBytes: config.server.maxBodyBytes,
+            allowList: config.models,
+            store,
+            scheduler,
+            health,
+            logger,
+        });
+        server = await listen(app, config.server.port, config.server.host);
+        const port = (server.address() as AddressInfo).port;
+        const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
+        scheduler.start();
+        reconciler.start();
+        logger.info({ port, host: config.server.host, webhookPath: config.server.webhookPath, database: describeDatabase(config.database.url) }, 'nango-mirror is running');
+
+        let stopping: Promise<void> | undefined;
+        const httpServer = server;
+        return {
+            url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+            port,
+            store,
+            scheduler,
+            reconciler,
+            health,
+            logger,
+            stop() {
+                stopping ??= (async () => {
+                    logger.info('stopping');
+                    reconciler.stop();
+                    const closed = closeServer(httpServer);
+                    const timeout = options.stopTimeoutMs ?? 8000;
+                    const drained = await Promise.race([scheduler.stop().then(() => true), delay(timeout).then(() => false)]);
+                    if (!drained) logger.warn({ timeoutMs: timeout }, 'pulls still running at shutdown; closing anyway (their pages roll back whole)');
+                    await Promise.race([closed, delay(1000)]);
+                    httpServer.closeAllConnections();
+                    await store.close();
+                    logger.info('stopped');
+                })();
+                return stopping;
+            },
+        };
+    } catch (err) {
+        server?.close();
+        await store.close();
+        throw err;
+    }
+}
+
+function listen(app: ReturnType<typeof createServer>, port: number, host: string): Promise<Server> {
+    return new Promise((resolve, reject) => {
+        const server = app.listen(port, host);
+        server.once('listening', () => resolve(server));
+        server.once('error', (err: NodeJS.ErrnoException) => {
+            if (err.code === 'EADDRINUSE') reject(new Error(`server.port: ${host}:${port} is already in use; choose another port.`, { cause: err }));
+            else reject(err);
+        });
+    });
+}
+
+function closeServer(server: Server): Promise<void> {
+    return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+    });
+}
+
+function delay(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** The database URL without a password, for the start-up log line. */
+function describeDatabase(url: string): string {
+    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

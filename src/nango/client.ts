@@ -1,0 +1,155 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { SyncKey } from '../sync/syncKey.js';
+import { BASE_VARIANT } from '../sync/syncKey.js';
+import {
+    NangoApiError,
+    NangoNetworkError,
+    NangoProtocolError,
+    isAuthError,
+    isRetryable,
+} from './errors.js';
+import { retryAfterMs, type RateLimitGate } from './rateLimitGate.js';
+
+export interface RetryPolicy {
+    /** Tries for 5xx, network errors and timeouts; 429s are waited out and do not count. */
+    attempts: number;
+    baseDelayMs: number;
+    maxDelayMs: number;
+}
+
+export interface NangoClientOptions {
+    host: string;
+    apiKey: string;
+    timeoutMs: number;
+    retry: RetryPolicy;
+    gate: RateLimitGate;
+    logger: Logger;
+    /** Told after every answer whether Nango accepted the API key (false on 401/403). */
+    onAuthResult?: (ok: boolean) => void;
+    /** Told about every answer, for metrics. */
+    onResponse?: (status: number | 'network_error') => void;
+}
+
+export interface RecordsPage {
+    records: unknown[];
+    next_cursor: string | null;
+}
+
+export interface RecordsRequest {
+    key: SyncKey;
+    cursor: string | null;
+    limit: number;
+    signal?: AbortSignal;
+}
+
+export interface NangoClient {
+    /** One `GET /records` page, with timeout, retries and 429 waits applied. */
+    getRecordsPage(request: RecordsRequest): Promise<RecordsPage>;
+}
+
+/**
+ * A thin client over fetch rather than @nangohq/node: the SDK (axios) has no timeout and no retry,
+ * and we need the raw status, body and headers of every answer to honour 429s and classify errors.
+ */
+export function createNangoClient(options: NangoClientOptions): NangoClient {
+    const base = options.host.replace(/\/+$/, '');
+
+    async function once(request: RecordsRequest): Promise<RecordsPage> {
+        const { key, cursor, limit } = request;
+        // Only these keys: Nango rejects unknown ones, and `filter` combinations drop deleted rows.
+        const query = new URLSearchParams({ model: key.model });
+        if (key.variant !== BASE_VARIANT) query.set('variant', key.variant);
+        if (cursor !== null) query.set('cursor', cursor);
+        query.set('limit', String(limit));
+        const timeout = AbortSignal.timeout(options.timeoutMs);
+        const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+        let res: Response;
+        let body: string;
+        try {
+            res = await fetch(`${base}/records?${query.toString()}`, {
+                headers: {
+                    authorization: `Bearer ${options.apiKey}`,
+                    'connection-id': key.connectionId,
+                    'provider-config-key': key.providerConfigKey,
+                    accept: 'application/json',
+                },
+                signal,
+            });
+            body = await res.text();
+        } catch (err) {
+            if (request.signal?.aborted) throw err;
+            options.onResponse?.('network_error');
+            const reason = timeout.aborted ? `timed out after ${options.timeoutMs} ms` : describeCause(err);
+            throw new NangoNetworkError(`GET /records failed: ${reason}`, { cause: err });
+        }
+        options.onResponse?.(res.status);
+        if (!res.ok) throw toApiError(res, body);
+        options.onAuthResult?.(true);
+        return parsePage(body);
+    }
+
+    return {
+        async getRecordsPage(request) {
+            let failures = 0;
+            for (;;) {
+                await options.gate.wait(request.signal);
+                try {
+                    return await once(request);
+                } catch (err) {
+                    if (request.signal?.aborted) throw request.signal.reason ?? err;
+                    if (err instanceof NangoApiError && err.status === 429) {
+                        const ms = options.gate.closeFor(retryAfterMs(err.headers));
+                        options.logger.warn({ waitMs: ms }, 'Nango rate limit reached (429); every key waits');
+                        continue;
+                    }
+                    if (isAuthError(err)) options.onAuthResult?.(false);
+                    failures++;
+                    if (!isRetryable(err) || failures >= options.retry.attempts) throw err;
+                    const delay = backoffWithJitter(failures, options.retry);
+                    options.logger.debug({ err: (err as Error).message, attempt: failures, delayMs: delay }, 'retrying Nango request');
+                    await sleep(delay, undefined, request.signal ? { signal: request.signal } : {});
+                }
+            }
+        },
+    };
+}
+
+/** Full jitter: uniform in [0, min(max, base·2^(n-1))], so retrying keys do not move in step. */
+export function backoffWithJitter(failures: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>): number {
+    const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (failures - 1));
+    return Math.round(Math.random() * ceiling);
+}
+
+function toApiError(res: Response, body: string): NangoApiError {
+    let code = `http_${res.status}`;
+    let message = `Nango answered ${res.status}`;
+    try {
+        const parsed = JSON.parse(body) as { error?: { code?: unknown; message?: unknown } };
+        if (typeof parsed.error?.code === 'string') code = parsed.error.code;
+        if (typeof parsed.error?.message === 'string') message += `: ${parsed.error.message}`;
+        else message += ` ${code}`;
+    } catch {
+        // A load balancer's HTML page: keep the status as the code.
+    }
+    return new NangoApiError(res.status, code, message, res.headers, body.slice(0, 2000));
+}
+
+function parsePage(body: string): RecordsPage {
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(body);
+    } catch {
+        throw new NangoProtocolError('GET /records answered 2xx with a body that is not JSON.');
+    }
+    const page = parsed as Partial<RecordsPage> | null;
+    if (!page || !Array.isArray(page.records) || (page.next_cursor !== null && typeof page.next_cursor !== 'string')) {
+        throw new NangoProtocolError('GET /records answered 2xx without `records` and `next_cursor`.');
+    }
+    return page as RecordsPage;
+}
+
+function describeCause(err: unknown): string {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return cause?.code ?? cause?.message ?? (err as Error).message;
+}

@@ -1,0 +1,52 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Nango's rate limit is one bucket per account (protocol §4.8), so a 429 on any key holds back
+ * every request: all of them wait at this gate.
+ */
+export interface RateLimitGate {
+    /** Resolves once requests may go out again. */
+    wait(signal?: AbortSignal): Promise<void>;
+    /** Closes the gate for `ms`; returns the wait actually applied. */
+    closeFor(ms: number): number;
+    /** Milliseconds spent closed so far, for metrics. */
+    readonly closedMsTotal: number;
+}
+
+export function createRateLimitGate(now: () => number = Date.now): RateLimitGate {
+    let openAt = 0;
+    let closedMsTotal = 0;
+    return {
+        async wait(signal) {
+            for (;;) {
+                const remaining = openAt - now();
+                if (remaining <= 0) return;
+                await sleep(remaining, undefined, signal ? { signal } : {});
+            }
+        },
+        closeFor(ms) {
+            const until = now() + ms;
+            if (until > openAt) {
+                closedMsTotal += until - Math.max(openAt, now());
+                openAt = until;
+            }
+            return ms;
+        },
+        get closedMsTotal() {
+            return closedMsTotal;
+        },
+    };
+}
+
+/** How long a 429 asks us to wait: max(1, Retry-After) s, else until X-RateLimit-Reset, else 1 s. */
+export function retryAfterMs(headers: Headers, now: number = Date.now()): number {
+    const retryAfter = headers.get('retry-after');
+    if (retryAfter !== null && /^\d+$/.test(retryAfter.trim())) {
+        return Math.max(1, Number(retryAfter)) * 1000;
+    }
+    const reset = headers.get('x-ratelimit-reset');
+    if (reset !== null && /^\d+$/.test(reset.trim())) {
+        return Math.max(1000, Number(reset) * 1000 - now);
+    }
+    return 1000;
+}

@@ -1,0 +1,209 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { and, eq, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import type { SyncKey } from '../../sync/syncKey.js';
+import type {
+    MirrorStore,
+    PageCommit,
+    PageResult,
+    PullFailure,
+    PullFinish,
+    PullStart,
+} from '../mirrorStore.js';
+import { nangoSyncState } from './schema.js';
+import { createRecordWriter, type RecordWriter } from './recordWriter.js';
+
+const MIGRATIONS = fileURLToPath(new URL('../../../drizzle/sqlite', import.meta.url));
+
+export interface SqliteStoreOptions {
+    /** Path of the database file; parent folders are created. */
+    path: string;
+}
+
+export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    const sqlite = new Database(options.path);
+    // WAL lets the app read while a page commits; FULL makes every acknowledged webhook and every
+    // committed page survive power loss, not just a process crash.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('busy_timeout = 5000');
+    const db = drizzle(sqlite);
+    let writer: RecordWriter | undefined;
+
+    const t = nangoSyncState;
+    const keyIs = (key: SyncKey) =>
+        and(
+            eq(t.providerConfigKey, key.providerConfigKey),
+            eq(t.connectionId, key.connectionId),
+            eq(t.model, key.model),
+            eq(t.variant, key.variant),
+        );
+    const keyColumns = { providerConfigKey: t.providerConfigKey, connectionId: t.connectionId, model: t.model, variant: t.variant };
+
+    const store: MirrorStore = {
+        engine: 'sqlite',
+
+        async migrate() {
+            migrate(db, { migrationsFolder: MIGRATIONS });
+            writer = createRecordWriter(sqlite);
+        },
+
+        async checkReady() {
+            const row = sqlite
+                .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('nango_records', 'nango_sync_state')")
+                .get() as { n: number };
+            if (row.n !== 2) throw new Error('The mirror tables do not exist: run `nango-mirror migrate`.');
+        },
+
+        async requestPulls(keys, at) {
+            if (keys.length === 0) return;
+            db.transaction((tx) => {
+                for (const key of keys) requestPull(tx, key, at);
+            });
+        },
+
+        async recordNangoSyncError(keys, error, at) {
+            db.transaction((tx) => {
+                for (const key of keys) {
+                    tx.insert(t)
+                        .values({ ...key, status: 'ok', nangoSyncError: error, nangoSyncErrorAt: at, createdAt: at, updatedAt: at })
+                        .onConflictDoUpdate({
+                            target: [t.providerConfigKey, t.connectionId, t.model, t.variant],
+                            set: { nangoSyncError: error, nangoSyncErrorAt: at, updatedAt: at },
+                        })
+                        .run();
+                }
+            });
+        },
+
+        async markConnectionGone(providerConfigKey, connectionId, reason, at) {
+            const res = db
+                .update(t)
+                .set({ status: 'gone', goneAt: at, lastError: reason, lastErrorCode: 'connection_deleted', doneSeq: sql`${t.requestSeq}`, updatedAt: at })
+                .where(and(eq(t.providerConfigKey, providerConfigKey), eq(t.connectionId, connectionId)))
+                .run();
+            return res.changes;
+        },
+
+        async listDueKeys(now) {
+            return db
+                .select({ ...keyColumns, requestSeq: t.requestSeq })
+                .from(t)
+                .where(
+                    and(
+                        sql`${t.requestSeq} > ${t.doneSeq}`,
+                        ne(t.status, 'gone'),
+                        or(isNull(t.nextAttemptAt), lte(t.nextAttemptAt, now)),
+                    ),
+                )
+                .all();
+        },
+
+        async listActiveKeys() {
+            return db.select(keyColumns).from(t).where(ne(t.status, 'gone')).all();
+        },
+
+        async startPull(key, at): Promise<PullStart> {
+            const row = db
+                .update(t)
+                .set({ status: 'running', pullStartedAt: at, updatedAt: at })
+                .where(keyIs(key))
+                .returning({ cursor: t.cursor, requestSeq: t.requestSeq, consecutiveFailures: t.consecutiveFailures })
+                .get();
+            if (row) return row;
+            // A key the store has never seen (a reconcile or admin request raced a fresh database).
+            db.insert(t).values({ ...key, status: 'running', pullStartedAt: at, createdAt: at, updatedAt: at }).run();
+            return { cursor: null, requestSeq: 0, consecutiveFailures: 0 };
+        },
+
+        async commitPage(key: SyncKey, page: PageCommit): Promise<PageResult> {
+            if (!writer) throw new Error('The store is not migrated yet.');
+            return writer.commitPage(key, page);
+        },
+
+        async finishPull(key, result: PullFinish) {
+            db.update(t)
+                .set({
+                    status: sql`CASE WHEN ${t.requestSeq} > ${result.requestSeq} THEN 'pending' ELSE 'ok' END`,
+                    doneSeq: sql`max(${t.doneSeq}, ${result.requestSeq})`,
+                    lastSuccessAt: result.at,
+                    lastError: null,
+                    lastErrorCode: null,
+                    nextAttemptAt: null,
+                    consecutiveFailures: 0,
+                    lastPullRecords: result.records,
+                    lastPullPages: result.pages,
+                    updatedAt: result.at,
+                })
+                .where(keyIs(key))
+                .run();
+        },
+
+        async failPull(key, failure: PullFailure) {
+            db.update(t)
+                .set({
+                    status: 'failed',
+                    lastError: failure.error,
+                    lastErrorCode: failure.code,
+                    consecutiveFailures: sql`${t.consecutiveFailures} + 1`,
+                    nextAttemptAt: failure.nextAttemptAt,
+                    // Keep the request pending: the key is retried once the backoff has passed.
+                    requestSeq: sql`max(${t.requestSeq}, ${t.doneSeq} + 1)`,
+                    updatedAt: failure.at,
+                })
+                .where(keyIs(key))
+                .run();
+        },
+
+        async markKeyGone(key, reason, at) {
+            db.update(t)
+                .set({ status: 'gone', goneAt: at, lastError: reason, lastErrorCode: 'unknown_connection', doneSeq: sql`${t.requestSeq}`, updatedAt: at })
+                .where(keyIs(key))
+                .run();
+        },
+
+        async abandonPull(key, at) {
+            db.update(t)
+                .set({ status: 'pending', requestSeq: sql`max(${t.requestSeq}, ${t.doneSeq} + 1)`, updatedAt: at })
+                .where(and(keyIs(key), eq(t.status, 'running')))
+                .run();
+        },
+
+        async recoverInterruptedPulls(at) {
+            return db
+                .update(t)
+                .set({ status: 'pending', requestSeq: sql`max(${t.requestSeq}, ${t.doneSeq} + 1)`, updatedAt: at })
+                .where(eq(t.status, 'running'))
+                .run().changes;
+        },
+
+        async close() {
+            if (sqlite.open) sqlite.close();
+        },
+    };
+    return store;
+}
+
+function requestPull(tx: Pick<BetterSQLite3Database, 'insert'>, key: SyncKey, at: string): void {
+    const t = nangoSyncState;
+    tx.insert(t)
+        .values({ ...key, status: 'pending', requestSeq: 1, pullRequestedAt: at, createdAt: at, updatedAt: at })
+        .onConflictDoUpdate({
+            target: [t.providerConfigKey, t.connectionId, t.model, t.variant],
+            set: {
+                requestSeq: sql`${t.requestSeq} + 1`,
+                pullRequestedAt: at,
+                // A new request is due now, whatever backoff a failed key was in.
+                nextAttemptAt: null,
+                status: sql`CASE WHEN ${t.status} IN ('running', 'failed') THEN ${t.status} ELSE 'pending' END`,
+                goneAt: null,
+                updatedAt: at,
+            },
+        })
+        .run();
+}

@@ -1,0 +1,103 @@
+import type { Logger } from 'pino';
+import type { NangoClient } from '../nango/client.js';
+import { isAuthError, isNangoApiError, isUnknownConnection } from '../nango/errors.js';
+import { recordPages } from '../nango/recordPages.js';
+import type { DeleteMode, MirrorStore } from '../storage/mirrorStore.js';
+import { dateToMicroIso } from '../storage/timestamps.js';
+import { describeKey, type SyncKey } from './syncKey.js';
+import { toRecordRow } from './toRecordRows.js';
+
+export interface PullDeps {
+    store: MirrorStore;
+    client: NangoClient;
+    logger: Logger;
+    pageSize: number;
+    deletes: DeleteMode;
+    /** Delay before a failed key is tried again, doubled per consecutive failure. */
+    failedPullDelayMs: number;
+    failedPullMaxDelayMs: number;
+    now?: () => Date;
+}
+
+export type PullOutcome =
+    | { outcome: 'ok'; records: number; pages: number; upserted: number; deleted: number; coveredSeq: number }
+    | { outcome: 'failed'; records: number; pages: number; code: string; error: string }
+    | { outcome: 'gone'; records: number; pages: number }
+    | { outcome: 'aborted'; records: number; pages: number };
+
+/**
+ * Pulls one key from its stored cursor to the end. Each page's rows and its last record cursor
+ * commit in one transaction, so a crash at any point resumes from the last whole page.
+ */
+export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal): Promise<PullOutcome> {
+    const now = deps.now ?? (() => new Date());
+    const started = performance.now();
+    const log = deps.logger.child({ key: describeKey(key) });
+    const start = await deps.store.startPull(key, dateToMicroIso(now()));
+    let pages = 0;
+    let records = 0;
+    let upserted = 0;
+    let deleted = 0;
+    let cursor = start.cursor;
+    const finish = (outcome: PullOutcome): PullOutcome => {
+        const durationMs = Math.round(performance.now() - started);
+        const fields = { outcome: outcome.outcome, pages, records, upserted, deleted, durationMs };
+        if (outcome.outcome === 'failed') log.warn({ ...fields, code: outcome.code, error: outcome.error }, 'pull finished');
+        else log.info(fields, 'pull finished');
+        return outcome;
+    };
+    try {
+        for await (const page of recordPages(deps.client, { key, cursor, limit: deps.pageSize, signal })) {
+            // An empty page leaves the cursor where it is.
+            if (page.records.length === 0) break;
+            const rows = page.records.map(toRecordRow);
+            const last = rows[rows.length - 1]!;
+            // Persist the last record's cursor, never a null next_cursor.
+            const result = await deps.store.commitPage(key, { rows, cursor: last.cursor, deletes: deps.deletes, syncedAt: dateToMicroIso(now()) });
+            cursor = last.cursor;
+            pages++;
+            records += rows.length;
+            upserted += result.upserted;
+            deleted += result.deleted;
+        }
+        await deps.store.finishPull(key, { requestSeq: start.requestSeq, records, pages, at: dateToMicroIso(now()) });
+        return finish({ outcome: 'ok', records, pages, upserted, deleted, coveredSeq: start.requestSeq });
+    } catch (err) {
+        const at = dateToMicroIso(now());
+        if (signal.aborted) {
+            await deps.store.abandonPull(key, at);
+            return finish({ outcome: 'aborted', records, pages });
+        }
+        if (isUnknownConnection(err)) {
+            await deps.store.markKeyGone(key, 'Nango does not know this connection (400 unknown_connection); it is left alone until a webhook names it again.', at);
+            return finish({ outcome: 'gone', records, pages });
+        }
+        const { code, error } = classifyFailure(err, cursor);
+        const delay = Math.min(deps.failedPullMaxDelayMs, deps.failedPullDelayMs * 2 ** Math.min(start.consecutiveFailures, 30));
+        await deps.store.failPull(key, { code, error, at, nextAttemptAt: dateToMicroIso(new Date(now().getTime() + delay)) });
+        return finish({ outcome: 'failed', records, pages, code, error });
+    }
+}
+
+const ERROR_CODES: Record<string, string> = {
+    NangoNetworkError: 'network_error',
+    NangoProtocolError: 'protocol_error',
+    RecordShapeError: 'invalid_record',
+    TimestampError: 'invalid_record',
+};
+
+function classifyFailure(err: unknown, cursor: string | null): { code: string; error: string } {
+    const message = err instanceof Error ? err.message : String(err);
+    if (isAuthError(err)) {
+        return { code: 'nango_auth', error: `${message}. Nango refused nango.apiKey: check that it is the environment's secret key with records:read scope.` };
+    }
+    if (isNangoApiError(err) && err.status === 500 && err.code === 'server_error' && cursor !== null) {
+        // Nango answers a malformed cursor with 500, not 400 (protocol §4.3).
+        return {
+            code: 'cursor_rejected',
+            error: `${message} on every try at cursor ${cursor}. Nango answers a malformed cursor this way; if it persists, resync the key from the start.`,
+        };
+    }
+    if (isNangoApiError(err)) return { code: err.code, error: message };
+    return { code: ERROR_CODES[(err as Error | undefined)?.name ?? ''] ?? 'internal_error', error: message };
+}

@@ -1,0 +1,153 @@
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import type { MirrorStore } from '../storage/mirrorStore.js';
+import { dateToMicroIso } from '../storage/timestamps.js';
+import type { PullOutcome } from './pullKey.js';
+import { keyString, type SyncKey } from './syncKey.js';
+
+export type PullReason = 'webhook' | 'reconcile' | 'pending' | 'admin';
+
+export type ScheduledOutcome = PullOutcome & { reason: PullReason };
+
+export interface PullSchedulerDeps {
+    store: MirrorStore;
+    logger: Logger;
+    concurrency: number;
+    /** Runs one pull; the scheduler guarantees at most one per key at a time. */
+    pull: (key: SyncKey, signal: AbortSignal) => Promise<PullOutcome>;
+    /** How often stored, due requests (backoff elapsed, left by a crash) are looked for. @default 1000 */
+    duePollMs?: number;
+}
+
+export interface PullScheduler {
+    /**
+     * Asks for a pull of `key`. Coalesced: while one is queued, requests join it; while one runs,
+     * requests join exactly one follow-up. Resolves when the pull that covers this request ends.
+     */
+    request(key: SyncKey, reason: PullReason): Promise<ScheduledOutcome>;
+    /** Requests every stored request that is due; also run on a timer once started. */
+    wakeDue(): Promise<void>;
+    start(): void;
+    /** Stops taking work, aborts pulls in flight (a page commits or rolls back whole) and waits. */
+    stop(): Promise<void>;
+    /** Keys queued or running. */
+    readonly activeCount: number;
+}
+
+interface Waiter {
+    resolve: (outcome: ScheduledOutcome) => void;
+}
+
+interface Entry {
+    key: SyncKey;
+    state: 'queued' | 'running';
+    reason: PullReason;
+    waiters: Waiter[];
+    /** Requests that arrived while running: one follow-up pull. */
+    next?: { reason: PullReason; waiters: Waiter[] };
+}
+
+export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
+    const queue = new PQueue({ concurrency: deps.concurrency });
+    const entries = new Map<string, Entry>();
+    /** The request seq each key's last good pull covered, so a stale look at the store starts no extra pull. */
+    const coveredSeq = new Map<string, number>();
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    let waking: Promise<void> | undefined;
+    let stopped = false;
+
+    const enqueue = (ks: string, entry: Entry) => {
+        void queue.add(() => run(ks, entry)).catch((err: unknown) => {
+            deps.logger.error({ err }, 'pull task failed unexpectedly');
+        });
+    };
+
+    async function run(ks: string, entry: Entry): Promise<void> {
+        if (stopped) return settle(ks, entry, { outcome: 'aborted', records: 0, pages: 0 });
+        entry.state = 'running';
+        let outcome: PullOutcome;
+        try {
+            outcome = await deps.pull(entry.key, abort.signal);
+        } catch (err) {
+            deps.logger.error({ err }, 'pull crashed');
+            outcome = { outcome: 'failed', records: 0, pages: 0, code: 'internal_error', error: String(err) };
+        }
+        settle(ks, entry, outcome);
+    }
+
+    function settle(ks: string, entry: Entry, outcome: PullOutcome): void {
+        if (outcome.outcome === 'ok') coveredSeq.set(ks, Math.max(coveredSeq.get(ks) ?? 0, outcome.coveredSeq));
+        for (const w of entry.waiters) w.resolve({ ...outcome, reason: entry.reason });
+        const next = entry.next;
+        if (next && outcome.outcome === 'ok' && !stopped) {
+            const follow: Entry = { key: entry.key, state: 'queued', reason: next.reason, waiters: next.waiters };
+            entries.set(ks, follow);
+            enqueue(ks, follow);
+            return;
+        }
+        // A failed or stopped key keeps its stored request; the due timer retries it after backoff.
+        for (const w of next?.waiters ?? []) w.resolve({ ...outcome, reason: next!.reason });
+        entries.delete(ks);
+    }
+
+    const scheduler: PullScheduler = {
+        request(key, reason) {
+            return new Promise<ScheduledOutcome>((resolve) => {
+                if (stopped) return resolve({ outcome: 'aborted', records: 0, pages: 0, reason });
+                const ks = keyString(key);
+                const entry = entries.get(ks);
+                if (!entry) {
+                    const fresh: Entry = { key, state: 'queued', reason, waiters: [{ resolve }] };
+                    entries.set(ks, fresh);
+                    enqueue(ks, fresh);
+                } else if (entry.state === 'queued') {
+                    entry.waiters.push({ resolve });
+                } else {
+                    entry.next ??= { reason, waiters: [] };
+                    entry.next.waiters.push({ resolve });
+                }
+            });
+        },
+
+        wakeDue() {
+            // One look at a time: two overlapping looks could both see a key as idle.
+            waking ??= (async () => {
+                try {
+                    const due = await deps.store.listDueKeys(dateToMicroIso(new Date()));
+                    for (const { requestSeq, ...key } of due) {
+                        const ks = keyString(key);
+                        if (entries.has(ks) || requestSeq <= (coveredSeq.get(ks) ?? -1)) continue;
+                        void scheduler.request(key, 'pending');
+                    }
+                } catch (err) {
+                    deps.logger.error({ err }, 'could not read pending pull requests');
+                } finally {
+                    waking = undefined;
+                }
+            })();
+            return waking;
+        },
+
+        start() {
+            if (timer || stopped) return;
+            timer = setInterval(() => void scheduler.wakeDue(), deps.duePollMs ?? 1000);
+            timer.unref();
+            void scheduler.wakeDue();
+        },
+
+        async stop() {
+            if (stopped) return queue.onIdle();
+            stopped = true;
+            if (timer) clearInterval(timer);
+            abort.abort(new Error('shutting down'));
+            await waking;
+            return queue.onIdle();
+        },
+
+        get activeCount() {
+            return entries.size;
+        },
+    };
+    return scheduler;
+}
