@@ -53,7 +53,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             retry: config.sync.retry,
             gate,
             logger,
-            onAuthResult: health.onNangoAuth,
+            onAuthResult: (ok) => health.onNangoAuth(ok),
         });
         const pullDeps = {
             store,

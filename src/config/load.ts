@@ -119,7 +119,7 @@ function unwrap(node: z.core.$ZodType): z.core.$ZodType {
     let n = node;
     for (;;) {
         if (n instanceof z.ZodDefault || n instanceof z.ZodPrefault || n instanceof z.ZodOptional) {
-            n = n.unwrap() as z.core.$ZodType;
+            n = n.unwrap();
         } else {
             return n;
         }

@@ -11,19 +11,19 @@ const nangoSchema = z
          * Base URL of Nango's API.
          * @default "https://api.nango.dev"
          */
-        host: z.url({ protocol: /^https?$/ }).default('https://api.nango.dev'),
+        host: z.url({ protocol: /^https?$/ }).default('https://api.nango.dev').describe('Base URL of Nango\'s API.'),
         /** The environment's secret API key, sent as `Authorization: Bearer`. Required. */
-        apiKey: z.string().min(1),
+        apiKey: z.string().min(1).describe('The environment\'s secret API key, sent as `Authorization: Bearer`. Required.'),
         /**
          * The environment's webhook signing key (not the API key). An array accepts every key
          * in it, for the rotation window in which Nango signs with the old and the new key.
          */
-        webhookSigningKey: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+        webhookSigningKey: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).describe('The environment\'s webhook signing key (not the API key). An array accepts every key in it, for the rotation window in which Nango signs with the old and the new key.'),
         /**
          * Also accept the legacy `X-Nango-Signature` (sha256(key + body)); open to length extension.
          * @default false
          */
-        acceptLegacySignature: z.boolean().default(false),
+        acceptLegacySignature: z.boolean().default(false).describe('Also accept the legacy `X-Nango-Signature` (sha256(key + body)); open to length extension.'),
     })
     .describe('How to reach Nango and how to check its webhooks.');
 
@@ -39,7 +39,7 @@ const serverSchema = z
          * Largest webhook body accepted. Nango never retries a 413, so keep it generous.
          * @default 10485760 (10 MiB)
          */
-        maxBodyBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+        maxBodyBytes: z.number().int().min(1024).default(10 * 1024 * 1024).describe('Largest webhook body accepted. Nango never retries a 413, so keep it generous.'),
     })
     .prefault({});
 
@@ -52,7 +52,7 @@ const databaseSchema = z
         url: z
             .string()
             .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'sqlite:<path> or postgres://…')
-            .default('sqlite:./data/mirror.db'),
+            .default('sqlite:./data/mirror.db').describe('`sqlite:<path>` (parent folders are created) or `postgres://…` (a later release).'),
     })
     .prefault({});
 
@@ -63,7 +63,7 @@ const retrySchema = z
          * 429 answers are waited out and do not count.
          * @default 5
          */
-        attempts: z.number().int().min(1).max(20).default(5),
+        attempts: z.number().int().min(1).max(20).default(5).describe('Tries per Nango request for 5xx, network errors and timeouts before the pull fails. 429 answers are waited out and do not count.'),
         /** @default 500 */
         baseDelayMs: z.number().int().min(0).default(500),
         /** @default 30000 */
@@ -72,7 +72,7 @@ const retrySchema = z
          * Delay before a failed pull is tried again, doubled per consecutive failure.
          * @default 5000
          */
-        failedPullDelayMs: z.number().int().min(0).default(5000),
+        failedPullDelayMs: z.number().int().min(0).default(5000).describe('Delay before a failed pull is tried again, doubled per consecutive failure.'),
         /** @default 900000 (15 minutes) */
         failedPullMaxDelayMs: z.number().int().min(0).default(900_000),
     })
@@ -81,15 +81,15 @@ const retrySchema = z
 const syncSchema = z
     .strictObject({
         /** Records per `GET /records` page. @default 1000 */
-        pageSize: z.number().int().min(1).max(10_000).default(1000),
+        pageSize: z.number().int().min(1).max(10_000).default(1000).describe('Records per `GET /records` page.'),
         /** Keys pulled at once. @default 4 */
-        concurrency: z.number().int().min(1).max(256).default(4),
+        concurrency: z.number().int().min(1).max(256).default(4).describe('Keys pulled at once.'),
         /** Pull every known key this often, to catch lost webhooks; 0 turns it off. @default 900 */
-        reconcileIntervalSeconds: z.number().int().min(0).default(900),
+        reconcileIntervalSeconds: z.number().int().min(0).default(900).describe('Pull every known key this often, to catch lost webhooks; 0 turns it off.'),
         /** Client timeout for one Nango request (the official SDK has none). @default 30 */
-        requestTimeoutSeconds: z.number().positive().max(600).default(30),
+        requestTimeoutSeconds: z.number().positive().max(600).default(30).describe('Client timeout for one Nango request (the official SDK has none).'),
         /** `soft`: keep deleted rows with `deleted_at` set; `hard`: delete them. @default "soft" */
-        deletes: z.enum(['soft', 'hard']).default('soft'),
+        deletes: z.enum(['soft', 'hard']).default('soft').describe('`soft`: keep deleted rows with `deleted_at` set; `hard`: delete them.'),
         retry: retrySchema,
     })
     .prefault({});
@@ -98,21 +98,21 @@ const modelEntrySchema = z.strictObject({
     providerConfigKey,
     model: modelName,
     /** Omit to accept every variant of the model. */
-    variant: variantName.optional(),
+    variant: variantName.optional().describe('Omit to accept every variant of the model.'),
 });
 
 export const configSchema = z
     .strictObject({
         /** Optional: the JSON Schema this file follows, for editors. */
-        $schema: z.string().optional(),
+        $schema: z.string().optional().describe('Optional: the JSON Schema this file follows, for editors.'),
         nango: nangoSchema,
         server: serverSchema,
         database: databaseSchema,
         sync: syncSchema,
         /** Allow-list of models to mirror; empty or absent mirrors every model a webhook names. */
-        models: z.array(modelEntrySchema).default([]),
+        models: z.array(modelEntrySchema).default([]).describe('Allow-list of models to mirror; empty or absent mirrors every model a webhook names.'),
         /** pino log level. @default "info" */
-        logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
     })
     .describe('nango-mirror configuration');
 
