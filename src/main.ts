@@ -11,6 +11,7 @@ import { createRateLimitGate } from './nango/rateLimitGate.js';
 import type { MirrorStore } from './storage/mirrorStore.js';
 import { openStore } from './storage/openStore.js';
 import { dateToMicroIso } from './storage/timestamps.js';
+import { createPullRequestBatcher } from './sync/pullRequestBatcher.js';
 import { createPullScheduler, type PullScheduler } from './sync/pullScheduler.js';
 import { pullKey } from './sync/pullKey.js';
 import { createReconciler, type Reconciler } from './sync/reconcile.js';
@@ -78,6 +79,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             maxBodyBytes: config.server.maxBodyBytes,
             allowList: config.models,
             store,
+            pullRequests: createPullRequestBatcher(store),
             scheduler,
             health,
             logger,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ModelEntry } from '../../config/schema.js';
 import type { MirrorStore } from '../../storage/mirrorStore.js';
 import { dateToMicroIso } from '../../storage/timestamps.js';
+import type { PullRequestBatcher } from '../../sync/pullRequestBatcher.js';
 import type { PullScheduler } from '../../sync/pullScheduler.js';
 import { describeKey } from '../../sync/syncKey.js';
 import { classifyWebhook, type WebhookAction } from '../../webhooks/classifyWebhook.js';
@@ -15,6 +16,8 @@ export interface WebhookRouteDeps {
     maxBodyBytes: number;
     allowList: readonly ModelEntry[];
     store: MirrorStore;
+    /** Stores pull requests durably, many webhooks per transaction. */
+    pullRequests: PullRequestBatcher;
     scheduler: PullScheduler;
     logger: Logger;
     /** Told about every answer, for metrics. */
@@ -80,7 +83,7 @@ export function postWebhook(deps: WebhookRouteDeps): Array<RequestHandler | expr
         const at = dateToMicroIso(new Date());
         switch (action.kind) {
             case 'pull':
-                await deps.store.requestPulls(action.keys, at);
+                await deps.pullRequests.store(action.keys);
                 log.debug({ keys: action.keys.map(describeKey) }, 'pull requested');
                 return;
             case 'sync_failed':

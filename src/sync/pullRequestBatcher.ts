@@ -1,0 +1,51 @@
+import type { MirrorStore } from '../storage/mirrorStore.js';
+import { dateToMicroIso } from '../storage/timestamps.js';
+import type { SyncKey } from './syncKey.js';
+
+/**
+ * Group commit for pull requests. Every webhook must be durable before its 2xx, and a durable
+ * SQLite commit costs an fsync; webhooks that arrive together share one transaction instead of
+ * queueing behind one fsync each.
+ */
+export interface PullRequestBatcher {
+    /** Resolves once the request is stored; rejects if the store failed. */
+    store(keys: SyncKey[]): Promise<void>;
+}
+
+interface Waiting {
+    keys: SyncKey[];
+    resolve: () => void;
+    reject: (err: unknown) => void;
+}
+
+export function createPullRequestBatcher(store: Pick<MirrorStore, 'requestPulls'>): PullRequestBatcher {
+    let waiting: Waiting[] = [];
+    let flushing: Promise<void> | undefined;
+
+    async function flush(): Promise<void> {
+        while (waiting.length > 0) {
+            const batch = waiting;
+            waiting = [];
+            try {
+                await store.requestPulls(
+                    batch.flatMap((w) => w.keys),
+                    dateToMicroIso(new Date()),
+                );
+                for (const w of batch) w.resolve();
+            } catch (err) {
+                for (const w of batch) w.reject(err);
+            }
+        }
+        flushing = undefined;
+    }
+
+    return {
+        store(keys) {
+            return new Promise<void>((resolve, reject) => {
+                waiting.push({ keys, resolve, reject });
+                // setImmediate: let every request already read in this turn of the loop join the batch.
+                flushing ??= new Promise<void>((r) => setImmediate(r)).then(flush);
+            });
+        },
+    };
+}
