@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { FakeNango } from '../fakes/fakeNango.js';
+import { postWebhook, syncSuccessBody } from '../fakes/webhooks.js';
+import { spawnDaemon, writeConfig } from '../helpers/daemonProcess.js';
+import { API_KEY, SIGNING_KEY, fakeKey, makeTempDir, testKey, waitFor } from '../helpers/harness.js';
+
+const run = promisify(execFile);
+const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    run(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, ...env } }).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+    );
+
+describe('process: CLI, shutdown and logs', () => {
+    let fake: FakeNango;
+    let dir: string;
+    let nangoUrl: string;
+    before(async () => {
+        fake = new FakeNango({ apiKey: API_KEY });
+        nangoUrl = await fake.start();
+        dir = makeTempDir();
+    });
+    after(async () => {
+        await fake.stop();
+        rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('`migrate` creates the tables, parent folders included; config comes from $NANGO_MIRROR_CONFIG and ${ENV}', async () => {
+        const dbPath = join(dir, 'nested', 'deeper', 'mirror.db');
+        const path = writeConfig(dir, { nango: { apiKey: '${TEST_API_KEY}', webhookSigningKey: 'k' }, database: { url: `sqlite:${dbPath}` } }, 'migrate.json');
+        const res = await cli(['migrate'], { NANGO_MIRROR_CONFIG: path, TEST_API_KEY: 'x' });
+        assert.equal(res.code, 0, res.stderr);
+        assert.ok(existsSync(dbPath));
+        const db = new Database(dbPath, { readonly: true });
+        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'nango_%' ORDER BY name").all();
+        db.close();
+        assert.deepEqual(tables, [{ name: 'nango_records' }, { name: 'nango_sync_state' }]);
+    });
+
+    test('a bad config stops start-up with one message naming every bad key, exit code 2', async () => {
+        const path = join(dir, 'bad.json');
+        writeFileSync(path, JSON.stringify({ nango: { apiKey: 'k', webhookSigningKey: 's', hots: 'typo' }, sync: { concurrency: 0 } }));
+        const res = await cli(['serve', '--config', path]);
+        assert.equal(res.code, 2);
+        assert.match(res.stderr, /nango\.hots: unknown key; allowed here: host, apiKey/);
+        assert.match(res.stderr, /sync\.concurrency/);
+        const missing = await cli(['serve', '--config', join(dir, 'missing.json')]);
+        assert.equal(missing.code, 2);
+        assert.match(missing.stderr, /missing\.json.*config\.example\.json/s);
+    });
+
+    test('SIGTERM during a stalled pull exits within 10 s, cleanly, with no secret in the output', async () => {
+        const key = testKey('Contact', 'conn-term');
+        const secretKey = '22222222-2222-4222-8222-222222222222';
+        const fakeWithKey = new FakeNango({ apiKey: secretKey });
+        const url = await fakeWithKey.start();
+        fakeWithKey.addConnection(key.providerConfigKey, key.connectionId);
+        fakeWithKey.saveGenerated(fakeKey(key), 1500, (i) => ({ id: i }));
+        fakeWithKey.inject((req) => (req.query.get('cursor') ? { delayMs: 60_000 } : undefined));
+        const path = writeConfig(dir, {
+            nango: { host: url, apiKey: secretKey, webhookSigningKey: SIGNING_KEY },
+            server: { host: '127.0.0.1', port: 0 },
+            database: { url: `sqlite:${join(dir, 'term.db')}` },
+            sync: { reconcileIntervalSeconds: 0 },
+            logLevel: 'debug',
+        }, 'term.json');
+        const daemon = await spawnDaemon(path);
+        try {
+            assert.equal((await postWebhook(`${daemon.url}/webhooks/nango`, syncSuccessBody(key), SIGNING_KEY)).status, 200);
+            await waitFor(() => fakeWithKey.requestCount >= 2, 10_000, 'the second page to stall');
+            const t0 = Date.now();
+            const exit = await daemon.kill('SIGTERM');
+            const took = Date.now() - t0;
+            assert.equal(exit.code, 0);
+            assert.ok(took < 10_000, `exited in ${took} ms`);
+            assert.ok(daemon.logs.some((l) => l.msg === 'stopped'));
+            const out = daemon.output();
+            assert.ok(!out.includes(secretKey), 'the API key never reaches a log');
+            assert.ok(!out.includes(SIGNING_KEY), 'nor the signing key');
+            // The page in flight rolled back whole: the mirror holds exactly the first page.
+            const db = new Database(join(dir, 'term.db'), { readonly: true });
+            const n = (db.prepare('SELECT count(*) AS n FROM nango_records').get() as { n: number }).n;
+            const state = db.prepare('SELECT status, request_seq, done_seq FROM nango_sync_state').get() as { status: string; request_seq: number; done_seq: number };
+            db.close();
+            assert.equal(n, 1000);
+            assert.equal(state.status, 'pending', 'left pending, so the next start resumes it');
+            assert.ok(state.request_seq > state.done_seq);
+        } finally {
+            daemon.proc.kill('SIGKILL');
+            await fakeWithKey.stop();
+        }
+    });
+});
