@@ -140,7 +140,7 @@ async function waitIdle(scheduler: { activeCount: number }, dbPath: string): Pro
 function printTable(rows: Array<Record<string, string | number | null>>): void {
     if (rows.length === 0) return console.log('  (no rows)');
     const cols = Object.keys(rows[0]!);
-    const cell = (v: unknown) => (v === null || v === undefined ? 'NULL' : String(v));
+    const cell = (v: string | number | null | undefined) => (v === null || v === undefined ? 'NULL' : String(v));
     const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => [...cell(r[c])].length)));
     const line = (vals: string[]) => `  ${vals.map((v, i) => v + ' '.repeat(widths[i]! - [...v].length)).join('  ')}`;
     console.log(line(cols));

@@ -21,10 +21,9 @@ const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
 describe('process: CLI, shutdown and logs', () => {
     let fake: FakeNango;
     let dir: string;
-    let nangoUrl: string;
     before(async () => {
         fake = new FakeNango({ apiKey: API_KEY });
-        nangoUrl = await fake.start();
+        await fake.start();
         dir = makeTempDir();
     });
     after(async () => {

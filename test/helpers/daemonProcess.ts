@@ -33,7 +33,7 @@ export async function spawnDaemon(configPath: string, env: NodeJS.ProcessEnv = {
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
     const url = await new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`daemon did not start in 20 s:\n${raw}`)), 20_000);
-        proc.stdout!.on('data', (chunk: Buffer) => {
+        proc.stdout.on('data', (chunk: Buffer) => {
             raw += chunk.toString();
             buffered += chunk.toString();
             let nl: number;
@@ -52,7 +52,7 @@ export async function spawnDaemon(configPath: string, env: NodeJS.ProcessEnv = {
                 }
             }
         });
-        proc.stderr!.on('data', (chunk: Buffer) => {
+        proc.stderr.on('data', (chunk: Buffer) => {
             raw += chunk.toString();
         });
         void exited.then(({ code }) => {
