@@ -61,9 +61,11 @@ function connectionKey(providerConfigKey: string, connectionId: string): string 
     return `${providerConfigKey}\n${connectionId}`;
 }
 
+/** Nango stores `String(datum.id)`; the fake only accepts string and number ids. */
 function externalIdOf(input: { id?: unknown }): string {
-    if (input.id === undefined || input.id === null) throw new Error('fake nango: every record needs an id');
-    return String(input.id);
+    const id = input.id;
+    if (typeof id === 'string' || typeof id === 'number') return String(id);
+    throw new Error('fake nango: every record needs a string or number id');
 }
 
 function emptyResult(updatedAt: bigint): MutationResult {
