@@ -6,14 +6,14 @@ import type { Config } from './config/schema.js';
 import { createServer } from './http/createServer.js';
 import { createDaemonHealth, type DaemonHealth } from './lib/daemonHealth.js';
 import { createLogger } from './lib/logger.js';
-import { createNangoClient } from './nango/client.js';
-import { createRateLimitGate } from './nango/rateLimitGate.js';
 import type { MirrorStore } from './storage/mirrorStore.js';
+import type { PageSource } from './sync/pageSource.js';
 import { openStore } from './storage/openStore.js';
 import { dateToMicroIso } from './storage/timestamps.js';
 import { createPullRequestBatcher } from './sync/pullRequestBatcher.js';
 import { createPullScheduler, type PullScheduler } from './sync/pullScheduler.js';
 import { pullKey } from './sync/pullKey.js';
+import { createWorkerPageSource } from './sync/workerPageSource.js';
 import { createReconciler, type Reconciler } from './sync/reconcile.js';
 
 export interface Daemon {
@@ -40,25 +40,24 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
     const logger = options.logger ?? createLogger(config.logLevel);
     const store = openStore(config.database.url);
     let server: Server | undefined;
+    let pages: PageSource | undefined;
     try {
         await store.migrate();
         const resumed = await store.recoverInterruptedPulls(dateToMicroIso(new Date()));
         if (resumed > 0) logger.info({ keys: resumed }, 'resuming pulls interrupted by the last stop');
 
         const health = createDaemonHealth(logger);
-        const gate = createRateLimitGate();
-        const client = createNangoClient({
+        pages = createWorkerPageSource({
             host: config.nango.host,
             apiKey: config.nango.apiKey,
             timeoutMs: config.sync.requestTimeoutSeconds * 1000,
             retry: config.sync.retry,
-            gate,
             logger,
             onAuthResult: (ok) => health.onNangoAuth(ok),
         });
         const pullDeps = {
             store,
-            client,
+            pages,
             logger,
             pageSize: config.sync.pageSize,
             deletes: config.sync.deletes,
@@ -93,6 +92,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
 
         let stopping: Promise<void> | undefined;
         const httpServer = server;
+        const pageSource = pages;
         return {
             url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
             port,
@@ -111,6 +111,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
                     if (!drained) logger.warn({ timeoutMs: timeout }, 'pulls still running at shutdown; closing anyway (their pages roll back whole)');
                     await Promise.race([closed, delay(1000)]);
                     httpServer.closeAllConnections();
+                    await pageSource.close();
                     await store.close();
                     logger.info('stopped');
                 })();
@@ -119,6 +120,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         };
     } catch (err) {
         server?.close();
+        await pages?.close();
         await store.close();
         throw err;
     }

@@ -29,6 +29,10 @@ export interface NangoClientOptions {
     onAuthResult?: (ok: boolean) => void;
     /** Told about every answer, for metrics. */
     onResponse?: (status: number | 'network_error') => void;
+    /** Told when a 429 closes the gate, and for how long. */
+    onRateLimited?: (waitMs: number) => void;
+    /** Told before each retry of a 5xx, network error or timeout. */
+    onRetry?: (attempt: number, delayMs: number, error: string) => void;
 }
 
 export interface RecordsPage {
@@ -101,6 +105,7 @@ export function createNangoClient(options: NangoClientOptions): NangoClient {
                     if (err instanceof NangoApiError && err.status === 429) {
                         const ms = options.gate.closeFor(retryAfterMs(err.headers));
                         options.logger.warn({ waitMs: ms }, 'Nango rate limit reached (429); every key waits');
+                        options.onRateLimited?.(ms);
                         continue;
                     }
                     if (isAuthError(err)) options.onAuthResult?.(false);
@@ -108,6 +113,7 @@ export function createNangoClient(options: NangoClientOptions): NangoClient {
                     if (!isRetryable(err) || failures >= options.retry.attempts) throw err;
                     const delay = backoffWithJitter(failures, options.retry);
                     options.logger.debug({ err: (err as Error).message, attempt: failures, delayMs: delay }, 'retrying Nango request');
+                    options.onRetry?.(failures, delay, (err as Error).message);
                     await sleep(delay, undefined, request.signal ? { signal: request.signal } : {});
                 }
             }

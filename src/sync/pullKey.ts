@@ -1,15 +1,13 @@
 import type { Logger } from 'pino';
-import type { NangoClient } from '../nango/client.js';
 import { isAuthError, isNangoApiError, isUnknownConnection } from '../nango/errors.js';
-import { recordPages } from '../nango/recordPages.js';
 import type { DeleteMode, MirrorStore } from '../storage/mirrorStore.js';
 import { dateToMicroIso } from '../storage/timestamps.js';
 import { describeKey, type SyncKey } from './syncKey.js';
-import { toRecordRow } from './toRecordRows.js';
+import type { PageSource } from './pageSource.js';
 
 export interface PullDeps {
     store: MirrorStore;
-    client: NangoClient;
+    pages: PageSource;
     logger: Logger;
     pageSize: number;
     deletes: DeleteMode;
@@ -38,22 +36,24 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
     let records = 0;
     let upserted = 0;
     let deleted = 0;
+    let commitMs = 0;
     let cursor = start.cursor;
     const finish = (outcome: PullOutcome): PullOutcome => {
         const durationMs = Math.round(performance.now() - started);
-        const fields = { outcome: outcome.outcome, pages, records, upserted, deleted, durationMs };
+        const fields = { outcome: outcome.outcome, pages, records, upserted, deleted, durationMs, commitMs: Math.round(commitMs) };
         if (outcome.outcome === 'failed') log.warn({ ...fields, code: outcome.code, error: outcome.error }, 'pull finished');
         else log.info(fields, 'pull finished');
         return outcome;
     };
     try {
-        for await (const page of recordPages(deps.client, { key, cursor, limit: deps.pageSize, signal })) {
+        for await (const { rows } of deps.pages.pages(key, cursor, deps.pageSize, signal)) {
             // An empty page leaves the cursor where it is.
-            if (page.records.length === 0) break;
-            const rows = page.records.map(toRecordRow);
+            if (rows.length === 0) break;
             const last = rows[rows.length - 1]!;
             // Persist the last record's cursor, never a null next_cursor.
+            const t0 = performance.now();
             const result = await deps.store.commitPage(key, { rows, cursor: last.cursor, deletes: deps.deletes, syncedAt: dateToMicroIso(now()) });
+            commitMs += performance.now() - t0;
             cursor = last.cursor;
             pages++;
             records += rows.length;

@@ -22,6 +22,8 @@ export interface Fault {
     body?: string | object;
     headers?: Record<string, string>;
     delayMs?: number;
+    /** Hold the answer until this settles (after any delay): a test decides when the page arrives. */
+    until?: Promise<unknown>;
     /** Reset the socket (TCP RST) without answering. */
     destroy?: boolean;
 }
@@ -216,14 +218,15 @@ export class FakeNango {
                 this.send(res, log, fault.status, fault.body ?? { error: { code: 'injected_fault', message: 'Injected by FakeNango' } }, fault.headers);
             }
         };
+        const applyWhenReleased = fault.until ? () => void fault.until!.then(apply, apply) : apply;
         if (fault.delayMs && fault.delayMs > 0) {
             const t = setTimeout(() => {
                 this.timers.delete(t);
-                apply();
+                applyWhenReleased();
             }, fault.delayMs);
             this.timers.add(t);
         } else {
-            apply();
+            applyWhenReleased();
         }
     }
 

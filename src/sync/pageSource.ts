@@ -1,0 +1,19 @@
+import type { RecordRow } from '../storage/mirrorStore.js';
+import type { SyncKey } from './syncKey.js';
+
+/** One `GET /records` page, already turned into rows. */
+export interface RowPage {
+    rows: RecordRow[];
+    nextCursor: string | null;
+}
+
+/** Where pages come from: the page worker in the daemon (fetch + parse off the main thread). */
+export interface PageSource {
+    /**
+     * Every page from `cursor` to the end, in order. Stops after the page whose `nextCursor` is null
+     * (a short page is not the end: Nango may cut pages by byte size) or an empty page. Pages are
+     * fetched ahead while the caller commits, a bounded number at a time.
+     */
+    pages(key: SyncKey, cursor: string | null, limit: number, signal?: AbortSignal): AsyncIterable<RowPage>;
+    close(): Promise<void>;
+}

@@ -1,0 +1,79 @@
+// Runs in a worker thread: fetches `GET /records` pages, parses them and turns records into rows,
+// so the main thread spends its time on database commits and webhooks. One worker serves every
+// key, which keeps the 429 gate shared: Nango's rate limit is one bucket per account.
+import { parentPort, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
+import { createNangoClient } from '../nango/client.js';
+import { createRateLimitGate } from '../nango/rateLimitGate.js';
+import { serializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
+import type { SyncKey } from './syncKey.js';
+import { toRecordRow } from './toRecordRows.js';
+
+const port = parentPort!;
+const data = workerData as PageWorkerData;
+const send = (message: FromWorker) => port.postMessage(message);
+
+interface Stream {
+    controller: AbortController;
+    /** Pages sent and not yet acknowledged. */
+    outstanding: number;
+    window: number;
+    wake?: () => void;
+}
+const streams = new Map<number, Stream>();
+
+const client = createNangoClient({
+    host: data.host,
+    apiKey: data.apiKey,
+    timeoutMs: data.timeoutMs,
+    retry: data.retry,
+    gate: createRateLimitGate(),
+    // Log lines go to the main thread as events and are logged there.
+    logger: pino({ level: 'silent' }),
+    onAuthResult: (ok) => send({ type: 'auth', ok }),
+    onRateLimited: (waitMs) => send({ type: 'rate_limited', waitMs }),
+    onRetry: (attempt, delayMs, error) => send({ type: 'retry', attempt, delayMs, error }),
+});
+
+async function stream(id: number, s: Stream, key: SyncKey, start: string | null, limit: number): Promise<void> {
+    let cursor = start;
+    for (;;) {
+        while (s.outstanding >= s.window) await new Promise<void>((resolve) => (s.wake = resolve));
+        if (s.controller.signal.aborted) return;
+        const page = await client.getRecordsPage({ key, cursor, limit, signal: s.controller.signal });
+        const rows = page.records.map(toRecordRow);
+        s.outstanding++;
+        send({ type: 'page', id, page: { rows, nextCursor: page.next_cursor } });
+        if (page.next_cursor === null || rows.length === 0) return;
+        cursor = page.next_cursor;
+    }
+}
+
+port.on('message', (message: ToWorker) => {
+    const s = streams.get(message.id);
+    switch (message.type) {
+        case 'ack':
+            if (s) {
+                s.outstanding--;
+                s.wake?.();
+            }
+            return;
+        case 'abort':
+            if (s) {
+                s.controller.abort();
+                s.wake?.();
+                streams.delete(message.id);
+            }
+            return;
+        case 'stream': {
+            const fresh: Stream = { controller: new AbortController(), outstanding: 0, window: message.window };
+            streams.set(message.id, fresh);
+            stream(message.id, fresh, message.key, message.cursor, message.limit)
+                .catch((err: unknown) => {
+                    if (!fresh.controller.signal.aborted) send({ type: 'error', id: message.id, error: serializeError(err) });
+                })
+                .finally(() => streams.delete(message.id));
+            return;
+        }
+    }
+});

@@ -1,0 +1,61 @@
+import { NangoApiError, NangoNetworkError, NangoProtocolError } from '../nango/errors.js';
+import type { RetryPolicy } from '../nango/client.js';
+import type { RowPage } from './pageSource.js';
+import type { SyncKey } from './syncKey.js';
+
+/** What the main thread tells the page worker. */
+export type ToWorker =
+    /** Stream pages from `cursor`, never more than `window` unacknowledged. */
+    | { type: 'stream'; id: number; key: SyncKey; cursor: string | null; limit: number; window: number }
+    /** The consumer is done with one page: one more may be fetched. */
+    | { type: 'ack'; id: number }
+    | { type: 'abort'; id: number };
+
+/** What the page worker answers, plus events the main thread logs and counts. */
+export type FromWorker =
+    | { type: 'page'; id: number; page: RowPage }
+    | { type: 'error'; id: number; error: SerializedError }
+    | { type: 'auth'; ok: boolean }
+    | { type: 'rate_limited'; waitMs: number }
+    | { type: 'retry'; attempt: number; delayMs: number; error: string };
+
+export interface PageWorkerData {
+    host: string;
+    apiKey: string;
+    timeoutMs: number;
+    retry: RetryPolicy;
+}
+
+export interface SerializedError {
+    name: string;
+    message: string;
+    status?: number;
+    code?: string;
+    body?: string;
+    headers?: Array<[string, string]>;
+}
+
+export function serializeError(err: unknown): SerializedError {
+    if (err instanceof NangoApiError) {
+        return { name: err.name, message: err.message, status: err.status, code: err.code, body: err.body, headers: [...err.headers.entries()] };
+    }
+    if (err instanceof Error) return { name: err.name, message: err.message };
+    return { name: 'Error', message: String(err) };
+}
+
+/** Rebuilds the typed error on the main thread, so failure handling sees what the client threw. */
+export function deserializeError(e: SerializedError): Error {
+    switch (e.name) {
+        case 'NangoApiError':
+            return new NangoApiError(e.status ?? 0, e.code ?? 'unknown', e.message, new Headers(e.headers ?? []), e.body ?? '');
+        case 'NangoNetworkError':
+            return new NangoNetworkError(e.message);
+        case 'NangoProtocolError':
+            return new NangoProtocolError(e.message);
+        default: {
+            const err = new Error(e.message);
+            err.name = e.name;
+            return err;
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { PageSource, RowPage } from './pageSource.js';
+import { deserializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
+import type { SyncKey } from './syncKey.js';
+
+export interface WorkerPageSourceOptions extends PageWorkerData {
+    logger: Logger;
+    /** Pages fetched ahead of the one being committed. @default 3 */
+    window?: number;
+    onAuthResult?: (ok: boolean) => void;
+    onRateLimited?: (waitMs: number) => void;
+}
+
+type Item = { page: RowPage } | { error: Error };
+
+interface Consumer {
+    push(item: Item): void;
+}
+
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './pageWorker.ts' : './pageWorker.js', import.meta.url);
+
+/** Run from TypeScript sources (tests, demo): workers do not inherit tsx's loader, so register it. */
+function newWorker(workerData: PageWorkerData): Worker {
+    if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData });
+    const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
+    return new Worker(bootstrap, { eval: true, workerData });
+}
+
+/**
+ * Pages fetched, parsed and converted in a worker thread that runs a few pages ahead. JSON parsing
+ * and row building cost about as much CPU as the SQLite commits; on their own thread the two
+ * overlap instead of adding up. Memory stays bounded by `window` pages per key.
+ */
+export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSource {
+    const { logger, onAuthResult, onRateLimited, window = 3, ...data } = options;
+    const consumers = new Map<number, Consumer>();
+    let nextId = 1;
+    let worker: Worker | undefined;
+    let closed = false;
+
+    function start(): Worker {
+        const w = newWorker(data);
+        // Idle, the worker must not keep the process alive; while a pull streams, it does.
+        w.unref();
+        w.on('message', (message: FromWorker) => {
+            switch (message.type) {
+                case 'page':
+                    return consumers.get(message.id)?.push({ page: message.page });
+                case 'error':
+                    return consumers.get(message.id)?.push({ error: deserializeError(message.error) });
+                case 'auth':
+                    return onAuthResult?.(message.ok);
+                case 'rate_limited':
+                    logger.warn({ waitMs: message.waitMs }, 'Nango rate limit reached (429); every key waits');
+                    return onRateLimited?.(message.waitMs);
+                case 'retry':
+                    return logger.debug({ attempt: message.attempt, delayMs: message.delayMs, err: message.error }, 'retrying Nango request');
+            }
+        });
+        const fail = (reason: string) => {
+            if (worker === w) worker = undefined;
+            for (const c of consumers.values()) c.push({ error: new Error(reason) });
+        };
+        w.on('error', (err) => {
+            logger.error({ err }, 'the page worker crashed; it restarts on the next pull');
+            fail(`The page worker crashed: ${err.message}`);
+        });
+        w.on('exit', () => fail('The page worker stopped.'));
+        return w;
+    }
+
+    async function* pages(key: SyncKey, cursor: string | null, limit: number, signal?: AbortSignal): AsyncGenerator<RowPage> {
+        if (closed) throw new Error('The page source is closed.');
+        signal?.throwIfAborted();
+        worker ??= start();
+        const w = worker;
+        const id = nextId++;
+        const queue: Item[] = [];
+        let wake: (() => void) | undefined;
+        const consumer: Consumer = {
+            push(item) {
+                queue.push(item);
+                wake?.();
+            },
+        };
+        const onAbort = () => consumer.push({ error: signal!.reason instanceof Error ? signal!.reason : new Error('aborted') });
+        consumers.set(id, consumer);
+        w.ref();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        w.postMessage({ type: 'stream', id, key, cursor, limit, window } satisfies ToWorker);
+        let finished = false;
+        try {
+            for (;;) {
+                while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+                const item = queue.shift()!;
+                if ('error' in item) throw item.error;
+                yield item.page;
+                w.postMessage({ type: 'ack', id } satisfies ToWorker);
+                if (item.page.nextCursor === null || item.page.rows.length === 0) {
+                    finished = true;
+                    return;
+                }
+            }
+        } finally {
+            signal?.removeEventListener('abort', onAbort);
+            consumers.delete(id);
+            if (consumers.size === 0) w.unref();
+            // The consumer stopped early (an error or shutdown): stop fetching ahead.
+            if (!finished) w.postMessage({ type: 'abort', id } satisfies ToWorker);
+        }
+    }
+
+    return {
+        pages,
+        async close() {
+            closed = true;
+            await worker?.terminate();
+        },
+    };
+}
