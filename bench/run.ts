@@ -8,7 +8,10 @@ import { benchIngest } from './ingest.js';
 const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
     allowPositionals: true,
-    options: { records: { type: 'string', default: process.env['BENCH_RECORDS'] ?? '200000' } },
+    options: {
+        records: { type: 'string', default: process.env['BENCH_RECORDS'] ?? '200000' },
+        rounds: { type: 'string', default: process.env['BENCH_ROUNDS'] ?? '3' },
+    },
 });
 const which = positionals[0] ?? 'ingest';
 const records = Number(values.records);
@@ -20,9 +23,10 @@ if (which !== 'ingest') {
 }
 
 console.log(`ingest benchmark: ${records.toLocaleString('en')} records of ~1 KB, one webhook, SQLite — ${machine}`);
-const r = await benchIngest(records, '.bench/ingest');
+const r = await benchIngest(records, '.bench/ingest', Number(values.rounds));
 const RATIO_TARGET = 0.6;
 const RSS_TARGET_MB = 300;
+console.log(`median of ${r.rounds.length} rounds:`);
 const rows = [
     ['daemon (HTTP → SQLite)', `${Math.round(r.daemonRate).toLocaleString('en')} rec/s`, `${r.daemonSeconds.toFixed(2)} s`],
     ['ceiling (better-sqlite3 only)', `${Math.round(r.ceilingRate).toLocaleString('en')} rec/s`, `${r.ceilingSeconds.toFixed(2)} s`],

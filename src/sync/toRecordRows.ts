@@ -1,4 +1,4 @@
-import { toMicroIso, toMicroIsoOrNull } from '../storage/timestamps.js';
+import { toMicroIso } from '../storage/timestamps.js';
 import type { RecordRow } from '../storage/mirrorStore.js';
 
 /** A page record as Nango returns it (protocol §4.2); checked by hand because this runs per row. */
@@ -27,7 +27,11 @@ export function toRecordRow(record: unknown): RecordRow {
     if (record === null || typeof record !== 'object' || Array.isArray(record)) {
         throw new RecordShapeError(`Expected a record object, got ${typeof record}`);
     }
-    const { _nango_metadata: meta, ...payload } = record as Record<string, unknown> & { _nango_metadata?: NangoRecordMetadata };
+    // The parsed page is ours: drop the metadata in place rather than copy every payload.
+    // Nango renders `_nango_metadata` last, and deleting the last property keeps V8's fast shape.
+    const payload = record as Record<string, unknown> & { _nango_metadata?: NangoRecordMetadata };
+    const meta = payload._nango_metadata;
+    delete payload._nango_metadata;
     const rawId = payload['id'];
     if (typeof rawId !== 'string' && typeof rawId !== 'number') {
         throw new RecordShapeError('A record has no string or number `id`.');
@@ -39,20 +43,32 @@ export function toRecordRow(record: unknown): RecordRow {
     if (!ACTIONS.has(meta.last_action)) {
         throw new RecordShapeError(`Record ${id} has an unknown last_action ${JSON.stringify(meta.last_action)}.`);
     }
-    payload['id'] = id;
-    const prunedAt = toMicroIsoOrNull(meta.pruned_at);
+    if (typeof rawId !== 'string') payload['id'] = id;
+    const prunedAt = meta.pruned_at == null ? null : timestamp(meta.pruned_at);
     const deleted = meta.last_action === 'DELETED';
-    const onlyId = Object.keys(payload).length === 1;
-    const keepData = prunedAt !== null || (deleted && onlyId);
+    const keepData = prunedAt !== null || (deleted && Object.keys(payload).length === 1);
     return {
         id,
         data: keepData ? JSON.stringify({ id }) : JSON.stringify(payload),
         keepData,
         lastAction: meta.last_action,
-        deletedAt: toMicroIsoOrNull(meta.deleted_at),
+        deletedAt: meta.deleted_at == null ? null : timestamp(meta.deleted_at),
         prunedAt,
-        firstSeenAt: toMicroIso(meta.first_seen_at ?? meta.last_modified_at),
-        lastModifiedAt: toMicroIso(meta.last_modified_at),
+        firstSeenAt: timestamp(meta.first_seen_at ?? meta.last_modified_at),
+        lastModifiedAt: timestamp(meta.last_modified_at),
         cursor: meta.cursor,
     };
+}
+
+// Records written in one Nango transaction share their timestamps, so most conversions repeat.
+const converted = new Map<string, string>();
+
+function timestamp(value: string): string {
+    let out = converted.get(value);
+    if (out === undefined) {
+        if (converted.size >= 4096) converted.clear();
+        out = toMicroIso(value);
+        converted.set(value, out);
+    }
+    return out;
 }
