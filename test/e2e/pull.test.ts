@@ -28,6 +28,22 @@ describe('pull: pages by stored cursor into SQLite', () => {
         assert.notEqual(state.cursor, null);
     });
 
+    test('a page cut short by Nango\'s byte budget is not the end: paging goes on until next_cursor is null', async () => {
+        const key = testKey('Contact', 'conn-short');
+        h.fake.addConnection(key.providerConfigKey, key.connectionId);
+        h.fake.saveGenerated(fakeKey(key), 300, (i) => ({ id: `s-${i}`, text: 'y'.repeat(500) }));
+        h.fake.maxResponseBytes = 20_000; // about 25 records a page, far below the limit of 1000
+        try {
+            const before = h.fake.requestCount;
+            await h.sendSync(key);
+            await h.waitIdle();
+            assert.ok(h.fake.requestCount - before >= 10, `${h.fake.requestCount - before} pages`);
+            assertMirrorExact(h, key);
+        } finally {
+            h.fake.maxResponseBytes = 0;
+        }
+    });
+
     test('asks only for model, variant (when not base), cursor and limit', async () => {
         const key = testKey('Ticket', 'conn-query', 'eu');
         h.fake.addConnection(key.providerConfigKey, key.connectionId);

@@ -83,6 +83,8 @@ export class FakeNango {
     private readonly enforceRateLimit: boolean;
     private server: Server | undefined;
     private readonly timers = new Set<NodeJS.Timeout>();
+    /** Byte budget per records page (0 = off), like Nango's RECORDS_MAX_RESPONSE_SIZE_BYTES. */
+    maxResponseBytes = 0;
     private injector: FaultInjector | undefined;
     private readonly faultQueue: Array<() => Fault> = [];
     private windowStartMs = 0;
@@ -292,8 +294,18 @@ export class FakeNango {
                 externalIds: q.ids,
                 fetch: Math.trunc(q.limit + 1)
             }) ?? [];
-        const hasMore = rows.length >= q.limit + 1;
+        let hasMore = rows.length >= q.limit + 1;
         if (hasMore) rows.pop();
+        // RECORDS_MAX_RESPONSE_SIZE_BYTES (Nango PR #6187): a page cut short by size keeps at
+        // least one row and still sets next_cursor, so records.length < limit is not the end.
+        if (this.maxResponseBytes > 0) {
+            let bytes = 0;
+            const fit = rows.findIndex((rec, i) => (bytes += rec.head().length + rec.meta.length) > this.maxResponseBytes && i > 0);
+            if (fit > 0) {
+                rows.length = fit;
+                hasMore = true;
+            }
+        }
         const last = rows[rows.length - 1];
         const nextCursor = hasMore && last ? last.cursor : null;
 
