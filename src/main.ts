@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { signingKeys } from './config/load.js';
@@ -10,6 +11,7 @@ import type { MirrorStore } from './storage/mirrorStore.js';
 import type { PageSource } from './sync/pageSource.js';
 import { openStore } from './storage/openStore.js';
 import { dateToMicroIso } from './storage/timestamps.js';
+import { viewSpecsFromConfig } from './storage/viewSpecs.js';
 import { createPullRequestBatcher } from './sync/pullRequestBatcher.js';
 import { createPullScheduler, type PullScheduler } from './sync/pullScheduler.js';
 import { pullKey } from './sync/pullKey.js';
@@ -43,6 +45,11 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
     let pages: PageSource | undefined;
     try {
         await store.migrate();
+        const holder = `${hostname()}:${process.pid}`;
+        await store.lockForDaemon(holder);
+        const { views, indexes } = viewSpecsFromConfig(config.models);
+        await store.applyViews(views, indexes);
+        if (views.length + indexes.length > 0) logger.info({ views: views.map((v) => v.name), indexes: indexes.length }, 'typed views and indexes are in place');
         const resumed = await store.recoverInterruptedPulls(dateToMicroIso(new Date()));
         if (resumed > 0) logger.info({ keys: resumed }, 'resuming pulls interrupted by the last stop');
 
@@ -70,7 +77,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             concurrency: config.sync.concurrency,
             pull: (key, signal) => pullKey(pullDeps, key, signal),
         });
-        const reconciler = createReconciler({ store, scheduler, logger, intervalMs: config.sync.reconcileIntervalSeconds * 1000 });
+        const reconciler = createReconciler({ store, scheduler, logger, holder, intervalMs: config.sync.reconcileIntervalSeconds * 1000 });
         const app = createServer({
             webhookPath: config.server.webhookPath,
             signingKeys: signingKeys(config),

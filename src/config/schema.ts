@@ -4,6 +4,8 @@ import { z } from 'zod';
 const providerConfigKey = z.string().regex(/^[a-zA-Z0-9~:.@ _-]+$/).max(255);
 const modelName = z.string().regex(/^[A-Z][a-zA-Z0-9_-]+$/, 'a Nango model name such as "Contact"').max(255);
 const variantName = z.string().regex(/^[a-zA-Z0-9_-]+$/).max(255);
+/** A plain lowercase SQL identifier: safe to put in DDL without quoting tricks. */
+const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lowercase SQL identifier (letters, digits, _; at most 63)');
 
 const nangoSchema = z
     .strictObject({
@@ -52,7 +54,12 @@ const databaseSchema = z
         url: z
             .string()
             .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'sqlite:<path> or postgres://…')
-            .default('sqlite:./data/mirror.db').describe('`sqlite:<path>` (parent folders are created) or `postgres://…` (a later release).'),
+            .default('sqlite:./data/mirror.db').describe('`sqlite:<path>` (parent folders are created) or `postgres://user:pass@host:5432/db` (also `postgresql://`).'),
+        /**
+         * Postgres only: the schema every table and view goes in; created if missing.
+         * @default "public"
+         */
+        schema: identifier.default('public').describe('Postgres only: the schema every table and view goes in; created if missing.'),
     })
     .prefault({});
 
@@ -94,11 +101,32 @@ const syncSchema = z
     })
     .prefault({});
 
+/** `$.a.b[0]`: object keys that are identifiers, and array indexes. Nothing else reaches SQL. */
+const jsonPath = z
+    .string()
+    .regex(/^\$(\.[A-Za-z_][A-Za-z0-9_]*|\[\d{1,6}\])+$/, 'a JSON path such as "$.email" or "$.address.city" or "$.tags[0]"');
+
+const viewColumnType = z.enum(['text', 'integer', 'real', 'boolean', 'timestamp', 'json']);
+
+const viewSchema = z.strictObject({
+    /** The view's name: a lowercase SQL identifier. */
+    name: identifier.describe('The view\'s name: a lowercase SQL identifier.'),
+    /** Column name → `"$.json.path"` (text) or `{path, type}`. */
+    columns: z
+        .record(identifier, z.union([jsonPath, z.strictObject({ path: jsonPath, type: viewColumnType.default('text') })]))
+        .refine((c) => Object.keys(c).length > 0, 'at least one column')
+        .describe('Column name → "$.json.path" (text) or {path, type}; type is text, integer, real, boolean, timestamp or json.'),
+});
+
 const modelEntrySchema = z.strictObject({
     providerConfigKey,
     model: modelName,
     /** Omit to accept every variant of the model. */
     variant: variantName.optional().describe('Omit to accept every variant of the model.'),
+    /** A typed view over this model's live records, re-created at start-up. */
+    view: viewSchema.optional().describe('A typed view over this model\'s live records, re-created at start-up.'),
+    /** JSON paths the app filters on: each gets an expression index. */
+    indexes: z.array(jsonPath).default([]).describe('JSON paths the app filters on: each gets an expression index.'),
 });
 
 export const configSchema = z
@@ -119,3 +147,4 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type ModelEntry = z.output<typeof modelEntrySchema>;
+export type ViewColumnConfig = z.output<typeof viewSchema>['columns'][string];

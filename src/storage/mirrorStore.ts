@@ -17,6 +17,25 @@ export interface RecordRow {
 
 export type DeleteMode = 'soft' | 'hard';
 
+export type ViewColumnType = 'text' | 'integer' | 'real' | 'boolean' | 'timestamp' | 'json';
+
+/** A typed view over one model's live records; names and paths are validated identifiers. */
+export interface ViewSpec {
+    name: string;
+    providerConfigKey: string;
+    model: string;
+    variant?: string | undefined;
+    columns: Array<{ name: string; path: string[]; type: ViewColumnType }>;
+}
+
+/** An expression index on one JSON path of one model's records. */
+export interface IndexSpec {
+    name: string;
+    providerConfigKey: string;
+    model: string;
+    path: string[];
+}
+
 export interface PageCommit {
     rows: RecordRow[];
     /** The page's last record cursor: stored in the same transaction as the rows. */
@@ -62,6 +81,11 @@ export interface MirrorStore {
     readonly engine: 'sqlite' | 'postgres';
     /** Applies pending migrations. */
     migrate(): Promise<void>;
+    /**
+     * Registers this daemon. SQLite has one writer: a second daemon on the same file is refused
+     * with a message saying so. Postgres is shared by replicas, so this does nothing there.
+     */
+    lockForDaemon(holder: string): Promise<void>;
     /** Throws unless the database answers and is migrated. */
     checkReady(): Promise<void>;
     /** Durably records a pull request for each key (one transaction). Revives gone keys. */
@@ -74,8 +98,13 @@ export interface MirrorStore {
     listDueKeys(now: string): Promise<Array<SyncKey & { requestSeq: number }>>;
     /** Every key that is not gone, for the reconcile pass. */
     listActiveKeys(): Promise<SyncKey[]>;
-    /** Marks the key running and returns its cursor. */
-    startPull(key: SyncKey, at: string): Promise<PullStart>;
+    /**
+     * Claims the key for this process and marks it running; returns its cursor, or null when
+     * another daemon sharing the database is pulling it right now. Every claim is released by
+     * `releasePull`, whatever happens in between.
+     */
+    startPull(key: SyncKey, at: string): Promise<PullStart | null>;
+    releasePull(key: SyncKey): Promise<void>;
     /** Writes one page's rows and its cursor in one transaction. */
     commitPage(key: SyncKey, page: PageCommit): Promise<PageResult>;
     finishPull(key: SyncKey, result: PullFinish): Promise<void>;
@@ -86,5 +115,12 @@ export interface MirrorStore {
     abandonPull(key: SyncKey, at: string): Promise<void>;
     /** Keys left running by a crash become pending again, so a restart resumes them. */
     recoverInterruptedPulls(at: string): Promise<number>;
+    /**
+     * Takes a named lease until `expiresAt` unless another holder has one that has not expired.
+     * One reconcile pass per interval for a group of daemons, and SQLite's single-writer guard.
+     */
+    claimLease(name: string, holder: string, now: string, expiresAt: string): Promise<boolean>;
+    /** Creates the typed views and expression indexes the config asks for; drops those it no longer names. */
+    applyViews(views: readonly ViewSpec[], indexes: readonly IndexSpec[]): Promise<void>;
     close(): Promise<void>;
 }

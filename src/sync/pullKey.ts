@@ -21,7 +21,9 @@ export type PullOutcome =
     | { outcome: 'ok'; records: number; pages: number; upserted: number; deleted: number; coveredSeq: number }
     | { outcome: 'failed'; records: number; pages: number; code: string; error: string }
     | { outcome: 'gone'; records: number; pages: number }
-    | { outcome: 'aborted'; records: number; pages: number };
+    | { outcome: 'aborted'; records: number; pages: number }
+    /** Another daemon sharing the database is pulling this key; its pull covers the request. */
+    | { outcome: 'busy'; records: 0; pages: 0 };
 
 /**
  * Pulls one key from its stored cursor to the end. Each page's rows and its last record cursor
@@ -31,7 +33,13 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
     const now = deps.now ?? (() => new Date());
     const started = performance.now();
     const log = deps.logger.child({ key: describeKey(key) });
-    const start = await deps.store.startPull(key, dateToMicroIso(now()));
+    const claimed = await deps.store.startPull(key, dateToMicroIso(now()));
+    if (!claimed) {
+        log.debug('another daemon is pulling this key');
+        return { outcome: 'busy', records: 0, pages: 0 };
+    }
+    const start = claimed;
+    log.debug({ cursor: start.cursor }, 'pull started');
     let pages = 0;
     let records = 0;
     let upserted = 0;
@@ -76,6 +84,8 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
         const delay = Math.min(deps.failedPullMaxDelayMs, deps.failedPullDelayMs * 2 ** Math.min(start.consecutiveFailures, 30));
         await deps.store.failPull(key, { code, error, at, nextAttemptAt: dateToMicroIso(new Date(now().getTime() + delay)) });
         return finish({ outcome: 'failed', records, pages, code, error });
+    } finally {
+        await deps.store.releasePull(key);
     }
 }
 

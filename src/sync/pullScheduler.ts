@@ -52,6 +52,8 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
     const entries = new Map<string, Entry>();
     /** The request seq each key's last good pull covered, so a stale look at the store starts no extra pull. */
     const coveredSeq = new Map<string, number>();
+    /** Keys another daemon was pulling when we tried: left alone for a moment. */
+    const busyUntil = new Map<string, number>();
     const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     let waking: Promise<void> | undefined;
@@ -89,6 +91,9 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
         // A failed or stopped key keeps its stored request; the due timer retries it after backoff.
         for (const w of next?.waiters ?? []) w.resolve({ ...outcome, reason: next!.reason });
         entries.delete(ks);
+        if (outcome.outcome === 'busy') busyUntil.set(ks, Date.now() + (deps.duePollMs ?? 1000));
+        // A slot is free: take the next stored request now rather than at the next tick.
+        if (!stopped) void scheduler.wakeDue();
     }
 
     const scheduler: PullScheduler = {
@@ -115,9 +120,16 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
             waking ??= (async () => {
                 try {
                     const due = await deps.store.listDueKeys(dateToMicroIso(new Date()));
+                    // Take only what this daemon can start now: daemons sharing a database leave
+                    // the rest to each other instead of queueing the same keys everywhere.
+                    let free = deps.concurrency - entries.size;
                     for (const { requestSeq, ...key } of due) {
+                        if (free <= 0) break;
                         const ks = keyString(key);
                         if (entries.has(ks) || requestSeq <= (coveredSeq.get(ks) ?? -1)) continue;
+                        if ((busyUntil.get(ks) ?? 0) > Date.now()) continue;
+                        busyUntil.delete(ks);
+                        free--;
                         void scheduler.request(key, 'pending');
                     }
                 } catch (err) {

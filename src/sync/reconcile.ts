@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { MirrorStore } from '../storage/mirrorStore.js';
+import { dateToMicroIso } from '../storage/timestamps.js';
 import type { PullScheduler } from './pullScheduler.js';
 
 export interface ReconcilerDeps {
@@ -7,6 +8,8 @@ export interface ReconcilerDeps {
     scheduler: PullScheduler;
     logger: Logger;
     intervalMs: number;
+    /** Who this daemon is, for the lease that lets one daemon of a group run each pass. */
+    holder: string;
     /** Told how many records each pass found: changes no webhook announced. */
     onPass?: (found: number) => void;
 }
@@ -14,6 +17,8 @@ export interface ReconcilerDeps {
 export interface Reconciler {
     /** One pass over every key that is not gone; resolves with the records found. */
     runPass(): Promise<number>;
+    /** A pass if no daemon sharing the database ran one within the interval; null when another did. */
+    runScheduledPass(): Promise<number | null>;
     /** A pass now (a daemon that was down missed webhooks), then one per interval. */
     start(): void;
     stop(): void;
@@ -39,10 +44,22 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         return found;
     }
 
+    async function runScheduledPass(): Promise<number | null> {
+        // Daemons sharing a Postgres mirror race for the lease; the winner runs the pass for the
+        // group and the others skip it. 90% of the interval, so timer jitter never skips a pass.
+        const now = Date.now();
+        const claimed = await deps.store.claimLease('reconcile', deps.holder, dateToMicroIso(new Date(now)), dateToMicroIso(new Date(now + deps.intervalMs * 0.9)));
+        if (!claimed) {
+            deps.logger.debug('another daemon ran this reconcile pass');
+            return null;
+        }
+        return runPass();
+    }
+
     function schedule(delayMs: number): void {
         if (stopped) return;
         timer = setTimeout(() => {
-            runPass()
+            runScheduledPass()
                 .catch((err: unknown) => deps.logger.error({ err }, 'reconcile pass failed'))
                 .finally(() => schedule(deps.intervalMs));
         }, delayMs);
@@ -51,6 +68,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
     return {
         runPass,
+        runScheduledPass,
         start() {
             if (deps.intervalMs > 0 && !timer) schedule(0);
         },

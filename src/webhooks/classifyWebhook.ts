@@ -48,6 +48,8 @@ const typesAgree: [
 ] = [true, true, true];
 void typesAgree;
 
+type AllowEntry = Pick<ModelEntry, 'providerConfigKey' | 'model' | 'variant'>;
+
 export type WebhookAction =
     | { kind: 'pull'; keys: SyncKey[]; syncName?: string | undefined }
     | { kind: 'sync_failed'; keys: SyncKey[]; error: string }
@@ -60,7 +62,7 @@ export type WebhookAction =
  * Decides what a verified webhook asks for. Only `from: "nango"` bodies are Nango's own: forwarded
  * provider payloads may carry any `type`, and unknown types are ignored (Nango adds them over time).
  */
-export function classifyWebhook(body: unknown, allowList: readonly ModelEntry[]): WebhookAction {
+export function classifyWebhook(body: unknown, allowList: readonly AllowEntry[]): WebhookAction {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         return { kind: 'ignore', reason: 'not an object: a forwarded provider payload' };
     }
@@ -102,7 +104,7 @@ export function classifyWebhook(body: unknown, allowList: readonly ModelEntry[])
     return { kind: 'ignore', reason: `webhook type ${JSON.stringify(type)} carries nothing to mirror` };
 }
 
-function isAllowed(key: SyncKey, allowList: readonly ModelEntry[]): boolean {
+function isAllowed(key: SyncKey, allowList: readonly AllowEntry[]): boolean {
     if (allowList.length === 0) return true;
     return allowList.some(
         (e) => e.providerConfigKey === key.providerConfigKey && e.model === key.model && (e.variant === undefined || e.variant === key.variant),

@@ -40,7 +40,7 @@ describe('process: CLI, shutdown and logs', () => {
         const db = new Database(dbPath, { readonly: true });
         const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'nango_%' ORDER BY name").all();
         db.close();
-        assert.deepEqual(tables, [{ name: 'nango_records' }, { name: 'nango_sync_state' }]);
+        assert.deepEqual(tables, [{ name: 'nango_mirror_leases' }, { name: 'nango_mirror_views' }, { name: 'nango_records' }, { name: 'nango_sync_state' }]);
     });
 
     test('a bad config stops start-up with one message naming every bad key, exit code 2', async () => {

@@ -73,3 +73,17 @@ export const nangoSyncState = sqliteTable(
 );
 
 export type SyncStateRow = typeof nangoSyncState.$inferSelect;
+
+/** Named leases: the single-writer guard on a SQLite file, and one reconcile pass per interval. */
+export const nangoMirrorLeases = sqliteTable('nango_mirror_leases', {
+    name: text('name').primaryKey(),
+    holder: text('holder').notNull(),
+    expiresAt: text('expires_at').notNull(),
+});
+
+/** Typed views the daemon created from `models[].view`, so it can drop the ones the config no longer names. */
+export const nangoMirrorViews = sqliteTable('nango_mirror_views', {
+    name: text('name').primaryKey(),
+    kind: text('kind').notNull(),
+    definition: text('definition').notNull(),
+});

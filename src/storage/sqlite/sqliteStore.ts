@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -16,8 +17,24 @@ import type {
 } from '../mirrorStore.js';
 import { nangoSyncState } from './schema.js';
 import { createRecordWriter, type RecordWriter } from './recordWriter.js';
+import { applySqliteViews } from './applyViews.js';
+import { dateToMicroIso } from '../timestamps.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../../drizzle/sqlite', import.meta.url));
+const WRITER_LEASE = 'sqlite-writer';
+const WRITER_LEASE_MS = 15_000;
+
+/** `host:pid` of a daemon on this machine whose process is gone can be taken over at once. */
+function holderIsAlive(holder: string): boolean {
+    const [host, pid] = holder.split(':');
+    if (host !== hostname() || !pid) return true;
+    try {
+        process.kill(Number(pid), 0);
+        return true;
+    } catch (err) {
+        return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+    }
+}
 
 export interface SqliteStoreOptions {
     /** Path of the database file; parent folders are created. */
@@ -34,6 +51,8 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
     sqlite.pragma('busy_timeout = 5000');
     const db = drizzle(sqlite);
     let writer: RecordWriter | undefined;
+    let leaseTimer: NodeJS.Timeout | undefined;
+    let daemonHolder: string | undefined;
 
     const t = nangoSyncState;
     const keyIs = (key: SyncKey) =>
@@ -101,11 +120,56 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
                         or(isNull(t.nextAttemptAt), lte(t.nextAttemptAt, now)),
                     ),
                 )
+                .orderBy(t.pullRequestedAt)
                 .all();
         },
 
         async listActiveKeys() {
             return db.select(keyColumns).from(t).where(ne(t.status, 'gone')).all();
+        },
+
+        async lockForDaemon(holder) {
+            const now = Date.now();
+            const lease = sqlite.prepare('SELECT holder, expires_at AS expiresAt FROM nango_mirror_leases WHERE name = ?').get(WRITER_LEASE) as
+                | { holder: string; expiresAt: string }
+                | undefined;
+            if (lease && lease.holder !== holder && lease.expiresAt > dateToMicroIso(new Date(now)) && holderIsAlive(lease.holder)) {
+                throw new Error(
+                    `Another nango-mirror (${lease.holder}) is using ${options.path}. SQLite has a single writer: stop the other daemon, ` +
+                        'or give this one its own database.url; to run several replicas on one mirror, use Postgres.',
+                );
+            }
+            const renew = () => {
+                if (!sqlite.open) return;
+                const expires = dateToMicroIso(new Date(Date.now() + WRITER_LEASE_MS));
+                sqlite
+                    .prepare('INSERT INTO nango_mirror_leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at')
+                    .run(WRITER_LEASE, holder, expires);
+            };
+            renew();
+            daemonHolder = holder;
+            leaseTimer = setInterval(renew, WRITER_LEASE_MS / 3);
+            leaseTimer.unref();
+        },
+
+        async releasePull() {
+            // One process per file: the scheduler already keeps one pull per key.
+        },
+
+        async claimLease(name, holder, now, expiresAt) {
+            const row = sqlite
+                .prepare(
+                    `INSERT INTO nango_mirror_leases (name, holder, expires_at) VALUES (?, ?, ?)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                     WHERE nango_mirror_leases.expires_at <= ? OR nango_mirror_leases.holder = excluded.holder
+                     RETURNING name`,
+                )
+                .get(name, holder, expiresAt, now);
+            return row !== undefined;
+        },
+
+        async applyViews(views, indexes) {
+            applySqliteViews(sqlite, views, indexes);
         },
 
         async startPull(key, at): Promise<PullStart> {
@@ -183,6 +247,10 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
         },
 
         async close() {
+            if (leaseTimer) clearInterval(leaseTimer);
+            if (sqlite.open && daemonHolder) {
+                sqlite.prepare('DELETE FROM nango_mirror_leases WHERE name = ? AND holder = ?').run(WRITER_LEASE, daemonHolder);
+            }
             if (sqlite.open) sqlite.close();
         },
     };
