@@ -109,7 +109,7 @@ async function main(): Promise<void> {
         const mirrorRows = verify
             .prepare('SELECT * FROM nango_records WHERE provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?')
             .all(k.providerConfigKey, k.connectionId, k.model, k.variant) as MirrorRow[];
-        assertMirrorExact({ fake: nango, rows: () => mirrorRows }, k);
+        await assertMirrorExact({ fake: nango, rows: () => mirrorRows }, k);
     }
     verify.close();
     const total = rows.reduce((n, r) => n + Number(r['live']) + Number(r['deleted']), 0);

@@ -63,7 +63,7 @@ async function serve(configPath: string): Promise<number> {
 
 async function migrate(configPath: string): Promise<number> {
     const config = loadConfigFile(configPath);
-    const store = openStore(config.database.url);
+    const store = openStore(config.database);
     try {
         await store.migrate();
         console.log('Migrations applied.');

@@ -40,7 +40,7 @@ export interface DaemonOptions {
 /** The composition root: config → logger → database + migrations → scheduler → HTTP → reconcile. */
 export async function startDaemon(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
     const logger = options.logger ?? createLogger(config.logLevel);
-    const store = openStore(config.database.url);
+    const store = openStore(config.database, config.sync.concurrency * 2 + 4);
     let server: Server | undefined;
     let pages: PageSource | undefined;
     try {
@@ -77,7 +77,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             concurrency: config.sync.concurrency,
             pull: (key, signal) => pullKey(pullDeps, key, signal),
         });
-        const reconciler = createReconciler({ store, scheduler, logger, holder, intervalMs: config.sync.reconcileIntervalSeconds * 1000 });
+        const reconciler = createReconciler({ store, scheduler, logger, holder, allowList: config.models, intervalMs: config.sync.reconcileIntervalSeconds * 1000 });
         const app = createServer({
             webhookPath: config.server.webhookPath,
             signingKeys: signingKeys(config),
@@ -119,6 +119,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
                     await Promise.race([closed, delay(1000)]);
                     httpServer.closeAllConnections();
                     await pageSource.close();
+                    await store.releaseLeases(holder).catch(() => undefined);
                     await store.close();
                     logger.info('stopped');
                 })();

@@ -120,6 +120,8 @@ export interface MirrorStore {
      * One reconcile pass per interval for a group of daemons, and SQLite's single-writer guard.
      */
     claimLease(name: string, holder: string, now: string, expiresAt: string): Promise<boolean>;
+    /** Gives back every lease `holder` has, so a restarted daemon need not wait for them to expire. */
+    releaseLeases(holder: string): Promise<void>;
     /** Creates the typed views and expression indexes the config asks for; drops those it no longer names. */
     applyViews(views: readonly ViewSpec[], indexes: readonly IndexSpec[]): Promise<void>;
     close(): Promise<void>;

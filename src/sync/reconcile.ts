@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { MirrorStore } from '../storage/mirrorStore.js';
+import type { ModelEntry } from '../config/schema.js';
 import { dateToMicroIso } from '../storage/timestamps.js';
+import { isAllowed } from '../webhooks/classifyWebhook.js';
 import type { PullScheduler } from './pullScheduler.js';
 
 export interface ReconcilerDeps {
@@ -10,6 +12,8 @@ export interface ReconcilerDeps {
     intervalMs: number;
     /** Who this daemon is, for the lease that lets one daemon of a group run each pass. */
     holder: string;
+    /** The `models` allow-list: keys it no longer names are not pulled. */
+    allowList?: readonly Pick<ModelEntry, 'providerConfigKey' | 'model' | 'variant'>[];
     /** Told how many records each pass found: changes no webhook announced. */
     onPass?: (found: number) => void;
 }
@@ -34,7 +38,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
     async function runPass(): Promise<number> {
         const started = performance.now();
-        const keys = await deps.store.listActiveKeys();
+        const keys = (await deps.store.listActiveKeys()).filter((k) => isAllowed(k, deps.allowList ?? []));
         const outcomes = await Promise.all(keys.map((key) => deps.scheduler.request(key, 'reconcile')));
         // Only pulls the pass itself started: records a webhook-led pull found were announced.
         const found = outcomes.filter((o) => o.reason === 'reconcile').reduce((n, o) => n + o.records, 0);

@@ -104,7 +104,8 @@ export function classifyWebhook(body: unknown, allowList: readonly AllowEntry[])
     return { kind: 'ignore', reason: `webhook type ${JSON.stringify(type)} carries nothing to mirror` };
 }
 
-function isAllowed(key: SyncKey, allowList: readonly AllowEntry[]): boolean {
+/** Whether the `models` allow-list lets this key be mirrored (an empty list allows all). */
+export function isAllowed(key: SyncKey, allowList: readonly AllowEntry[]): boolean {
     if (allowList.length === 0) return true;
     return allowList.some(
         (e) => e.providerConfigKey === key.providerConfigKey && e.model === key.model && (e.variant === undefined || e.variant === key.variant),

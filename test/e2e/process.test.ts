@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { FakeNango } from '../fakes/fakeNango.js';
 import { postWebhook, syncSuccessBody } from '../fakes/webhooks.js';
 import { spawnDaemon, writeConfig } from '../helpers/daemonProcess.js';
+import { createTestDatabase, findPostgres } from '../helpers/engines.js';
 import { API_KEY, SIGNING_KEY, fakeKey, makeTempDir, testKey, waitFor } from '../helpers/harness.js';
 
 const run = promisify(execFile);
@@ -41,6 +42,48 @@ describe('process: CLI, shutdown and logs', () => {
         const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'nango_%' ORDER BY name").all();
         db.close();
         assert.deepEqual(tables, [{ name: 'nango_mirror_leases' }, { name: 'nango_mirror_views' }, { name: 'nango_records' }, { name: 'nango_sync_state' }]);
+    });
+
+    test('`migrate` on Postgres creates the tables in database.schema, and twice is harmless', async (t) => {
+        const pgUrl = await findPostgres();
+        if (!pgUrl) return t.skip('no Postgres');
+        const db = await createTestDatabase('postgres', dir);
+        try {
+            const path = writeConfig(dir, { nango: { apiKey: 'k', webhookSigningKey: 's' }, database: db.database }, 'pg-migrate.json');
+            for (let i = 0; i < 2; i++) {
+                const res = await cli(['migrate', '--config', path]);
+                assert.equal(res.code, 0, res.stderr);
+            }
+            const reader = db.reader();
+            const tables = await reader.all<{ table_name: string }>(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_name LIKE 'nango_%' ORDER BY table_name",
+                db.database.schema,
+            );
+            await reader.close();
+            assert.deepEqual(tables.map((r) => r.table_name), ['nango_mirror_leases', 'nango_mirror_views', 'nango_records', 'nango_sync_state']);
+        } finally {
+            await db.drop();
+        }
+    });
+
+    test('SQLite refuses a second daemon on the same file, naming the first and the fix', async () => {
+        const path = writeConfig(dir, {
+            nango: { host: 'http://127.0.0.1:9', apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
+            server: { host: '127.0.0.1', port: 0 },
+            database: { url: `sqlite:${join(dir, 'single.db')}` },
+        }, 'single.json');
+        const first = await spawnDaemon(path);
+        try {
+            const second = await cli(['serve', '--config', path]);
+            assert.equal(second.code, 1);
+            assert.match(second.stderr, new RegExp(`Another nango-mirror \\(.*:${first.proc.pid}\\) is using .*single\\.db`));
+            assert.match(second.stderr, /use Postgres/);
+        } finally {
+            await first.kill('SIGTERM');
+        }
+        // Once the first one has stopped, the file is free again.
+        const third = await spawnDaemon(path);
+        await third.kill('SIGTERM');
     });
 
     test('a bad config stops start-up with one message naming every bad key, exit code 2', async () => {

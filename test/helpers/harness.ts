@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -11,6 +10,7 @@ import { toMicroIso } from '../../src/storage/timestamps.js';
 import { FakeNango } from '../fakes/fakeNango.js';
 import type { StoreKey } from '../fakes/fakeRecordStore.js';
 import { postWebhook, syncSuccessBody } from '../fakes/webhooks.js';
+import { createTestDatabase, type EngineName, type MirrorReader, type TestDatabase } from './engines.js';
 
 export const API_KEY = '6f1c3c52-8a7e-4b8e-9f61-1f0f3c1d2a10';
 export const SIGNING_KEY = '00000000-0000-4000-8000-000000000000';
@@ -74,12 +74,12 @@ export function fakeKey(key: TestKey): StoreKey {
     return { providerConfigKey: key.providerConfigKey, connectionId: key.connectionId, model: key.model, variant: key.variant };
 }
 
-/** Test config: a real port (0), a SQLite file in `dir`, fast retries, reconcile off unless asked. */
-export function testConfig(nangoUrl: string, dir: string, overrides: Record<string, unknown> = {}): Config {
+/** Test config: a real port (0), the test database, fast retries, reconcile off unless asked. */
+export function testConfig(nangoUrl: string, database: TestDatabase['database'], overrides: Record<string, unknown> = {}): Config {
     const base = {
         nango: { host: nangoUrl, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
         server: { host: '127.0.0.1', port: 0 },
-        database: { url: `sqlite:${join(dir, 'mirror.db')}` },
+        database,
         sync: { reconcileIntervalSeconds: 0, requestTimeoutSeconds: 5, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 20, failedPullDelayMs: 60_000 } },
         logLevel: 'debug',
     };
@@ -100,35 +100,51 @@ function isPlain(v: unknown): v is Record<string, unknown> {
 }
 
 export interface Harness {
+    engine: EngineName;
     fake: FakeNango;
     daemon: Daemon;
     config: Config;
     dir: string;
-    dbPath: string;
+    database: TestDatabase;
     logs: LogLine[];
-    db: Database.Database;
+    /** The mirror as the app sees it (read-only queries, plus exec for fault injection). */
+    reader: MirrorReader;
     webhookUrl: string;
     sendSync(key: TestKey, signingKey?: string): Promise<{ status: number; json: unknown }>;
-    /** Waits until no pull is queued or running and the key's stored request is covered. */
+    /** Waits until no pull is queued or running and every stored request is covered. */
     waitIdle(timeoutMs?: number): Promise<void>;
-    rows(key: TestKey): MirrorRow[];
-    row(key: TestKey, id: string): MirrorRow | undefined;
-    state(key: TestKey): SyncStateRow | undefined;
-    recordsRequests(): Array<{ query: Record<string, string | string[]>; status: number }>;
+    rows(key: TestKey): Promise<MirrorRow[]>;
+    row(key: TestKey, id: string): Promise<MirrorRow | undefined>;
+    state(key: TestKey): Promise<SyncStateRow | undefined>;
+    stateCount(): Promise<number>;
     /** Restarts the daemon on the same database and fake (a clean stop, not a crash). */
     restart(overrides?: Record<string, unknown>): Promise<void>;
     close(): Promise<void>;
 }
 
 export interface HarnessOptions {
+    engine?: EngineName;
     config?: Record<string, unknown>;
     /** Keep using this fake (e.g. across harnesses); else a new one is started. */
     fake?: FakeNango;
-    dir?: string;
+}
+
+const KEY_WHERE = 'provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?';
+const keyArgs = (k: TestKey) => [k.providerConfigKey, k.connectionId, k.model, k.variant];
+
+/** Reads one key's rows and state through any reader (harness or a bare database). */
+export function mirrorQueries(reader: MirrorReader) {
+    return {
+        rows: (key: TestKey) => reader.all<MirrorRow>(`SELECT * FROM nango_records WHERE ${KEY_WHERE} ORDER BY id`, ...keyArgs(key)),
+        row: async (key: TestKey, id: string) => (await reader.all<MirrorRow>(`SELECT * FROM nango_records WHERE ${KEY_WHERE} AND id = ?`, ...keyArgs(key), id))[0],
+        state: async (key: TestKey) => (await reader.all<SyncStateRow>(`SELECT * FROM nango_sync_state WHERE ${KEY_WHERE}`, ...keyArgs(key)))[0],
+    };
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-    const dir = options.dir ?? makeTempDir();
+    const engine = options.engine ?? 'sqlite';
+    const dir = makeTempDir();
+    const database = await createTestDatabase(engine, dir);
     const fake = options.fake ?? new FakeNango({ apiKey: API_KEY });
     const nangoUrl = fake.baseUrl ?? (await fake.start());
     const logs: LogLine[] = [];
@@ -137,14 +153,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
             logs.push(JSON.parse(line) as LogLine);
         },
     });
-    let config = testConfig(nangoUrl, dir, options.config);
+    let config = testConfig(nangoUrl, database.database, options.config);
     let daemon = await startDaemon(config, { logger });
-    const dbPath = join(dir, 'mirror.db');
-    const db = new Database(dbPath, { readonly: true });
-    const keyWhere = 'provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?';
-    const keyArgs = (k: TestKey) => [k.providerConfigKey, k.connectionId, k.model, k.variant];
+    const reader = database.reader();
+    const queries = mirrorQueries(reader);
 
     const harness: Harness = {
+        engine,
         fake,
         get daemon() {
             return daemon;
@@ -153,9 +168,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
             return config;
         },
         dir,
-        dbPath,
+        database,
         logs,
-        db,
+        reader,
         get webhookUrl() {
             return `${daemon.url}${config.server.webhookPath}`;
         },
@@ -163,34 +178,32 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
             return postWebhook(harness.webhookUrl, syncSuccessBody({ ...key, variant: key.variant }), signingKey);
         },
         async waitIdle(timeoutMs = 15_000) {
-            await waitFor(() => {
+            await waitFor(async () => {
                 if (daemon.scheduler.activeCount > 0) return false;
-                const pending = db.prepare("SELECT count(*) AS n FROM nango_sync_state WHERE request_seq > done_seq AND status NOT IN ('gone', 'failed')").get() as { n: number };
-                return pending.n === 0;
+                const [pending] = await reader.all<{ n: number }>(
+                    "SELECT count(*) AS n FROM nango_sync_state WHERE request_seq > done_seq AND status NOT IN ('gone', 'failed')",
+                );
+                return Number(pending?.n) === 0 && daemon.scheduler.activeCount === 0;
             }, timeoutMs, 'the daemon to go idle');
         },
-        rows(key) {
-            return db.prepare(`SELECT * FROM nango_records WHERE ${keyWhere} ORDER BY id`).all(...keyArgs(key)) as MirrorRow[];
-        },
-        row(key, id) {
-            return db.prepare(`SELECT * FROM nango_records WHERE ${keyWhere} AND id = ?`).get(...keyArgs(key), id) as MirrorRow | undefined;
-        },
-        state(key) {
-            return db.prepare(`SELECT * FROM nango_sync_state WHERE ${keyWhere}`).get(...keyArgs(key)) as SyncStateRow | undefined;
-        },
-        recordsRequests() {
-            return fake.requests.filter((r) => r.path.startsWith('/records')).map((r) => ({ query: r.query, status: r.status }));
+        rows: queries.rows,
+        row: queries.row,
+        state: queries.state,
+        async stateCount() {
+            const [r] = await reader.all<{ n: number }>('SELECT count(*) AS n FROM nango_sync_state');
+            return Number(r?.n);
         },
         async restart(overrides) {
             await daemon.stop();
-            if (overrides) config = testConfig(nangoUrl, dir, { ...options.config, ...overrides });
+            if (overrides) config = testConfig(nangoUrl, database.database, { ...options.config, ...overrides });
             daemon = await startDaemon(config, { logger });
         },
         async close() {
             await daemon.stop();
-            db.close();
+            await reader.close();
+            await database.drop();
             if (!options.fake) await fake.stop();
-            if (!options.dir) rmSync(dir, { recursive: true, force: true });
+            rmSync(dir, { recursive: true, force: true });
         },
     };
     return harness;
@@ -209,9 +222,13 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
  * The mirror holds exactly what Nango holds for this key: every record with the same payload,
  * timestamps (to the microsecond) and cursor; deletes as tombstones (soft) or absent (hard).
  */
-export function assertMirrorExact(h: Pick<Harness, 'rows' | 'fake'>, key: TestKey, deletes: 'soft' | 'hard' = 'soft'): void {
+export async function assertMirrorExact(
+    h: { fake: Pick<FakeNango, 'records'>; rows(key: TestKey): Promise<MirrorRow[]> | MirrorRow[] },
+    key: TestKey,
+    deletes: 'soft' | 'hard' = 'soft',
+): Promise<void> {
     const expected = h.fake.records(fakeKey(key));
-    const rows = new Map(h.rows(key).map((r) => [r.id, r]));
+    const rows = new Map((await h.rows(key)).map((r) => [r.id, r]));
     for (const [id, rec] of expected) {
         const row = rows.get(id);
         if (rec.deleted && deletes === 'hard') {

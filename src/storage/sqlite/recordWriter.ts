@@ -47,8 +47,7 @@ export function createRecordWriter(sqlite: Database.Database): RecordWriter {
         const result: PageResult = { upserted: 0, deleted: 0, skipped: 0 };
         for (const row of page.rows) {
             if (page.deletes === 'hard' && row.lastAction === 'DELETED') {
-                hardDelete.run({ ...base, id: row.id, lastModifiedAt: row.lastModifiedAt });
-                result.deleted++;
+                result.deleted += hardDelete.run({ ...base, id: row.id, lastModifiedAt: row.lastModifiedAt }).changes;
                 continue;
             }
             // Positional, in the statement's order (the 14th is keepData): named parameters cost

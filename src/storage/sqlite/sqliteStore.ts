@@ -157,6 +157,9 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
         },
 
         async claimLease(name, holder, now, expiresAt) {
+            // One process per file: a lease whose holder died with a crash is free at once.
+            const held = sqlite.prepare('SELECT holder FROM nango_mirror_leases WHERE name = ?').get(name) as { holder: string } | undefined;
+            if (held && held.holder !== holder && !holderIsAlive(held.holder)) sqlite.prepare('DELETE FROM nango_mirror_leases WHERE name = ?').run(name);
             const row = sqlite
                 .prepare(
                     `INSERT INTO nango_mirror_leases (name, holder, expires_at) VALUES (?, ?, ?)
@@ -166,6 +169,10 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
                 )
                 .get(name, holder, expiresAt, now);
             return row !== undefined;
+        },
+
+        async releaseLeases(holder) {
+            if (sqlite.open) sqlite.prepare('DELETE FROM nango_mirror_leases WHERE holder = ?').run(holder);
         },
 
         async applyViews(views, indexes) {
@@ -270,6 +277,9 @@ function requestPull(tx: Pick<BetterSQLite3Database, 'insert'>, key: SyncKey, at
                 nextAttemptAt: null,
                 status: sql`CASE WHEN ${t.status} IN ('running', 'failed') THEN ${t.status} ELSE 'pending' END`,
                 goneAt: null,
+                // A successful sync webhook supersedes the last failed one.
+                nangoSyncError: null,
+                nangoSyncErrorAt: null,
                 updatedAt: at,
             },
         })

@@ -2,7 +2,9 @@ import type { IndexSpec, ViewColumnType, ViewSpec } from '../mirrorStore.js';
 import { sqlLiteral, sqliteJsonPath } from '../viewSpecs.js';
 
 const CAST: Record<ViewColumnType, (expr: string) => string> = {
-    text: (e) => `CAST(${e} AS TEXT)`,
+    // No CAST: json_extract already yields text for JSON strings, and the bare expression is what
+    // a models[].indexes index covers, so filters on the view can use it.
+    text: (e) => e,
     integer: (e) => `CAST(${e} AS INTEGER)`,
     real: (e) => `CAST(${e} AS REAL)`,
     // json_extract gives 1/0 for JSON true/false; SQLite has no boolean type.
@@ -15,7 +17,7 @@ const CAST: Record<ViewColumnType, (expr: string) => string> = {
 /** One row per live record of the model: connection_id, id, the typed columns, last_modified_at. */
 export function sqliteViewSql(v: ViewSpec): string {
     const cols = v.columns.map((c) => {
-        const extract = c.type === 'json' ? `json_extract(data, ${sqlLiteral(sqliteJsonPath(c.path))})` : `json_extract(data, ${sqlLiteral(sqliteJsonPath(c.path))})`;
+        const extract = `json_extract(data, ${sqlLiteral(sqliteJsonPath(c.path))})`;
         return `${CAST[c.type](extract)} AS "${c.name}"`;
     });
     const where = [`provider_config_key = ${sqlLiteral(v.providerConfigKey)}`, `model = ${sqlLiteral(v.model)}`, 'deleted_at IS NULL'];

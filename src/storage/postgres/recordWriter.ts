@@ -1,0 +1,90 @@
+import type pg from 'pg';
+import type { SyncKey } from '../../sync/syncKey.js';
+import type { PageCommit, PageResult, RecordRow } from '../mirrorStore.js';
+
+// One statement per page: the rows travel as arrays and `unnest` turns them back into rows, so a
+// page costs one round trip whatever its size. keepData is not a column, so the update derives it
+// from what was inserted: a pruned row, or a delete whose data is only {id}.
+const UPSERT = `
+WITH written AS (
+    INSERT INTO nango_records AS r (provider_config_key, connection_id, model, variant, id, data, last_action,
+        deleted_at, pruned_at, first_seen_at, last_modified_at, cursor, synced_at)
+    SELECT $1, $2, $3, $4, u.id, u.data::jsonb, u.last_action, u.deleted_at::timestamptz, u.pruned_at::timestamptz,
+        u.first_seen_at::timestamptz, u.last_modified_at::timestamptz, u.cursor, $5::timestamptz
+    FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+        AS u(id, data, last_action, deleted_at, pruned_at, first_seen_at, last_modified_at, cursor)
+    ON CONFLICT (provider_config_key, connection_id, model, variant, id) DO UPDATE SET
+        data = CASE
+            WHEN excluded.pruned_at IS NOT NULL
+              OR (excluded.last_action = 'DELETED' AND excluded.data = jsonb_build_object('id', excluded.id))
+            THEN r.data ELSE excluded.data END,
+        last_action = excluded.last_action,
+        deleted_at = excluded.deleted_at,
+        pruned_at = excluded.pruned_at,
+        first_seen_at = excluded.first_seen_at,
+        last_modified_at = excluded.last_modified_at,
+        cursor = excluded.cursor,
+        synced_at = excluded.synced_at
+    WHERE excluded.last_modified_at >= r.last_modified_at
+    RETURNING r.last_action
+)
+SELECT count(*)::int AS written, (count(*) FILTER (WHERE last_action = 'DELETED'))::int AS deleted FROM written`;
+
+const HARD_DELETE = `
+WITH gone AS (
+    DELETE FROM nango_records r
+    USING unnest($5::text[], $6::text[]) AS u(id, last_modified_at)
+    WHERE r.provider_config_key = $1 AND r.connection_id = $2 AND r.model = $3 AND r.variant = $4
+      AND r.id = u.id AND r.last_modified_at <= u.last_modified_at::timestamptz
+    RETURNING 1
+)
+SELECT count(*)::int AS n FROM gone`;
+
+const ADVANCE_CURSOR = `
+UPDATE nango_sync_state SET cursor = $5, records_pulled_total = records_pulled_total + $6, updated_at = $7
+WHERE provider_config_key = $1 AND connection_id = $2 AND model = $3 AND variant = $4`;
+
+/** One page's rows and its cursor in one transaction, on the connection that holds the key's lock. */
+export async function writePage(client: pg.PoolClient, key: SyncKey, page: PageCommit): Promise<PageResult> {
+    const base = [key.providerConfigKey, key.connectionId, key.model, key.variant];
+    // Postgres refuses to touch one row twice in a statement; within a page the later copy is newer.
+    const byId = new Map<string, RecordRow>();
+    for (const row of page.rows) byId.set(row.id, row);
+    const all = [...byId.values()];
+    const removed = page.deletes === 'hard' ? all.filter((r) => r.lastAction === 'DELETED') : [];
+    const upserts = page.deletes === 'hard' ? all.filter((r) => r.lastAction !== 'DELETED') : all;
+    await client.query('BEGIN');
+    try {
+        let written = 0;
+        let deleted = 0;
+        if (upserts.length > 0) {
+            const res = await client.query<{ written: number; deleted: number }>(UPSERT, [
+                ...base,
+                page.syncedAt,
+                upserts.map((r) => r.id),
+                upserts.map((r) => r.data),
+                upserts.map((r) => r.lastAction),
+                upserts.map((r) => r.deletedAt),
+                upserts.map((r) => r.prunedAt),
+                upserts.map((r) => r.firstSeenAt),
+                upserts.map((r) => r.lastModifiedAt),
+                upserts.map((r) => r.cursor),
+            ]);
+            written = res.rows[0]!.written;
+            deleted = res.rows[0]!.deleted;
+        }
+        let hardDeleted = 0;
+        if (removed.length > 0) {
+            const res = await client.query<{ n: number }>(HARD_DELETE, [...base, removed.map((r) => r.id), removed.map((r) => r.lastModifiedAt)]);
+            hardDeleted = res.rows[0]!.n;
+        }
+        // Same transaction: the cursor may never run ahead of the rows.
+        const advanced = await client.query(ADVANCE_CURSOR, [...base, page.cursor, page.rows.length, page.syncedAt]);
+        if (advanced.rowCount !== 1) throw new Error('The sync state row of this key is missing; the page was rolled back.');
+        await client.query('COMMIT');
+        return { upserted: written - deleted, deleted: deleted + hardDeleted, skipped: upserts.length - written };
+    } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+    }
+}
