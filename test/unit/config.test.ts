@@ -63,3 +63,20 @@ test('config.schema.json is generated from the zod schema and up to date (npm ru
 test('an unreadable or non-JSON file names the file and the fix', () => {
     assert.throws(() => loadConfigFile('/nonexistent/config.json'), /\/nonexistent\/config\.json.*--config/s);
 });
+
+test('view names, column names and JSON paths are identifiers only: no SQL through config', () => {
+    const model = (view: unknown, indexes: unknown = []) => ({ ...minimal, models: [{ providerConfigKey: 'p', model: 'Contact', view, indexes }] });
+    assert.doesNotThrow(() => parseConfig(model({ name: 'contacts', columns: { email: '$.email', city: { path: '$.address.city', type: 'text' }, t: '$.tags[0]' } }, ['$.email'])));
+    for (const bad of [
+        model({ name: 'x; DROP TABLE nango_records', columns: { a: '$.a' } }),
+        model({ name: 'Contacts', columns: { a: '$.a' } }),
+        model({ name: 'c', columns: { 'a"b': '$.a' } }),
+        model({ name: 'c', columns: { a: "$.a') --" } }),
+        model({ name: 'c', columns: { a: { path: '$.a', type: 'money' } } }),
+        model({ name: 'c', columns: {} }),
+        model(undefined, ["$.a'"]),
+    ]) {
+        assert.throws(() => parseConfig(bad), ConfigError, JSON.stringify(bad.models));
+    }
+    assert.throws(() => parseConfig({ ...minimal, database: { schema: 'public; drop' } }), /database\.schema/);
+});
