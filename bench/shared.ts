@@ -1,0 +1,234 @@
+// What every engine's ingest benchmark shares: the loaded fake Nango (its own process), the
+// daemon child process (the built dist/cli.js) and its one-webhook pull, the ceiling's rows, and
+// the rounds with their median. Each engine supplies only its ceiling and its database.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { spawnFakeNango, type FakeNangoProcess } from '../test/fakes/fakeNangoProcess.js';
+import { generatedRecord } from '../test/fakes/generatedRecords.js';
+import { signWebhook, syncSuccessBody } from '../test/fakes/webhooks.js';
+
+export type Engine = 'sqlite' | 'postgres';
+
+export interface IngestRound {
+    daemonSeconds: number;
+    /** Of which the daemon spent this long in its page commits (its own `commitMs`). */
+    daemonCommitSeconds: number;
+    ceilingSeconds: number;
+    ratio: number;
+    peakRssMb: number;
+}
+
+export interface IngestResult {
+    engine: Engine;
+    records: number;
+    daemonSeconds: number;
+    daemonRate: number;
+    ceilingSeconds: number;
+    ceilingRate: number;
+    ratio: number;
+    peakRssMb: number;
+    rounds: IngestRound[];
+}
+
+/** One round's database, set up by the engine: the ceiling's and the daemon's are separate and empty. */
+export interface EngineRound {
+    /** Seconds spent inside the ceiling's insert transactions only. */
+    ceiling(): Promise<number>;
+    /** `database` for the daemon's config. */
+    database: { url: string; schema?: string };
+    /** Rows in the daemon's `nango_records` once its pull has finished. */
+    countDaemonRecords(): Promise<number>;
+    /** Removes what the round created (also after a failure). */
+    dispose(): Promise<void>;
+}
+
+const SIGNING_KEY = 'bench-signing-key';
+export const KEY = { providerConfigKey: 'bench', connectionId: 'conn-1', model: 'Contact', variant: 'base' };
+export const PAGE_SIZE = 1000;
+const envArgs = (name: string) => process.env[name]?.split(' ').filter(Boolean) ?? [];
+
+/**
+ * Alternates ceiling and daemon `rounds` times against one loaded fake and reports the median
+ * round: a shared 2-core machine is noisy (fsync latency, CPU steal), and a median of paired
+ * measurements taken moments apart is what a ratio can honestly claim.
+ */
+export async function benchRounds(
+    engine: Engine,
+    records: number,
+    workDir: string,
+    rounds: number,
+    newRound: (dir: string) => Promise<EngineRound>,
+): Promise<IngestResult> {
+    rmSync(workDir, { recursive: true, force: true });
+    mkdirSync(workDir, { recursive: true });
+    const nango = await spawnFakeNango({ maxLog: 100, nodeArgs: ['--max-old-space-size=4096', ...envArgs('BENCH_FAKE_NODE_ARGS')] });
+    const results: IngestRound[] = [];
+    try {
+        await nango.call('addConnection', { providerConfigKey: KEY.providerConfigKey, connectionId: KEY.connectionId });
+        await nango.call('saveGenerated', { key: KEY, count: records, recordBytes: 1000 });
+        for (let round = 0; round < rounds; round++) {
+            const dir = join(workDir, `round-${round}`);
+            mkdirSync(dir, { recursive: true });
+            const db = await newRound(dir);
+            try {
+                const ceilingSeconds = await db.ceiling();
+                const daemon = await runDaemon(nango, dir, db.database);
+                if (daemon.records !== records) throw new Error(`the daemon pulled ${daemon.records} records, expected ${records}`);
+                const count = await db.countDaemonRecords();
+                if (count !== records) throw new Error(`the mirror holds ${count} records, expected ${records}`);
+                const r: IngestRound = {
+                    daemonSeconds: daemon.seconds,
+                    daemonCommitSeconds: daemon.commitSeconds,
+                    ceilingSeconds,
+                    ratio: ceilingSeconds / daemon.seconds,
+                    peakRssMb: daemon.peakRssMb,
+                };
+                results.push(r);
+                console.log(
+                    `  round ${round + 1}/${rounds}: daemon ${r.daemonSeconds.toFixed(2)} s (commits ${r.daemonCommitSeconds.toFixed(2)} s), ` +
+                        `ceiling ${r.ceilingSeconds.toFixed(2)} s, ratio ${r.ratio.toFixed(3)}, peak RSS ${r.peakRssMb.toFixed(0)} MB`,
+                );
+            } finally {
+                await db.dispose();
+                rmSync(dir, { recursive: true, force: true });
+            }
+        }
+    } finally {
+        await nango.stop();
+    }
+    const median = [...results].sort((a, b) => a.ratio - b.ratio)[Math.floor(results.length / 2)]!;
+    return {
+        engine,
+        records,
+        daemonSeconds: median.daemonSeconds,
+        daemonRate: records / median.daemonSeconds,
+        ceilingSeconds: median.ceilingSeconds,
+        ceilingRate: records / median.ceilingSeconds,
+        ratio: median.ratio,
+        peakRssMb: Math.max(...results.map((r) => r.peakRssMb)),
+        rounds: results,
+    };
+}
+
+/**
+ * The ceiling's rows for records [start, end): the 13 columns of `nango_records` in table order,
+ * with the payload the daemon stores (the record without `_nango_metadata`, id as a string).
+ */
+export function ceilingRows(start: number, end: number): unknown[][] {
+    const ts = '2026-11-22T10:00:00.123456Z';
+    const rows: unknown[][] = [];
+    for (let i = start; i < end; i++) {
+        const payload = { ...generatedRecord(i), id: String(i) };
+        const cursor = Buffer.from(`2026-11-22T10:00:00.123456+00:00||00000000-0000-5000-8000-${String(i).padStart(12, '0')}`).toString('base64');
+        rows.push([KEY.providerConfigKey, KEY.connectionId, KEY.model, KEY.variant, String(i), JSON.stringify(payload), 'ADDED', null, null, ts, ts, cursor, ts]);
+    }
+    return rows;
+}
+
+interface PullFinished {
+    msg: 'pull finished';
+    outcome: string;
+    records: number;
+    durationMs: number;
+    commitMs: number;
+    error?: string;
+}
+
+/**
+ * Starts the built daemon on `database`, sends one signed webhook and times it until the daemon
+ * logs `pull finished` (outcome ok): the same moment for every engine, with no reader of its own.
+ */
+async function runDaemon(
+    nango: FakeNangoProcess,
+    dir: string,
+    database: EngineRound['database'],
+): Promise<{ seconds: number; commitSeconds: number; records: number; peakRssMb: number }> {
+    const configPath = join(dir, 'config.json');
+    writeFileSync(
+        configPath,
+        JSON.stringify({
+            nango: { host: nango.baseUrl, apiKey: nango.apiKey, webhookSigningKey: SIGNING_KEY },
+            server: { host: '127.0.0.1', port: 0 },
+            database,
+            sync: { reconcileIntervalSeconds: 0, pageSize: PAGE_SIZE },
+            // The `pull finished` line is an info line.
+            logLevel: 'info',
+        }),
+    );
+    const child = spawn(process.execPath, [...envArgs('BENCH_DAEMON_NODE_ARGS'), 'dist/cli.js', 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const log = logLines(child);
+    try {
+        const started = await log.next((l) => l['msg'] === 'nango-mirror is running');
+        const port = Number(started['port']);
+        const signed = signWebhook(syncSuccessBody(KEY), SIGNING_KEY);
+        const t0 = performance.now();
+        const res = await fetch(`http://127.0.0.1:${port}/webhooks/nango`, { method: 'POST', body: signed.body, headers: signed.headers });
+        if (res.status !== 200) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
+        const pull = (await log.next((l) => l['msg'] === 'pull finished')) as unknown as PullFinished;
+        const seconds = (performance.now() - t0) / 1000;
+        if (pull.outcome !== 'ok') throw new Error(`the pull finished ${pull.outcome}: ${pull.error ?? ''}`);
+        const peakRssMb = readPeakRssMb(child.pid!);
+        if (process.env['BENCH_VERBOSE']) {
+            console.log(
+                `  (daemon: pull ${pull.durationMs} ms, of which commits ${pull.commitMs} ms; ` +
+                    `cpu seconds: daemon ${cpuSeconds(child.pid!).toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)}, wall ${seconds.toFixed(2)})`,
+            );
+        }
+        return { seconds, commitSeconds: pull.commitMs / 1000, records: pull.records, peakRssMb };
+    } finally {
+        child.kill('SIGTERM');
+        await log.exited;
+    }
+}
+
+type LogLine = Record<string, unknown>;
+
+/** The daemon's JSON log lines, awaited in order; rejects if the daemon exits before the awaited line. */
+function logLines(child: ChildProcess): { next(match: (l: LogLine) => boolean): Promise<LogLine>; exited: Promise<unknown> } {
+    const lines: LogLine[] = [];
+    let seen = 0;
+    let wake: (() => void) | undefined;
+    let exitError: Error | undefined;
+    const exited = new Promise((resolve) =>
+        child.once('exit', (code, signal) => {
+            exitError = new Error(`the daemon exited (${code ?? signal}) before it logged what the bench waits for`);
+            wake?.();
+            resolve(undefined);
+        }),
+    );
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+        try {
+            lines.push(JSON.parse(line) as LogLine);
+        } catch {
+            return;
+        }
+        wake?.();
+    });
+    return {
+        async next(match) {
+            for (;;) {
+                while (seen < lines.length) {
+                    const l = lines[seen++]!;
+                    if (match(l)) return l;
+                }
+                if (exitError) throw exitError;
+                await new Promise<void>((resolve) => (wake = resolve));
+                wake = undefined;
+            }
+        },
+        exited,
+    };
+}
+
+function cpuSeconds(pid: number): number {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function readPeakRssMb(pid: number): number {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
+    return kb / 1024;
+}
