@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { signingKeys } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createServer } from './http/createServer.js';
+import { createDaemonEvents, type DaemonEvents } from './lib/daemonEvents.js';
 import { createDaemonHealth, type DaemonHealth } from './lib/daemonHealth.js';
 import { createLogger } from './lib/logger.js';
 import type { MirrorStore } from './storage/mirrorStore.js';
@@ -26,6 +27,7 @@ export interface Daemon {
     scheduler: PullScheduler;
     reconciler: Reconciler;
     health: DaemonHealth;
+    events: DaemonEvents;
     logger: Logger;
     /** Stops accepting, lets a page in flight commit or roll back whole, closes the database. Safe to call twice. */
     stop(): Promise<void>;
@@ -33,6 +35,8 @@ export interface Daemon {
 
 export interface DaemonOptions {
     logger?: Logger;
+    /** Listen to what the daemon does (tests, embedding); one is made if not given. */
+    events?: DaemonEvents;
     /** How long stop() waits for pulls in flight before closing anyway. @default 8000 */
     stopTimeoutMs?: number;
 }
@@ -54,6 +58,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         if (resumed > 0) logger.info({ keys: resumed }, 'resuming pulls interrupted by the last stop');
 
         const health = createDaemonHealth(logger);
+        const events = options.events ?? createDaemonEvents();
         pages = createWorkerPageSource({
             host: config.nango.host,
             apiKey: config.nango.apiKey,
@@ -61,6 +66,8 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             retry: config.sync.retry,
             logger,
             onAuthResult: (ok) => health.onNangoAuth(ok),
+            onRateLimited: (waitMs) => events.emit('rateLimited', { waitMs }),
+            onResponse: (status) => events.emit('nangoResponse', { status }),
         });
         const pullDeps = {
             store,
@@ -70,6 +77,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             deletes: config.sync.deletes,
             failedPullDelayMs: config.sync.retry.failedPullDelayMs,
             failedPullMaxDelayMs: config.sync.retry.failedPullMaxDelayMs,
+            events,
         };
         const scheduler = createPullScheduler({
             store,
@@ -77,7 +85,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             concurrency: config.sync.concurrency,
             pull: (key, signal) => pullKey(pullDeps, key, signal),
         });
-        const reconciler = createReconciler({ store, scheduler, logger, holder, allowList: config.models, intervalMs: config.sync.reconcileIntervalSeconds * 1000 });
+        const reconciler = createReconciler({ store, scheduler, logger, holder, allowList: config.models, events, intervalMs: config.sync.reconcileIntervalSeconds * 1000 });
         const app = createServer({
             webhookPath: config.server.webhookPath,
             signingKeys: signingKeys(config),
@@ -88,6 +96,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             pullRequests: createPullRequestBatcher(store),
             scheduler,
             health,
+            events,
             logger,
         });
         server = await listen(app, config.server.port, config.server.host);
@@ -107,6 +116,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             scheduler,
             reconciler,
             health,
+            events,
             logger,
             stop() {
                 stopping ??= (async () => {

@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { Logger } from 'pino';
 import type { DaemonHealth } from '../lib/daemonHealth.js';
 import type { MirrorStore } from '../storage/mirrorStore.js';
@@ -11,6 +11,8 @@ export interface ServerDeps extends WebhookRouteDeps {
     store: MirrorStore;
     health: DaemonHealth;
     logger: Logger;
+    /** More routes (metrics, status page, admin API), each built in its own module. */
+    routers?: Router[];
 }
 
 /** The express app, without listen(): tests and the daemon bind it to a port themselves. */
@@ -25,6 +27,7 @@ export function createServer(deps: ServerDeps): Express {
     });
     app.get('/healthz', getHealthz());
     app.get('/readyz', getReadyz(deps.store, deps.health));
+    for (const router of deps.routers ?? []) app.use(router);
     app.use(notFound());
     app.use(errorHandler(deps.logger));
     return app;

@@ -32,6 +32,7 @@ const client = createNangoClient({
     logger: pino({ level: 'silent' }),
     onAuthResult: (ok) => send({ type: 'auth', ok }),
     onRateLimited: (waitMs) => send({ type: 'rate_limited', waitMs }),
+    onResponse: (status) => send({ type: 'response', status }),
     onRetry: (attempt, delayMs, error) => send({ type: 'retry', attempt, delayMs, error }),
 });
 

@@ -17,6 +17,7 @@ export type FromWorker =
     | { type: 'error'; id: number; error: SerializedError }
     | { type: 'auth'; ok: boolean }
     | { type: 'rate_limited'; waitMs: number }
+    | { type: 'response'; status: number | 'network_error' }
     | { type: 'retry'; attempt: number; delayMs: number; error: string };
 
 export interface PageWorkerData {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { DaemonEvents } from '../lib/daemonEvents.js';
 import { isAuthError, isNangoApiError, isUnknownConnection } from '../nango/errors.js';
 import type { DeleteMode, MirrorStore } from '../storage/mirrorStore.js';
 import { dateToMicroIso } from '../storage/timestamps.js';
@@ -15,6 +16,7 @@ export interface PullDeps {
     failedPullDelayMs: number;
     failedPullMaxDelayMs: number;
     now?: () => Date;
+    events?: DaemonEvents;
 }
 
 export type PullOutcome =
@@ -49,6 +51,7 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
     const finish = (outcome: PullOutcome): PullOutcome => {
         const durationMs = Math.round(performance.now() - started);
         const fields = { outcome: outcome.outcome, pages, records, upserted, deleted, durationMs, commitMs: Math.round(commitMs) };
+        deps.events?.emit('pullFinished', { key, outcome: outcome.outcome, records, pages, durationMs });
         if (outcome.outcome === 'failed') log.warn({ ...fields, code: outcome.code, error: outcome.error }, 'pull finished');
         else log.info(fields, 'pull finished');
         return outcome;
@@ -62,6 +65,7 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
             const t0 = performance.now();
             const result = await deps.store.commitPage(key, { rows, cursor: last.cursor, deletes: deps.deletes, syncedAt: dateToMicroIso(now()) });
             commitMs += performance.now() - t0;
+            deps.events?.emit('pageCommitted', { key, upserted: result.upserted, deleted: result.deleted, skipped: result.skipped, cursor: last.cursor, committedAt: dateToMicroIso(now()) });
             cursor = last.cursor;
             pages++;
             records += rows.length;

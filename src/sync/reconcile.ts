@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { DaemonEvents } from '../lib/daemonEvents.js';
 import type { MirrorStore } from '../storage/mirrorStore.js';
 import type { ModelEntry } from '../config/schema.js';
 import { dateToMicroIso } from '../storage/timestamps.js';
@@ -14,8 +15,7 @@ export interface ReconcilerDeps {
     holder: string;
     /** The `models` allow-list: keys it no longer names are not pulled. */
     allowList?: readonly Pick<ModelEntry, 'providerConfigKey' | 'model' | 'variant'>[];
-    /** Told how many records each pass found: changes no webhook announced. */
-    onPass?: (found: number) => void;
+    events?: DaemonEvents;
 }
 
 export interface Reconciler {
@@ -44,7 +44,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const found = outcomes.filter((o) => o.reason === 'reconcile').reduce((n, o) => n + o.records, 0);
         const failed = outcomes.filter((o) => o.outcome === 'failed').length;
         deps.logger.info({ keys: keys.length, found, failed, durationMs: Math.round(performance.now() - started) }, `reconcile pass found ${found} records that no webhook announced`);
-        deps.onPass?.(found);
+        deps.events?.emit('reconcilePass', { keys: keys.length, found });
         return found;
     }
 

@@ -10,6 +10,7 @@ export interface WorkerPageSourceOptions extends PageWorkerData {
     window?: number;
     onAuthResult?: (ok: boolean) => void;
     onRateLimited?: (waitMs: number) => void;
+    onResponse?: (status: number | 'network_error') => void;
 }
 
 type Item = { page: RowPage } | { error: Error };
@@ -34,7 +35,7 @@ function newWorker(workerData: PageWorkerData): Worker {
  * overlap instead of adding up. Memory stays bounded by `window` pages per key.
  */
 export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSource {
-    const { logger, onAuthResult, onRateLimited, window = 3, ...data } = options;
+    const { logger, onAuthResult, onRateLimited, onResponse, window = 3, ...data } = options;
     const consumers = new Map<number, Consumer>();
     let nextId = 1;
     let worker: Worker | undefined;
@@ -55,6 +56,8 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
                 case 'rate_limited':
                     logger.warn({ waitMs: message.waitMs }, 'Nango rate limit reached (429); every key waits');
                     return onRateLimited?.(message.waitMs);
+                case 'response':
+                    return onResponse?.(message.status);
                 case 'retry':
                     return logger.debug({ attempt: message.attempt, delayMs: message.delayMs, err: message.error }, 'retrying Nango request');
             }

@@ -1,6 +1,7 @@
 import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ModelEntry } from '../../config/schema.js';
+import type { DaemonEvents } from '../../lib/daemonEvents.js';
 import type { MirrorStore } from '../../storage/mirrorStore.js';
 import { dateToMicroIso } from '../../storage/timestamps.js';
 import type { PullRequestBatcher } from '../../sync/pullRequestBatcher.js';
@@ -20,8 +21,7 @@ export interface WebhookRouteDeps {
     pullRequests: PullRequestBatcher;
     scheduler: PullScheduler;
     logger: Logger;
-    /** Told about every answer, for metrics. */
-    onWebhook?: (type: string, outcome: string) => void;
+    events?: DaemonEvents;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -46,7 +46,7 @@ export function postWebhook(deps: WebhookRouteDeps): Array<RequestHandler | expr
         const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         const verdict = verifyWebhook(raw, req.headers, { keys: deps.signingKeys, acceptLegacy: deps.acceptLegacySignature });
         if (!verdict.ok) {
-            deps.onWebhook?.('unknown', verdict.code);
+            deps.events?.emit('webhook', { type: 'unknown', outcome: verdict.code });
             log.warn({ code: verdict.code, bytes: raw.length }, 'webhook rejected: bad signature');
             const message = verdict.code === 'missing_signature' ? 'The X-Nango-Hmac-Sha256 header is missing.' : 'The signature does not match the body under any configured signing key.';
             return sendError(res, new HttpError(401, verdict.code, message));
@@ -55,24 +55,24 @@ export function postWebhook(deps: WebhookRouteDeps): Array<RequestHandler | expr
         try {
             body = JSON.parse(utf8.decode(raw));
         } catch {
-            deps.onWebhook?.('unknown', 'invalid_json');
+            deps.events?.emit('webhook', { type: 'unknown', outcome: 'invalid_json' });
             return sendError(res, new HttpError(400, 'invalid_json', 'The body is not UTF-8 JSON.'));
         }
         const action = classifyWebhook(body, deps.allowList);
         const type = typeof (body as { type?: unknown })?.type === 'string' && (body as { from?: unknown }).from === 'nango' ? String((body as { type: string }).type) : 'other';
         if (action.kind === 'invalid') {
-            deps.onWebhook?.(type, 'invalid');
+            deps.events?.emit('webhook', { type: type, outcome: 'invalid' });
             log.warn({ type }, action.message);
             return sendError(res, new HttpError(400, 'invalid_webhook', action.message));
         }
         try {
             await store(action);
         } catch (err) {
-            deps.onWebhook?.(type, 'storage_error');
+            deps.events?.emit('webhook', { type: type, outcome: 'storage_error' });
             log.error({ err }, 'could not store the pull request; answering 503 so Nango retries');
             return sendError(res, new HttpError(503, 'storage_unavailable', 'The pull request could not be stored; retry later.'));
         }
-        deps.onWebhook?.(type, action.kind === 'ignore' ? 'ignored' : 'accepted');
+        deps.events?.emit('webhook', { type: type, outcome: action.kind === 'ignore' ? 'ignored' : 'accepted' });
         res.json({ status: action.kind === 'ignore' ? 'ignored' : 'accepted', ...(action.kind === 'pull' ? { pulls: action.keys.length } : {}) });
         if (action.kind === 'pull') {
             for (const key of action.keys) void deps.scheduler.request(key, 'webhook');
@@ -109,7 +109,7 @@ export function postWebhook(deps: WebhookRouteDeps): Array<RequestHandler | expr
     const bodyErrors: express.ErrorRequestHandler = (err, _req, res, next) => {
         const known = toHttpError(err);
         if (!known) return next(err);
-        deps.onWebhook?.('unknown', known.code);
+        deps.events?.emit('webhook', { type: 'unknown', outcome: known.code });
         return sendError(res, known);
     };
 
