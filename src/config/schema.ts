@@ -97,6 +97,12 @@ const syncSchema = z
         requestTimeoutSeconds: z.number().positive().max(600).default(30).describe('Client timeout for one Nango request (the official SDK has none).'),
         /** `soft`: keep deleted rows with `deleted_at` set; `hard`: delete them. @default "soft" */
         deletes: z.enum(['soft', 'hard']).default('soft').describe('`soft`: keep deleted rows with `deleted_at` set; `hard`: delete them.'),
+        /**
+         * On start-up and at every reconcile pass, list the connections and sync models in Nango
+         * and seed a key for each, so a fresh daemon backfills without waiting for webhooks.
+         * @default false
+         */
+        discover: z.boolean().default(false).describe('On start-up and every reconcile pass, list connections and sync models in Nango and seed a key for each (variants still come from webhooks).'),
         retry: retrySchema,
     })
     .prefault({});
@@ -139,8 +145,36 @@ export const configSchema = z
         sync: syncSchema,
         /** Allow-list of models to mirror; empty or absent mirrors every model a webhook names. */
         models: z.array(modelEntrySchema).default([]).describe('Allow-list of models to mirror; empty or absent mirrors every model a webhook names.'),
+        /** The admin HTTP API (`/admin/*`): off unless a token is set. */
+        admin: z
+            .strictObject({
+                /** Bearer token for `/admin/*`, compared in constant time; unset turns the admin API off. */
+                token: z.string().min(16, 'at least 16 characters').optional().describe('Bearer token for /admin/*; unset turns the admin API off.'),
+            })
+            .prefault({}),
+        /** Tell the app when rows changed: a signed POST after each committed page, and/or Postgres NOTIFY. */
+        notify: z
+            .strictObject({
+                /** Where to POST `{providerConfigKey, connectionId, model, variant, upserted, deleted, cursor, committedAt}`. */
+                url: z.url({ protocol: /^https?$/ }).optional().describe('Where to POST a notice after each committed page.'),
+                /** HMAC-SHA256 key for `X-Nango-Mirror-Hmac-Sha256`; required with `url`. */
+                signingKey: z.string().min(16, 'at least 16 characters').optional().describe('HMAC-SHA256 key for X-Nango-Mirror-Hmac-Sha256; required with url.'),
+                /** Postgres only: also `NOTIFY <pgChannel>` with the same payload. */
+                pgChannel: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lowercase identifier').optional().describe('Postgres only: also NOTIFY this channel with the same payload.'),
+                /** Notices kept for a slow or dead app before the oldest are dropped (counted and logged). @default 10000 */
+                maxBacklog: z.number().int().min(1).default(10_000).describe('Notices kept for a slow or dead app before the oldest are dropped.'),
+                /** Timeout of one POST. @default 10 */
+                timeoutSeconds: z.number().positive().max(120).default(10).describe('Timeout of one notification POST.'),
+            })
+            .refine((n) => n.url === undefined || n.signingKey !== undefined, { message: 'notify.signingKey is required when notify.url is set', path: ['signingKey'] })
+            .prefault({}),
         /** pino log level. @default "info" */
         logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
+    })
+    .superRefine((c, ctx) => {
+        if (c.notify.pgChannel !== undefined && !/^postgres(ql)?:/.test(c.database.url)) {
+            ctx.addIssue({ code: 'custom', path: ['notify', 'pgChannel'], message: 'needs a Postgres database.url (SQLite has no NOTIFY); remove it or switch to Postgres' });
+        }
     })
     .describe('nango-mirror configuration');
 

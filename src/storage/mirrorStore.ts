@@ -42,6 +42,8 @@ export interface PageCommit {
     cursor: string;
     deletes: DeleteMode;
     syncedAt: string;
+    /** When this pull started: if a resync was asked for since, the page's rows land but the cursor stays reset. */
+    pullStartedAt: string;
 }
 
 export interface PageResult {
@@ -57,10 +59,40 @@ export interface PullStart {
     requestSeq: number;
     /** Failed pulls since the last success, for the retry backoff. */
     consecutiveFailures: number;
+    /** When a resync was last asked for and not yet completed; null otherwise. */
+    resyncFrom: string | null;
+    /** That resync wants rows the full read does not write deleted at its end. */
+    resyncSweep: boolean;
+}
+
+/** One key as `nango-mirror status`, the admin API and the status page show it. */
+export interface KeyStatus {
+    providerConfigKey: string;
+    connectionId: string;
+    model: string;
+    variant: string;
+    status: string;
+    cursor: string | null;
+    requestSeq: number;
+    doneSeq: number;
+    pullRequestedAt: string | null;
+    pullStartedAt: string | null;
+    lastSuccessAt: string | null;
+    nextAttemptAt: string | null;
+    lastError: string | null;
+    lastErrorCode: string | null;
+    consecutiveFailures: number;
+    nangoSyncError: string | null;
+    recordsPulledTotal: number;
+    /** Rows in the mirror, live and deleted. */
+    liveRows: number;
+    deletedRows: number;
 }
 
 export interface PullFinish {
     requestSeq: number;
+    /** When the pull started: a resync asked for before it is complete once it finishes. */
+    startedAt: string;
     records: number;
     pages: number;
     at: string;
@@ -98,6 +130,16 @@ export interface MirrorStore {
     listDueKeys(now: string): Promise<Array<SyncKey & { requestSeq: number }>>;
     /** Every key that is not gone, for the reconcile pass. */
     listActiveKeys(): Promise<SyncKey[]>;
+    /** Every key with its state and row counts, sorted by key. */
+    listKeyStatus(): Promise<KeyStatus[]>;
+    /** Adds keys the store does not know yet, each with a pending request (discovery); returns how many were new. */
+    seedKeys(keys: SyncKey[], at: string): Promise<number>;
+    /** Forgets the key's cursor and requests a pull from the start; with `sweep`, rows that full read does not write are deleted at its end. */
+    requestResync(key: SyncKey, sweep: boolean, at: string): Promise<void>;
+    /** Deletes (soft: marks deleted) the key's rows not written since `from`; returns how many. */
+    sweep(key: SyncKey, from: string, deletes: DeleteMode, at: string): Promise<number>;
+    /** Postgres: `NOTIFY channel, payload`. SQLite has no such thing and throws. */
+    notifyChannel(channel: string, payload: string): Promise<void>;
     /**
      * Claims the key for this process and marks it running; returns its cursor, or null when
      * another daemon sharing the database is pulling it right now. Every claim is released by

@@ -35,7 +35,8 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
     const now = deps.now ?? (() => new Date());
     const started = performance.now();
     const log = deps.logger.child({ key: describeKey(key) });
-    const claimed = await deps.store.startPull(key, dateToMicroIso(now()));
+    const startedAt = dateToMicroIso(now());
+    const claimed = await deps.store.startPull(key, startedAt);
     if (!claimed) {
         log.debug('another daemon is pulling this key');
         return { outcome: 'busy', records: 0, pages: 0 };
@@ -63,7 +64,7 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
             const last = rows[rows.length - 1]!;
             // Persist the last record's cursor, never a null next_cursor.
             const t0 = performance.now();
-            const result = await deps.store.commitPage(key, { rows, cursor: last.cursor, deletes: deps.deletes, syncedAt: dateToMicroIso(now()) });
+            const result = await deps.store.commitPage(key, { rows, cursor: last.cursor, deletes: deps.deletes, syncedAt: dateToMicroIso(now()), pullStartedAt: startedAt });
             commitMs += performance.now() - t0;
             deps.events?.emit('pageCommitted', { key, upserted: result.upserted, deleted: result.deleted, skipped: result.skipped, cursor: last.cursor, committedAt: dateToMicroIso(now()) });
             cursor = last.cursor;
@@ -72,7 +73,14 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
             upserted += result.upserted;
             deleted += result.deleted;
         }
-        await deps.store.finishPull(key, { requestSeq: start.requestSeq, records, pages, at: dateToMicroIso(now()) });
+        if (start.resyncFrom !== null && start.resyncSweep) {
+            // This pull started after the resync, so it read from the start (or resumed such a read):
+            // whatever it did not write since the resync has vanished upstream.
+            const swept = await deps.store.sweep(key, start.resyncFrom, deps.deletes, dateToMicroIso(now()));
+            deleted += swept;
+            log.info({ swept }, 'sweep after a full read: rows Nango no longer has were deleted');
+        }
+        await deps.store.finishPull(key, { requestSeq: start.requestSeq, startedAt, records, pages, at: dateToMicroIso(now()) });
         return finish({ outcome: 'ok', records, pages, upserted, deleted, coveredSeq: start.requestSeq });
     } catch (err) {
         const at = dateToMicroIso(now());

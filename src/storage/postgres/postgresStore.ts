@@ -3,7 +3,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { keyString, type SyncKey } from '../../sync/syncKey.js';
-import type { MirrorStore, PageCommit, PageResult, PullStart } from '../mirrorStore.js';
+import type { KeyStatus, MirrorStore, PageCommit, PageResult, PullStart } from '../mirrorStore.js';
 import { applyPostgresViews } from './applyViews.js';
 import { writePage } from './recordWriter.js';
 
@@ -16,6 +16,9 @@ export interface PostgresStoreOptions {
     /** Connections in the pool: one per running pull, plus webhooks and polling. @default 10 */
     poolSize?: number;
 }
+
+/** A timestamptz as the mirror's text form (UTC, six fraction digits), for answers shown to people. */
+const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 const KEY_WHERE = 'provider_config_key = $1 AND connection_id = $2 AND model = $3 AND variant = $4';
 const keyArgs = (k: SyncKey) => [k.providerConfigKey, k.connectionId, k.model, k.variant];
@@ -134,6 +137,58 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
             return res.rows;
         },
 
+        async listKeyStatus(): Promise<KeyStatus[]> {
+            const res = await pool.query<KeyStatus>(
+                `SELECT s.provider_config_key AS "providerConfigKey", s.connection_id AS "connectionId", s.model, s.variant, s.status, s.cursor,
+                    s.request_seq::float8 AS "requestSeq", s.done_seq::float8 AS "doneSeq", ${iso('s.pull_requested_at')} AS "pullRequestedAt",
+                    ${iso('s.pull_started_at')} AS "pullStartedAt", ${iso('s.last_success_at')} AS "lastSuccessAt", ${iso('s.next_attempt_at')} AS "nextAttemptAt",
+                    s.last_error AS "lastError", s.last_error_code AS "lastErrorCode", s.consecutive_failures AS "consecutiveFailures",
+                    s.nango_sync_error AS "nangoSyncError", s.records_pulled_total::float8 AS "recordsPulledTotal",
+                    coalesce(r.live, 0)::float8 AS "liveRows", coalesce(r.deleted, 0)::float8 AS "deletedRows"
+                 FROM nango_sync_state s
+                 LEFT JOIN (SELECT provider_config_key, connection_id, model, variant,
+                               count(*) FILTER (WHERE deleted_at IS NULL) AS live, count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted
+                            FROM nango_records GROUP BY 1, 2, 3, 4) r
+                   USING (provider_config_key, connection_id, model, variant)
+                 ORDER BY 1, 2, 3, 4`,
+            );
+            return res.rows;
+        },
+
+        async seedKeys(keys, at) {
+            if (keys.length === 0) return 0;
+            const res = await pool.query(
+                `INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, pull_requested_at, created_at, updated_at)
+                 SELECT DISTINCT u.pck, u.conn, u.model, u.variant, 'pending', 1, $5::timestamptz, $5::timestamptz, $5::timestamptz
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(pck, conn, model, variant)
+                 ON CONFLICT DO NOTHING`,
+                [keys.map((k) => k.providerConfigKey), keys.map((k) => k.connectionId), keys.map((k) => k.model), keys.map((k) => k.variant), at],
+            );
+            return res.rowCount ?? 0;
+        },
+
+        async requestResync(key, sweep, at) {
+            await store.requestPulls([key], at);
+            await pool.query(
+                `UPDATE nango_sync_state SET cursor = NULL, resync_from = $6, resync_sweep = $5, updated_at = $6 WHERE ${KEY_WHERE}`,
+                [...keyArgs(key), sweep, at],
+            );
+        },
+
+        async sweep(key, from, deletes, at) {
+            const where = `provider_config_key = $1 AND connection_id = $2 AND model = $3 AND variant = $4 AND synced_at < $5`;
+            const client = pulls.get(keyString(key)) ?? pool;
+            const res =
+                deletes === 'hard'
+                    ? await client.query(`DELETE FROM nango_records WHERE ${where}`, [...keyArgs(key), from])
+                    : await client.query(`UPDATE nango_records SET deleted_at = $6, last_action = 'DELETED', synced_at = $6 WHERE ${where} AND deleted_at IS NULL`, [...keyArgs(key), from, at]);
+            return res.rowCount ?? 0;
+        },
+
+        async notifyChannel(channel, payload) {
+            await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+        },
+
         async startPull(key, at): Promise<PullStart | null> {
             const client = await pool.connect();
             try {
@@ -143,16 +198,16 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
                     return null;
                 }
                 pulls.set(keyString(key), client);
-                const res = await client.query<{ cursor: string | null; requestSeq: string; consecutiveFailures: number }>(
+                const res = await client.query<{ cursor: string | null; requestSeq: string; consecutiveFailures: number; resyncFrom: string | null; resyncSweep: boolean }>(
                     `INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, pull_started_at, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, 'running', $5, $5, $5)
                      ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET
                         status = 'running', pull_started_at = excluded.pull_started_at, updated_at = excluded.updated_at
-                     RETURNING cursor, request_seq AS "requestSeq", consecutive_failures AS "consecutiveFailures"`,
+                     RETURNING cursor, request_seq AS "requestSeq", consecutive_failures AS "consecutiveFailures", ${iso('resync_from')} AS "resyncFrom", resync_sweep AS "resyncSweep"`,
                     [...keyArgs(key), at],
                 );
                 const row = res.rows[0]!;
-                return { cursor: row.cursor, requestSeq: Number(row.requestSeq), consecutiveFailures: row.consecutiveFailures };
+                return { cursor: row.cursor, requestSeq: Number(row.requestSeq), consecutiveFailures: row.consecutiveFailures, resyncFrom: row.resyncFrom, resyncSweep: row.resyncSweep };
             } catch (err) {
                 if (pulls.get(keyString(key)) === client) await store.releasePull(key);
                 else client.release();
@@ -185,9 +240,11 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
                 `UPDATE nango_sync_state SET
                     status = CASE WHEN request_seq > $5 THEN 'pending' ELSE 'ok' END,
                     done_seq = greatest(done_seq, $5), last_success_at = $6, last_error = NULL, last_error_code = NULL,
-                    next_attempt_at = NULL, consecutive_failures = 0, last_pull_records = $7, last_pull_pages = $8, updated_at = $6
+                    next_attempt_at = NULL, consecutive_failures = 0, last_pull_records = $7, last_pull_pages = $8, updated_at = $6,
+                    resync_sweep = CASE WHEN resync_from <= $9 THEN false ELSE resync_sweep END,
+                    resync_from = CASE WHEN resync_from <= $9 THEN NULL ELSE resync_from END
                  WHERE ${KEY_WHERE}`,
-                [...keyArgs(key), result.requestSeq, result.at, result.records, result.pages],
+                [...keyArgs(key), result.requestSeq, result.at, result.records, result.pages, result.startedAt],
             );
         },
 

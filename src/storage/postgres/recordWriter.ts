@@ -41,7 +41,9 @@ WITH gone AS (
 SELECT count(*)::int AS n FROM gone`;
 
 const ADVANCE_CURSOR = `
-UPDATE nango_sync_state SET cursor = $5, records_pulled_total = records_pulled_total + $6, updated_at = $7
+UPDATE nango_sync_state
+SET cursor = CASE WHEN resync_from > $8::timestamptz THEN cursor ELSE $5 END,
+    records_pulled_total = records_pulled_total + $6, updated_at = $7
 WHERE provider_config_key = $1 AND connection_id = $2 AND model = $3 AND variant = $4`;
 
 /** One page's rows and its cursor in one transaction, on the connection that holds the key's lock. */
@@ -79,7 +81,7 @@ export async function writePage(client: pg.PoolClient, key: SyncKey, page: PageC
             hardDeleted = res.rows[0]!.n;
         }
         // Same transaction: the cursor may never run ahead of the rows.
-        const advanced = await client.query(ADVANCE_CURSOR, [...base, page.cursor, page.rows.length, page.syncedAt]);
+        const advanced = await client.query(ADVANCE_CURSOR, [...base, page.cursor, page.rows.length, page.syncedAt, page.pullStartedAt]);
         if (advanced.rowCount !== 1) throw new Error('The sync state row of this key is missing; the page was rolled back.');
         await client.query('COMMIT');
         return { upserted: written - deleted, deleted: deleted + hardDeleted, skipped: upserts.length - written };

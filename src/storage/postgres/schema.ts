@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, boolean, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 // The same public tables and columns as on SQLite, with Postgres types. Tables are created in
 // `database.schema` (the migrations run with that search_path), so no schema is named here.
@@ -46,6 +46,10 @@ export const nangoSyncState = pgTable(
         nangoSyncError: text('nango_sync_error'),
         nangoSyncErrorAt: ts('nango_sync_error_at'),
         goneAt: ts('gone_at'),
+        /** When a resync was asked for: pulls that started earlier no longer move the cursor. */
+        resyncFrom: ts('resync_from'),
+        /** With the resync: once the full read ends, rows it did not write are deleted. */
+        resyncSweep: boolean('resync_sweep').notNull().default(false),
         recordsPulledTotal: bigint('records_pulled_total', { mode: 'number' }).notNull().default(0),
         lastPullRecords: integer('last_pull_records').notNull().default(0),
         lastPullPages: integer('last_pull_pages').notNull().default(0),

@@ -34,7 +34,8 @@ WHERE provider_config_key = @pck AND connection_id = @conn AND model = @model AN
 
 const ADVANCE_CURSOR = `
 UPDATE nango_sync_state
-SET cursor = @cursor, records_pulled_total = records_pulled_total + @count, updated_at = @syncedAt
+SET cursor = CASE WHEN resync_from > @pullStartedAt THEN cursor ELSE @cursor END,
+    records_pulled_total = records_pulled_total + @count, updated_at = @syncedAt
 WHERE provider_config_key = @pck AND connection_id = @conn AND model = @model AND variant = @variant`;
 
 export function createRecordWriter(sqlite: Database.Database): RecordWriter {
@@ -62,7 +63,7 @@ export function createRecordWriter(sqlite: Database.Database): RecordWriter {
             else result.upserted++;
         }
         // Same transaction: the cursor may never run ahead of the rows.
-        const updated = advanceCursor.run({ ...base, cursor: page.cursor, count: page.rows.length, syncedAt: page.syncedAt });
+        const updated = advanceCursor.run({ ...base, cursor: page.cursor, count: page.rows.length, syncedAt: page.syncedAt, pullStartedAt: page.pullStartedAt });
         if (updated.changes !== 1) throw new Error('The sync state row of this key is missing; the page was rolled back.');
         return result;
     });

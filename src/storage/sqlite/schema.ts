@@ -58,6 +58,10 @@ export const nangoSyncState = sqliteTable(
         nangoSyncError: text('nango_sync_error'),
         nangoSyncErrorAt: text('nango_sync_error_at'),
         goneAt: text('gone_at'),
+        /** When a resync was asked for: pulls that started earlier no longer move the cursor. */
+        resyncFrom: text('resync_from'),
+        /** With the resync: once the full read ends, rows it did not write are deleted. */
+        resyncSweep: integer('resync_sweep', { mode: 'boolean' }).notNull().default(false),
         /** Records written by all pulls of this key, and by the last finished pull. */
         recordsPulledTotal: integer('records_pulled_total').notNull().default(0),
         lastPullRecords: integer('last_pull_records').notNull().default(0),

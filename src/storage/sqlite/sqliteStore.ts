@@ -14,6 +14,7 @@ import type {
     PullFailure,
     PullFinish,
     PullStart,
+    KeyStatus,
 } from '../mirrorStore.js';
 import { nangoSyncState } from './schema.js';
 import { createRecordWriter, type RecordWriter } from './recordWriter.js';
@@ -128,6 +129,61 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
             return db.select(keyColumns).from(t).where(ne(t.status, 'gone')).all();
         },
 
+        async listKeyStatus(): Promise<KeyStatus[]> {
+            return sqlite
+                .prepare(
+                    `SELECT s.provider_config_key AS providerConfigKey, s.connection_id AS connectionId, s.model, s.variant, s.status, s.cursor,
+                        s.request_seq AS requestSeq, s.done_seq AS doneSeq, s.pull_requested_at AS pullRequestedAt, s.pull_started_at AS pullStartedAt,
+                        s.last_success_at AS lastSuccessAt, s.next_attempt_at AS nextAttemptAt, s.last_error AS lastError, s.last_error_code AS lastErrorCode,
+                        s.consecutive_failures AS consecutiveFailures, s.nango_sync_error AS nangoSyncError, s.records_pulled_total AS recordsPulledTotal,
+                        coalesce(r.live, 0) AS liveRows, coalesce(r.deleted, 0) AS deletedRows
+                     FROM nango_sync_state s
+                     LEFT JOIN (SELECT provider_config_key, connection_id, model, variant,
+                                   sum(deleted_at IS NULL) AS live, sum(deleted_at IS NOT NULL) AS deleted
+                                FROM nango_records GROUP BY 1, 2, 3, 4) r
+                       USING (provider_config_key, connection_id, model, variant)
+                     ORDER BY 1, 2, 3, 4`,
+                )
+                .all() as KeyStatus[];
+        },
+
+        async seedKeys(keys, at) {
+            let added = 0;
+            db.transaction((tx) => {
+                for (const key of keys) {
+                    added += tx
+                        .insert(t)
+                        .values({ ...key, status: 'pending', requestSeq: 1, pullRequestedAt: at, createdAt: at, updatedAt: at })
+                        .onConflictDoNothing()
+                        .run().changes;
+                }
+            });
+            return added;
+        },
+
+        async requestResync(key, sweep, at) {
+            db.transaction((tx) => {
+                requestPull(tx, key, at);
+                tx.update(t)
+                    .set({ cursor: null, resyncFrom: at, resyncSweep: sweep, updatedAt: at })
+                    .where(keyIs(key))
+                    .run();
+            });
+        },
+
+        async sweep(key, from, deletes, at) {
+            const where = `provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ? AND synced_at < ?`;
+            const args = [key.providerConfigKey, key.connectionId, key.model, key.variant, from];
+            if (deletes === 'hard') return sqlite.prepare(`DELETE FROM nango_records WHERE ${where}`).run(...args).changes;
+            return sqlite
+                .prepare(`UPDATE nango_records SET deleted_at = ?, last_action = 'DELETED', synced_at = ? WHERE ${where} AND deleted_at IS NULL`)
+                .run(at, at, ...args).changes;
+        },
+
+        async notifyChannel() {
+            throw new Error('NOTIFY needs Postgres; SQLite has no notification channel.');
+        },
+
         async lockForDaemon(holder) {
             const now = Date.now();
             const lease = sqlite.prepare('SELECT holder, expires_at AS expiresAt FROM nango_mirror_leases WHERE name = ?').get(WRITER_LEASE) as
@@ -184,12 +240,12 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
                 .update(t)
                 .set({ status: 'running', pullStartedAt: at, updatedAt: at })
                 .where(keyIs(key))
-                .returning({ cursor: t.cursor, requestSeq: t.requestSeq, consecutiveFailures: t.consecutiveFailures })
+                .returning({ cursor: t.cursor, requestSeq: t.requestSeq, consecutiveFailures: t.consecutiveFailures, resyncFrom: t.resyncFrom, resyncSweep: t.resyncSweep })
                 .get();
             if (row) return row;
             // A key the store has never seen (a reconcile or admin request raced a fresh database).
             db.insert(t).values({ ...key, status: 'running', pullStartedAt: at, createdAt: at, updatedAt: at }).run();
-            return { cursor: null, requestSeq: 0, consecutiveFailures: 0 };
+            return { cursor: null, requestSeq: 0, consecutiveFailures: 0, resyncFrom: null, resyncSweep: false };
         },
 
         async commitPage(key: SyncKey, page: PageCommit): Promise<PageResult> {
@@ -208,6 +264,9 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
                     nextAttemptAt: null,
                     consecutiveFailures: 0,
                     lastPullRecords: result.records,
+                    // A resync asked for before this pull started is complete (swept if it asked).
+                    resyncSweep: sql`CASE WHEN ${t.resyncFrom} <= ${result.startedAt} THEN 0 ELSE ${t.resyncSweep} END`,
+                    resyncFrom: sql`CASE WHEN ${t.resyncFrom} <= ${result.startedAt} THEN NULL ELSE ${t.resyncFrom} END`,
                     lastPullPages: result.pages,
                     updatedAt: result.at,
                 })
