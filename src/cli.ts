@@ -3,21 +3,37 @@ import { parseArgs } from 'node:util';
 import { isConfigError, loadConfigFile, resolveConfigPath } from './config/load.js';
 import { createLogger } from './lib/logger.js';
 import { startDaemon } from './main.js';
+import { requestPullCommand } from './commands/requestPull.js';
+import { statusCommand } from './commands/status.js';
 import { openStore } from './storage/openStore.js';
 
 const USAGE = `Usage: nango-mirror <command> [--config <file>]
 
 Commands:
-  serve     run the daemon (what \`npm start\` runs)
-  migrate   apply database migrations and exit
+  serve                                   run the daemon (what \`npm start\` runs)
+  migrate                                 apply database migrations and exit
+  status [--json]                         one row per key: status, cursor age, last success, rows, errors
+  sync <providerConfigKey> <connectionId> <model> [--variant v] [--wait]
+                                          request a pull; --wait exits 0 once the mirror is current
+  resync <providerConfigKey> <connectionId> <model> [--variant v] [--sweep] [--wait]
+                                          forget the cursor and read from the start; --sweep deletes
+                                          rows the full read does not find (soft mode: deleted_at)
 
-The config file is --config, else $NANGO_MIRROR_CONFIG, else ./config.json.`;
+sync and resync work with the daemon running (they go through the database) and without it
+(then this process pulls). The config file is --config, else $NANGO_MIRROR_CONFIG, else ./config.json.`;
 
 async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
         args: argv,
         allowPositionals: true,
-        options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+        options: {
+            config: { type: 'string', short: 'c' },
+            help: { type: 'boolean', short: 'h' },
+            json: { type: 'boolean' },
+            variant: { type: 'string' },
+            wait: { type: 'boolean' },
+            sweep: { type: 'boolean' },
+        },
     });
     const command = positionals[0] ?? 'serve';
     if (values.help) {
@@ -30,6 +46,26 @@ async function main(argv: string[]): Promise<number> {
             return serve(configPath);
         case 'migrate':
             return migrate(configPath);
+        case 'status':
+            return statusCommand(loadConfigFile(configPath), { json: values.json ?? false });
+        case 'sync':
+        case 'resync': {
+            const [, providerConfigKey, connectionId, model] = positionals;
+            if (!providerConfigKey || !connectionId || !model || positionals.length > 4) {
+                console.error(`Expected: nango-mirror ${command} <providerConfigKey> <connectionId> <model> [--variant v]\n\n${USAGE}`);
+                return 2;
+            }
+            if (values.sweep && command !== 'resync') {
+                console.error('--sweep goes with resync: a sweep only makes sense after a full read.');
+                return 2;
+            }
+            return requestPullCommand(loadConfigFile(configPath), {
+                key: { providerConfigKey, connectionId, model, variant: values.variant ?? 'base' },
+                reset: command === 'resync',
+                sweep: values.sweep ?? false,
+                wait: values.wait ?? false,
+            });
+        }
         default:
             console.error(`Unknown command ${JSON.stringify(command)}.\n\n${USAGE}`);
             return 2;

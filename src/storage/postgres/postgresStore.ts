@@ -137,7 +137,8 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
             return res.rows;
         },
 
-        async listKeyStatus(): Promise<KeyStatus[]> {
+        async listKeyStatus(only): Promise<KeyStatus[]> {
+            const filter = only ? 'WHERE s.provider_config_key = $1 AND s.connection_id = $2 AND s.model = $3 AND s.variant = $4' : '';
             const res = await pool.query<KeyStatus>(
                 `SELECT s.provider_config_key AS "providerConfigKey", s.connection_id AS "connectionId", s.model, s.variant, s.status, s.cursor,
                     s.request_seq::float8 AS "requestSeq", s.done_seq::float8 AS "doneSeq", ${iso('s.pull_requested_at')} AS "pullRequestedAt",
@@ -150,7 +151,9 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
                                count(*) FILTER (WHERE deleted_at IS NULL) AS live, count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted
                             FROM nango_records GROUP BY 1, 2, 3, 4) r
                    USING (provider_config_key, connection_id, model, variant)
+                 ${filter}
                  ORDER BY 1, 2, 3, 4`,
+                only ? keyArgs(only) : [],
             );
             return res.rows;
         },

@@ -129,7 +129,9 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
             return db.select(keyColumns).from(t).where(ne(t.status, 'gone')).all();
         },
 
-        async listKeyStatus(): Promise<KeyStatus[]> {
+        async listKeyStatus(only): Promise<KeyStatus[]> {
+            const filter = only ? 'WHERE s.provider_config_key = ? AND s.connection_id = ? AND s.model = ? AND s.variant = ?' : '';
+            const args = only ? [only.providerConfigKey, only.connectionId, only.model, only.variant] : [];
             return sqlite
                 .prepare(
                     `SELECT s.provider_config_key AS providerConfigKey, s.connection_id AS connectionId, s.model, s.variant, s.status, s.cursor,
@@ -142,9 +144,10 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
                                    sum(deleted_at IS NULL) AS live, sum(deleted_at IS NOT NULL) AS deleted
                                 FROM nango_records GROUP BY 1, 2, 3, 4) r
                        USING (provider_config_key, connection_id, model, variant)
+                     ${filter}
                      ORDER BY 1, 2, 3, 4`,
                 )
-                .all() as KeyStatus[];
+                .all(...args) as KeyStatus[];
         },
 
         async seedKeys(keys, at) {

@@ -1,0 +1,62 @@
+import type { Config } from '../config/schema.js';
+import { cursorTime } from '../nango/cursor.js';
+import type { KeyStatus } from '../storage/mirrorStore.js';
+import { openStore } from '../storage/openStore.js';
+import { describeKey } from '../sync/syncKey.js';
+
+export interface StatusRow extends KeyStatus {
+    key: string;
+    /** Seconds between now and the last record the cursor points at; null before the first page. */
+    cursorAgeSeconds: number | null;
+    lastSuccessAgeSeconds: number | null;
+}
+
+/** `nango-mirror status [--json]`: one row per key, read from the database (the daemon may be running). */
+export async function statusCommand(config: Config, options: { json: boolean }, out: (line: string) => void = console.log): Promise<number> {
+    const store = openStore(config.database);
+    try {
+        await store.checkReady();
+        const now = Date.now();
+        const age = (iso: string | null) => (iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : null);
+        const rows: StatusRow[] = (await store.listKeyStatus()).map((s) => ({
+            key: describeKey(s),
+            ...s,
+            cursorAgeSeconds: age(cursorTime(s.cursor)),
+            lastSuccessAgeSeconds: age(s.lastSuccessAt),
+        }));
+        if (options.json) {
+            out(JSON.stringify(rows, null, 2));
+            return 0;
+        }
+        if (rows.length === 0) {
+            out('No keys yet: the mirror has not received a webhook (or discovery is off).');
+            return 0;
+        }
+        const table = [
+            ['KEY', 'STATUS', 'CURSOR AGE', 'LAST SUCCESS', 'ROWS', 'DELETED', 'FAILURES', 'LAST ERROR'],
+            ...rows.map((r) => [
+                r.key,
+                r.requestSeq > r.doneSeq && r.status === 'ok' ? 'pending' : r.status,
+                duration(r.cursorAgeSeconds),
+                r.lastSuccessAt ? `${duration(r.lastSuccessAgeSeconds)} ago` : 'never',
+                String(r.liveRows),
+                String(r.deletedRows),
+                String(r.consecutiveFailures),
+                r.lastError ? `${r.lastErrorCode ?? ''} ${r.lastError}`.trim().slice(0, 80) : '',
+            ]),
+        ];
+        const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+        for (const row of table) out(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+        return 0;
+    } finally {
+        await store.close();
+    }
+}
+
+function duration(seconds: number | null): string {
+    if (seconds === null) return '-';
+    if (seconds < 120) return `${seconds}s`;
+    if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
+    if (seconds < 172_800) return `${Math.round(seconds / 3600)}h`;
+    return `${Math.round(seconds / 86_400)}d`;
+}

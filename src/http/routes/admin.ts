@@ -1,0 +1,74 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import express, { Router, type RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { MirrorStore } from '../../storage/mirrorStore.js';
+import { dateToMicroIso } from '../../storage/timestamps.js';
+import type { PullScheduler } from '../../sync/pullScheduler.js';
+import { BASE_VARIANT, describeKey } from '../../sync/syncKey.js';
+import { waitForPull } from '../../sync/waitForPull.js';
+import { HttpError, sendError } from '../httpError.js';
+
+export interface AdminDeps {
+    token: string;
+    store: MirrorStore;
+    scheduler: PullScheduler;
+    logger: Logger;
+    /** Longest a `wait: true` request waits. @default 300000 */
+    maxWaitMs?: number;
+}
+
+const syncRequest = z.strictObject({
+    providerConfigKey: z.string().min(1).max(255),
+    connectionId: z.string().min(1).max(255),
+    model: z.string().regex(/^[A-Z][a-zA-Z0-9_-]+$/).max(255),
+    variant: z.string().regex(/^[a-zA-Z0-9_-]+$/).max(255).optional(),
+    /** Forget the cursor and read from the start. */
+    reset: z.boolean().default(false),
+    /** With reset: rows the full read does not write are deleted at its end. */
+    sweep: z.boolean().default(false),
+    /** Answer only once the mirror is current as of this request (read-after-write). */
+    wait: z.boolean().default(false),
+});
+
+/** `/admin/*`: Bearer token compared in constant time (as digests, so lengths leak nothing). */
+export function adminRouter(deps: AdminDeps): Router {
+    const router = Router();
+    const expected = createHash('sha256').update(deps.token).digest();
+    const requireToken: RequestHandler = (req, res, next) => {
+        const header = req.headers.authorization ?? '';
+        const given = /^Bearer (.+)$/.exec(header)?.[1] ?? '';
+        if (!timingSafeEqual(createHash('sha256').update(given).digest(), expected)) {
+            return sendError(res, new HttpError(401, 'unauthorized', 'Send Authorization: Bearer <admin.token>.'));
+        }
+        next();
+    };
+    router.use('/admin', requireToken, express.json({ limit: '16kb' }));
+
+    router.get('/admin/keys', async (_req, res) => {
+        res.json({ keys: await deps.store.listKeyStatus() });
+    });
+
+    router.post('/admin/sync', async (req, res) => {
+        const parsed = syncRequest.safeParse(req.body ?? {});
+        if (!parsed.success) {
+            const issue = parsed.error.issues[0];
+            return sendError(res, new HttpError(400, 'invalid_request', `${issue?.path.join('.') || '(body)'}: ${issue?.message ?? 'invalid'}`));
+        }
+        const { reset, sweep, wait, variant, ...rest } = parsed.data;
+        if (sweep && !reset) return sendError(res, new HttpError(400, 'invalid_request', 'sweep needs reset: a sweep only makes sense after a full read.'));
+        const key = { ...rest, variant: variant ?? BASE_VARIANT };
+        const at = dateToMicroIso(new Date());
+        if (reset) await deps.store.requestResync(key, sweep, at);
+        else await deps.store.requestPulls([key], at);
+        const requestSeq = (await deps.store.listKeyStatus(key))[0]?.requestSeq ?? 0;
+        deps.logger.info({ key: describeKey(key), reset, sweep }, 'pull requested through the admin API');
+        void deps.scheduler.request(key, 'admin');
+        if (!wait) return res.status(202).json({ status: 'requested', requestSeq });
+        const outcome = await waitForPull(deps.store, key, requestSeq, { timeoutMs: deps.maxWaitMs ?? 300_000 });
+        if (outcome.ok) return res.json({ status: 'synced', requestSeq, key: outcome.status });
+        const status = outcome.code === 'wait_timeout' ? 504 : outcome.code === 'connection_gone' ? 409 : 502;
+        return sendError(res, new HttpError(status, outcome.code, outcome.message));
+    });
+    return router;
+}
