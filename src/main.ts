@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { signingKeys } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createServer } from './http/createServer.js';
+import { adminRouter } from './http/routes/admin.js';
 import { createDaemonEvents, type DaemonEvents } from './lib/daemonEvents.js';
 import { createDaemonHealth, type DaemonHealth } from './lib/daemonHealth.js';
 import { createLogger } from './lib/logger.js';
@@ -98,6 +99,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             health,
             events,
             logger,
+            routers: [...(config.admin.token ? [adminRouter({ token: config.admin.token, store, scheduler, logger })] : [])],
         });
         server = await listen(app, config.server.port, config.server.host);
         const port = (server.address() as AddressInfo).port;
