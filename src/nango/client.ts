@@ -52,30 +52,39 @@ export interface NangoClient {
     getRecordsPage(request: RecordsRequest): Promise<RecordsPage>;
 }
 
+/** One authenticated GET against Nango's API. */
+export interface NangoGetRequest {
+    /** e.g. `/records`; appended to the host. */
+    path: string;
+    query: URLSearchParams;
+    /** Sent besides `Authorization` and `Accept`. */
+    headers?: Record<string, string>;
+    signal?: AbortSignal;
+}
+
+/** Sends one GET with timeout, retries and 429 waits applied; resolves with the 2xx body. */
+export type NangoGet = (request: NangoGetRequest) => Promise<string>;
+
 /**
- * A thin client over fetch rather than @nangohq/node: the SDK (axios) has no timeout and no retry,
- * and we need the raw status, body and headers of every answer to honour 429s and classify errors.
+ * The request loop every Nango call shares: wait at the rate-limit gate, send with a timeout,
+ * wait out a 429 (closing the gate for every caller of the same gate), retry 5xx, network errors
+ * and timeouts with jittered backoff, and throw typed errors (errors.ts) for the rest.
  */
-export function createNangoClient(options: NangoClientOptions): NangoClient {
+export function createNangoGet(options: NangoClientOptions): NangoGet {
     const base = options.host.replace(/\/+$/, '');
 
-    async function once(request: RecordsRequest): Promise<RecordsPage> {
-        const { key, cursor, limit } = request;
-        // Only these keys: Nango rejects unknown ones, and `filter` combinations drop deleted rows.
-        const query = new URLSearchParams({ model: key.model });
-        if (key.variant !== BASE_VARIANT) query.set('variant', key.variant);
-        if (cursor !== null) query.set('cursor', cursor);
-        query.set('limit', String(limit));
+    async function once(request: NangoGetRequest): Promise<string> {
+        const { path, query } = request;
         const timeout = AbortSignal.timeout(options.timeoutMs);
         const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+        const search = query.toString();
         let res: Response;
         let body: string;
         try {
-            res = await fetch(`${base}/records?${query.toString()}`, {
+            res = await fetch(`${base}${path}${search ? `?${search}` : ''}`, {
                 headers: {
                     authorization: `Bearer ${options.apiKey}`,
-                    'connection-id': key.connectionId,
-                    'provider-config-key': key.providerConfigKey,
+                    ...request.headers,
                     accept: 'application/json',
                 },
                 signal,
@@ -85,38 +94,61 @@ export function createNangoClient(options: NangoClientOptions): NangoClient {
             if (request.signal?.aborted) throw err;
             options.onResponse?.('network_error');
             const reason = timeout.aborted ? `timed out after ${options.timeoutMs} ms` : describeCause(err);
-            throw new NangoNetworkError(`GET /records failed: ${reason}`, { cause: err });
+            throw new NangoNetworkError(`GET ${path} failed: ${reason}`, { cause: err });
         }
         options.onResponse?.(res.status);
         if (!res.ok) throw toApiError(res, body);
         options.onAuthResult?.(true);
-        return parsePage(body);
+        return body;
     }
 
+    return async (request) => {
+        let failures = 0;
+        for (;;) {
+            await options.gate.wait(request.signal);
+            try {
+                return await once(request);
+            } catch (err) {
+                if (request.signal?.aborted) throw request.signal.reason ?? err;
+                if (err instanceof NangoApiError && err.status === 429) {
+                    const ms = options.gate.closeFor(retryAfterMs(err.headers));
+                    options.logger.warn({ waitMs: ms, path: request.path }, 'Nango rate limit reached (429); every key waits');
+                    options.onRateLimited?.(ms);
+                    continue;
+                }
+                if (isAuthError(err)) options.onAuthResult?.(false);
+                failures++;
+                if (!isRetryable(err) || failures >= options.retry.attempts) throw err;
+                const delay = backoffWithJitter(failures, options.retry);
+                options.logger.debug({ err: (err as Error).message, path: request.path, attempt: failures, delayMs: delay }, 'retrying Nango request');
+                options.onRetry?.(failures, delay, (err as Error).message);
+                await sleep(delay, undefined, request.signal ? { signal: request.signal } : {});
+            }
+        }
+    };
+}
+
+/**
+ * A thin client over fetch rather than @nangohq/node: the SDK (axios) has no timeout and no retry,
+ * and we need the raw status, body and headers of every answer to honour 429s and classify errors.
+ */
+export function createNangoClient(options: NangoClientOptions): NangoClient {
+    const get = createNangoGet(options);
     return {
         async getRecordsPage(request) {
-            let failures = 0;
-            for (;;) {
-                await options.gate.wait(request.signal);
-                try {
-                    return await once(request);
-                } catch (err) {
-                    if (request.signal?.aborted) throw request.signal.reason ?? err;
-                    if (err instanceof NangoApiError && err.status === 429) {
-                        const ms = options.gate.closeFor(retryAfterMs(err.headers));
-                        options.logger.warn({ waitMs: ms }, 'Nango rate limit reached (429); every key waits');
-                        options.onRateLimited?.(ms);
-                        continue;
-                    }
-                    if (isAuthError(err)) options.onAuthResult?.(false);
-                    failures++;
-                    if (!isRetryable(err) || failures >= options.retry.attempts) throw err;
-                    const delay = backoffWithJitter(failures, options.retry);
-                    options.logger.debug({ err: (err as Error).message, attempt: failures, delayMs: delay }, 'retrying Nango request');
-                    options.onRetry?.(failures, delay, (err as Error).message);
-                    await sleep(delay, undefined, request.signal ? { signal: request.signal } : {});
-                }
-            }
+            const { key, cursor, limit } = request;
+            // Only these keys: Nango rejects unknown ones, and `filter` combinations drop deleted rows.
+            const query = new URLSearchParams({ model: key.model });
+            if (key.variant !== BASE_VARIANT) query.set('variant', key.variant);
+            if (cursor !== null) query.set('cursor', cursor);
+            query.set('limit', String(limit));
+            const body = await get({
+                path: '/records',
+                query,
+                headers: { 'connection-id': key.connectionId, 'provider-config-key': key.providerConfigKey },
+                ...(request.signal ? { signal: request.signal } : {}),
+            });
+            return parsePage(body);
         },
     };
 }

@@ -16,6 +16,8 @@ export interface ReconcilerDeps {
     /** The `models` allow-list: keys it no longer names are not pulled. */
     allowList?: readonly Pick<ModelEntry, 'providerConfigKey' | 'model' | 'variant'>[];
     events?: DaemonEvents;
+    /** `sync.discover`: seeds keys for Nango's connections × sync models at the start of each pass. A failure is logged, not fatal. */
+    discover?: () => Promise<unknown>;
 }
 
 export interface Reconciler {
@@ -38,6 +40,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
     async function runPass(): Promise<number> {
         const started = performance.now();
+        if (deps.discover) {
+            try {
+                await deps.discover();
+            } catch (err) {
+                deps.logger.warn({ err }, 'discovery failed; this pass pulls the keys already known');
+            }
+        }
         const keys = (await deps.store.listActiveKeys()).filter((k) => isAllowed(k, deps.allowList ?? []));
         const outcomes = await Promise.all(keys.map((key) => deps.scheduler.request(key, 'reconcile')));
         // Only pulls the pass itself started: records a webhook-led pull found were announced.

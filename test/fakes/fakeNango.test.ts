@@ -103,7 +103,8 @@ test('paths: /records and /records/ serve, anything else is a JSON 404', async (
     fake.save(KEY, [{ id: 'a' }]);
     assert.equal((await get(fake, 'model=Contact', { path: '/records/' })).status, 200);
     assert.equal((await page(fake, 'model=Contact')).records.length, 1);
-    const res = await get(fake, 'model=Contact', { path: '/connections' });
+    // (/connections and /scripts/config are served too: test/e2e/discovery.test.ts)
+    const res = await get(fake, 'model=Contact', { path: '/sync/status' });
     assert.equal(res.status, 404);
     assert.equal(errorCode(res), 'not_found');
     // an unknown model is just empty

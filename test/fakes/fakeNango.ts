@@ -6,6 +6,23 @@
  * query (400 invalid_query_params) → headers (400 invalid_headers) → connection
  * (400 unknown_connection) → cursor (500 server_error) → page. Injected faults run first,
  * like a load balancer in front of Nango.
+ *
+ * Also the two discovery endpoints, behind the same 415 → 401 → 429 chain and rate-limit bucket:
+ * - `GET /connections` (and its alias `GET /connection`): `getPublicConnections` in
+ *   packages/server/lib/controllers/connection/getConnections.ts — a `.strict()` query of
+ *   connectionId, search, endUserId, integrationId (comma list), endUserOrganizationId, tags,
+ *   limit (1..2000) and page (≥ 0, offset = page × limit); without `limit` it returns up to
+ *   10,000. Ordered by created_at DESC, id DESC; answers `{connections: ApiPublicConnection[]}`
+ *   (`connectionSimpleToPublicApi`, packages/server/lib/formatters/connection.ts).
+ * - `GET /scripts/config`: `getPublicScriptsConfig` in
+ *   packages/server/lib/controllers/scripts/config/getScriptsConfig.ts — the query is not
+ *   validated; `format=openai` gives `{data: OpenAIFunction[]}`, anything else
+ *   `StandardNangoConfig[]` built by `convertSyncConfigToStandardConfig`
+ *   (packages/shared/lib/services/sync/config/config.service.ts): active syncs ordered by name and
+ *   grouped by *provider*, each group named after the first integration met, so two integrations
+ *   of one provider share one entry. No sync at all answers `[]`.
+ * Connections are the ones the fake knows (added, or created by a mutation); integrations and
+ * their syncs are registered with `setSyncs`.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +30,7 @@ import type { AddressInfo } from 'node:net';
 import { decodeCursor } from './fakeCursor.js';
 import { FakeRecordStore, type MutationResult, type RecordInput, type RecordState, type StoreKey } from './fakeRecordStore.js';
 import { filterPredicate, parseQueryString, validateRecordsHeaders, validateRecordsQuery } from './fakeRecordsQuery.js';
-import { createMicroClock } from './nangoTime.js';
+import { createMicroClock, toPostgresJson } from './nangoTime.js';
 
 export interface Fault {
     /** Omit to only delay, then answer normally. */
@@ -28,7 +45,41 @@ export interface Fault {
     destroy?: boolean;
 }
 
+/** The routes the fake serves, as fault targets; `/connection` counts as `/connections`. */
+export type FakeRoute = '/records' | '/connections' | '/scripts/config';
+
+/** One sync deployed on an integration, as `setSyncs` registers it. */
+export interface FakeSync {
+    name: string;
+    /** The models it writes: the sync config's `returns`. */
+    models: string[];
+    /** @default true */
+    enabled?: boolean;
+    /** @default true */
+    autoStart?: boolean;
+    /** @default "every day" */
+    runs?: string;
+    /** @default "full" */
+    syncType?: 'full' | 'incremental';
+    /** @default false */
+    trackDeletes?: boolean;
+}
+
+interface FakeIntegration {
+    provider: string;
+    syncs: Array<FakeSync & { id: number; deployedMs: number }>;
+}
+
+interface FakeConnectionMeta {
+    /** Nango's numeric connection id. */
+    id: number;
+    providerConfigKey: string;
+    connectionId: string;
+    createdMs: number;
+}
+
 export interface FaultRequest {
+    path: FakeRoute;
     query: URLSearchParams;
     headers: IncomingHttpHeaders;
     /** 1-based request counter (same as `requestCount` after this request). */
@@ -62,6 +113,9 @@ export interface FakeNangoOptions {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const RECORDS_429 = { error: { code: 'too_many_request', method: 'GET', path: '/records' } };
+const CONNECTIONS_KEYS = ['connectionId', 'search', 'endUserId', 'integrationId', 'endUserOrganizationId', 'tags', 'limit', 'page'];
+/** Before Nango PRs #5233/#5234/#5274 (2026-01): no limit, page or tags. */
+const LEGACY_CONNECTIONS_KEYS = ['connectionId', 'search', 'endUserId', 'integrationId', 'endUserOrganizationId'];
 const COMMA = Buffer.from(',');
 const PAGE_END = Buffer.from(']}');
 const UUID_V4_LIKE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -86,7 +140,13 @@ export class FakeNango {
     /** Byte budget per records page (0 = off), like Nango's RECORDS_MAX_RESPONSE_SIZE_BYTES. */
     maxResponseBytes = 0;
     private injector: FaultInjector | undefined;
-    private readonly faultQueue: Array<() => Fault> = [];
+    private readonly faultQueue: Array<{ path: FakeRoute; make: () => Fault }> = [];
+    private readonly integrations = new Map<string, FakeIntegration>();
+    private readonly connectionMeta = new Map<string, FakeConnectionMeta>();
+    private nextConnectionId = 1;
+    private nextSyncId = 1;
+    /** Answer `GET /connections` like Nango before 2026-01: `limit`, `page` and `tags` are unknown keys (400). */
+    legacyConnectionsQuery = false;
     private windowStartMs = 0;
     private windowUsed = 0;
 
@@ -133,27 +193,55 @@ export class FakeNango {
 
     addConnection(providerConfigKey: string, connectionId: string): void {
         this.store.addConnection(providerConfigKey, connectionId);
+        this.track(providerConfigKey, connectionId);
     }
     deleteConnection(providerConfigKey: string, connectionId: string): boolean {
+        this.connectionMeta.delete(`${providerConfigKey}\n${connectionId}`);
         return this.store.deleteConnection(providerConfigKey, connectionId);
     }
     save(key: StoreKey, records: Iterable<RecordInput>): MutationResult {
-        return this.store.save(key, records);
+        return this.tracked(key, this.store.save(key, records));
     }
     batchDelete(key: StoreKey, objects: Iterable<RecordInput>): MutationResult {
-        return this.store.batchDelete(key, objects);
+        return this.tracked(key, this.store.batchDelete(key, objects));
     }
     trackDelete(key: StoreKey, ids: Iterable<string | number>): MutationResult {
-        return this.store.trackDelete(key, ids);
+        return this.tracked(key, this.store.trackDelete(key, ids));
     }
     prune(key: StoreKey, ids?: Iterable<string | number>): number {
-        return this.store.prune(key, ids);
+        return this.tracked(key, this.store.prune(key, ids));
     }
     emptyCache(key: StoreKey): number {
-        return this.store.emptyCache(key);
+        return this.tracked(key, this.store.emptyCache(key));
     }
     saveGenerated(key: StoreKey, count: number, makeRecord: (i: number) => RecordInput, batchSize = 1000): MutationResult {
-        return this.store.saveGenerated(key, count, makeRecord, batchSize);
+        return this.tracked(key, this.store.saveGenerated(key, count, makeRecord, batchSize));
+    }
+
+    /**
+     * Deploys `syncs` on an integration, replacing its earlier ones (an empty list removes them),
+     * for `GET /scripts/config`. `provider` defaults to the integration's earlier provider, else
+     * its providerConfigKey; connections of the integration report it too.
+     */
+    setSyncs(providerConfigKey: string, syncs: readonly FakeSync[], options: { provider?: string } = {}): void {
+        const provider = options.provider ?? this.integrations.get(providerConfigKey)?.provider ?? providerConfigKey;
+        const deployedMs = this.wallClockMs();
+        this.integrations.set(providerConfigKey, { provider, syncs: syncs.map((sync) => ({ ...sync, id: this.nextSyncId++, deployedMs })) });
+    }
+
+    /** Connections appear in `GET /connections` from their first use, in the order Nango creates them. */
+    private track(providerConfigKey: string, connectionId: string): void {
+        const k = `${providerConfigKey}\n${connectionId}`;
+        if (!this.store.hasConnection(providerConfigKey, connectionId)) {
+            this.connectionMeta.delete(k);
+        } else if (!this.connectionMeta.has(k)) {
+            this.connectionMeta.set(k, { id: this.nextConnectionId++, providerConfigKey, connectionId, createdMs: this.wallClockMs() });
+        }
+    }
+
+    private tracked<T>(key: StoreKey, result: T): T {
+        this.track(key.providerConfigKey, key.connectionId);
+        return result;
     }
     records(key: StoreKey): Map<string, RecordState> {
         return this.store.records(key);
@@ -166,24 +254,24 @@ export class FakeNango {
         this.injector = fn;
     }
 
-    /** Applies `fault` to the next `n` records requests (queued faults run before `inject`). */
-    failNext(n: number, fault: Fault): void {
-        for (let i = 0; i < n; i++) this.faultQueue.push(() => fault);
+    /** Applies `fault` to the next `n` requests to `path` (queued faults run before `inject`). */
+    failNext(n: number, fault: Fault, path: FakeRoute = '/records'): void {
+        for (let i = 0; i < n; i++) this.faultQueue.push({ path, make: () => fault });
     }
 
-    /** The next `times` records requests get Nango's 429 with Retry-After and X-RateLimit-*. */
-    rateLimit429(times: number, retryAfterSeconds = 0): void {
+    /** The next `times` requests to `path` get Nango's 429 with Retry-After and X-RateLimit-*. */
+    rateLimit429(times: number, retryAfterSeconds = 0, path: FakeRoute = '/records'): void {
         for (let i = 0; i < times; i++) {
-            this.faultQueue.push(() => ({
+            this.faultQueue.push({ path, make: () => ({
                 status: 429,
-                body: RECORDS_429,
+                body: path === '/records' ? RECORDS_429 : { error: { code: 'too_many_request', method: 'GET', path } },
                 headers: {
                     'Retry-After': String(retryAfterSeconds),
                     'X-RateLimit-Limit': String(this.rateLimit),
                     'X-RateLimit-Remaining': '0',
                     'X-RateLimit-Reset': String(Math.ceil(this.wallClockMs() / 1000) + retryAfterSeconds)
                 }
-            }));
+            }) });
         }
     }
 
@@ -199,14 +287,17 @@ export class FakeNango {
         req.resume(); // a GET body is ignored, but must be drained for keep-alive
         const url = new URL(req.url ?? '/', 'http://fake.invalid');
         const log = (status: number): void => this.log(n, req, url, status);
-        const isRecords = req.method === 'GET' && (url.pathname === '/records' || url.pathname === '/records/');
-        if (!isRecords) {
+        const route = req.method === 'GET' ? routeOf(url.pathname) : undefined;
+        if (!route) {
             this.send(res, log, 404, { error: { code: 'not_found', message: `Route not found: ${req.method ?? ''} ${url.pathname}` } });
             return;
         }
-        const fault = this.faultQueue.shift()?.() ?? this.injector?.({ query: url.searchParams, headers: req.headers, n });
+        const queued = this.faultQueue.findIndex((f) => f.path === route);
+        const fault =
+            (queued >= 0 ? this.faultQueue.splice(queued, 1)[0]!.make() : undefined) ??
+            (route === '/records' ? this.injector?.({ path: route, query: url.searchParams, headers: req.headers, n }) : undefined);
         if (!fault) {
-            this.serveRecords(req, res, url, log);
+            this.serve(route, req, res, url, log);
             return;
         }
         const apply = (): void => {
@@ -215,7 +306,7 @@ export class FakeNango {
                 if (typeof req.socket.resetAndDestroy === 'function') req.socket.resetAndDestroy();
                 else req.socket.destroy();
             } else if (fault.status === undefined) {
-                this.serveRecords(req, res, url, log);
+                this.serve(route, req, res, url, log);
             } else {
                 this.send(res, log, fault.status, fault.body ?? { error: { code: 'injected_fault', message: 'Injected by FakeNango' } }, fault.headers);
             }
@@ -232,35 +323,47 @@ export class FakeNango {
         }
     }
 
-    private serveRecords(req: IncomingMessage, res: ServerResponse, url: URL, log: (status: number) => void): void {
+    private serve(route: FakeRoute, req: IncomingMessage, res: ServerResponse, url: URL, log: (status: number) => void): void {
+        if (route === '/records') this.serveRecords(req, res, url, log);
+        else if (route === '/connections') this.serveConnections(req, res, url, log);
+        else this.serveScriptsConfig(req, res, url, log);
+    }
+
+    /** `jsonContentTypeMiddleware` → `secretKeyAuth` → `rateLimiterMiddleware`: the rate-limit headers, or undefined once answered. */
+    private authorize(req: IncomingMessage, res: ServerResponse, log: (status: number) => void, body429: object): Record<string, string> | undefined {
         const contentType = req.headers['content-type'];
         if (contentType !== undefined && !contentType.startsWith('application/json')) {
             this.send(res, log, 415, { error: { code: 'invalid_content_type', message: 'Content-Type must be application/json' } });
-            return;
+            return undefined;
         }
 
         const auth = req.headers.authorization;
         if (!auth) {
             this.send(res, log, 401, authError('missing_auth_header', 'The request is missing the Authorization header.'));
-            return;
+            return undefined;
         }
         const bearer = /^Bearer (.+)$/.exec(auth);
         if (!bearer) {
             this.send(res, log, 401, authError('malformed_auth_header', 'The Authorization header must be "Bearer <secret key>".'));
-            return;
+            return undefined;
         }
         if (bearer[1] !== this.apiKey) {
             const code = UUID_V4_LIKE.test(bearer[1]!) ? 'unknown_account' : 'invalid_secret_key_format';
             this.send(res, log, 401, authError(code, 'The provided secret key is invalid.'));
-            return;
+            return undefined;
         }
 
         const rate = this.consumeRatePoint();
         if (rate.limited) {
-            this.send(res, log, 429, RECORDS_429, rate.headers);
-            return;
+            this.send(res, log, 429, body429, rate.headers);
+            return undefined;
         }
-        const headers = rate.headers;
+        return rate.headers;
+    }
+
+    private serveRecords(req: IncomingMessage, res: ServerResponse, url: URL, log: (status: number) => void): void {
+        const headers = this.authorize(req, res, log, RECORDS_429);
+        if (!headers) return;
 
         const query = validateRecordsQuery(parseQueryString(url.search), this.wallClockMs());
         if (!query.ok) {
@@ -318,6 +421,93 @@ export class FakeNango {
         this.sendRaw(res, log, 200, Buffer.concat(parts), JSON_TYPE, headers);
     }
 
+    private serveConnections(req: IncomingMessage, res: ServerResponse, url: URL, log: (status: number) => void): void {
+        const headers = this.authorize(req, res, log, { error: { code: 'too_many_request', method: 'GET', path: url.pathname } });
+        if (!headers) return;
+        const query = validateConnectionsQuery(parseQueryString(url.search), this.legacyConnectionsQuery ? LEGACY_CONNECTIONS_KEYS : CONNECTIONS_KEYS);
+        if (!query.ok) {
+            this.send(res, log, 400, { error: { code: 'invalid_query_params', errors: query.errors } }, headers);
+            return;
+        }
+        const q = query.value;
+        const integrationIds = q.integrationId?.split(',').map((id) => id.trim());
+        const search = q.search?.toLowerCase();
+        // `limit || 10_000`; then `.limit(limit).offset(page * limit)`.
+        const limit = q.limit || 10_000;
+        const offset = (q.page ?? 0) * limit;
+        const rows = [...this.connectionMeta.values()]
+            .filter((c) => this.store.hasConnection(c.providerConfigKey, c.connectionId))
+            .filter((c) => q.connectionId === undefined || c.connectionId === q.connectionId)
+            .filter((c) => !integrationIds || integrationIds.includes(c.providerConfigKey))
+            // The fake's connections have no end user and no tags: those filters match nothing.
+            .filter(() => q.endUserId === undefined && q.endUserOrganizationId === undefined && !q.hasTags)
+            .filter((c) => search === undefined || c.connectionId.toLowerCase().includes(search))
+            .sort((a, b) => b.createdMs - a.createdMs || b.id - a.id)
+            .slice(offset, offset + limit);
+        this.send(res, log, 200, {
+            connections: rows.map((c) => ({
+                id: c.id,
+                connection_id: c.connectionId,
+                provider_config_key: c.providerConfigKey,
+                provider: this.integrations.get(c.providerConfigKey)?.provider ?? c.providerConfigKey,
+                errors: [],
+                end_user: null,
+                tags: {},
+                metadata: null,
+                created: toPostgresJson(BigInt(c.createdMs) * 1000n)
+            }))
+        }, headers);
+    }
+
+    private serveScriptsConfig(req: IncomingMessage, res: ServerResponse, url: URL, log: (status: number) => void): void {
+        const headers = this.authorize(req, res, log, { error: { code: 'too_many_request', method: 'GET', path: url.pathname } });
+        if (!headers) return;
+        // `getSyncConfigsAsStandardConfig`: ORDER BY sync_name, grouped by provider.
+        const rows = [...this.integrations.entries()]
+            .flatMap(([providerConfigKey, integration]) => integration.syncs.map((sync) => ({ providerConfigKey, provider: integration.provider, sync })))
+            .sort((a, b) => (a.sync.name < b.sync.name ? -1 : a.sync.name > b.sync.name ? 1 : 0));
+        const byProvider = new Map<string, { actions: never[]; providerConfigKey: string; provider: string; syncs: object[]; 'on-events': never[] }>();
+        for (const { providerConfigKey, provider, sync } of rows) {
+            let entry = byProvider.get(provider);
+            if (!entry) byProvider.set(provider, (entry = { actions: [], providerConfigKey, provider, syncs: [], 'on-events': [] }));
+            entry.syncs.push({
+                id: sync.id,
+                name: sync.name,
+                type: 'sync',
+                returns: sync.models,
+                description: '',
+                attributes: {},
+                scopes: [],
+                version: '1',
+                source: 'repo',
+                endpoints: sync.models.map((model) => ({ method: 'GET', path: `/${model.toLowerCase()}s`, group: null })),
+                enabled: sync.enabled ?? true,
+                last_deployed: new Date(sync.deployedMs).toISOString(),
+                webhookSubscriptions: [],
+                json_schema: { definitions: Object.fromEntries(sync.models.map((model) => [model, { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] }])) },
+                sdk_version: null,
+                models: sync.models.map((name) => ({ name, fields: [{ name: 'id', type: 'string' }] })),
+                features: [],
+                sync_type: sync.syncType ?? 'full',
+                auto_start: sync.autoStart ?? true,
+                runs: sync.runs ?? 'every day',
+                track_deletes: sync.trackDeletes ?? false
+            });
+        }
+        const configs = [...byProvider.values()];
+        if (url.searchParams.get('format') === 'openai') {
+            const data = configs.flatMap((c) =>
+                c.syncs.map((s) => {
+                    const name = (s as { name: string }).name;
+                    return { name, description: `Execute the ${name} sync for ${c.provider}`, parameters: { type: 'object', properties: {}, required: [] } };
+                })
+            );
+            this.send(res, log, 200, { data }, headers);
+            return;
+        }
+        this.send(res, log, 200, configs, headers);
+    }
+
     /** rate-limiter-flexible style fixed 60 s window, one point per authenticated request. */
     private consumeRatePoint(): { limited: boolean; headers: Record<string, string> } {
         const now = this.wallClockMs();
@@ -360,6 +550,74 @@ export class FakeNango {
         this.requests.push({ n, method: req.method ?? '', path: url.pathname, query, headers: req.headers, status });
         if (this.requests.length > this.maxLog) this.requests.splice(0, this.requests.length - this.maxLog);
     }
+}
+
+function routeOf(pathname: string): FakeRoute | undefined {
+    // Express routing is not strict: a trailing slash reaches the same handler.
+    const path = pathname.length > 1 ? pathname.replace(/\/$/, '') : pathname;
+    if (path === '/records') return '/records';
+    if (path === '/connections' || path === '/connection') return '/connections';
+    if (path === '/scripts/config') return '/scripts/config';
+    return undefined;
+}
+
+interface ConnectionsQuery {
+    connectionId?: string;
+    search?: string;
+    endUserId?: string;
+    integrationId?: string;
+    endUserOrganizationId?: string;
+    hasTags: boolean;
+    limit?: number;
+    page?: number;
+}
+
+type RawQuery = ReturnType<typeof parseQueryString>;
+type Issue = { code: string; message: string; path: (string | number)[] };
+
+/** `getPublicConnections`' `validationQuery` (zod 4, `.strict()`), with zod's issue codes and messages. */
+function validateConnectionsQuery(raw: RawQuery, allowed: readonly string[]): { ok: true; value: ConnectionsQuery } | { ok: false; errors: Issue[] } {
+    const issues: Issue[] = [];
+    const value: ConnectionsQuery = { hasTags: false };
+    const str = (key: 'connectionId' | 'search' | 'endUserId' | 'integrationId' | 'endUserOrganizationId', max: number): void => {
+        const v = raw.get(key);
+        if (v === undefined) return;
+        if (v.kind !== 'string') {
+            issues.push({ code: 'invalid_type', message: `Invalid input: expected string, received ${v.kind}`, path: [key] });
+            return;
+        }
+        if (v.value.length < 1) issues.push({ code: 'too_small', message: 'Too small: expected string to have >=1 characters', path: [key] });
+        if (v.value.length > max) issues.push({ code: 'too_big', message: `Too big: expected string to have <=${max} characters`, path: [key] });
+        value[key] = v.value;
+    };
+    const num = (key: 'limit' | 'page', min: number, max: number): void => {
+        const v = raw.get(key);
+        if (v === undefined || !allowed.includes(key)) return;
+        // z.coerce.number(): Number(value); an array coerces through its string form.
+        const n = Number(v.kind === 'string' ? v.value : v.kind === 'array' ? v.values.join(',') : NaN);
+        if (!Number.isFinite(n)) issues.push({ code: 'invalid_type', message: `Invalid input: expected number, received ${Number.isNaN(n) ? 'NaN' : 'Infinity'}`, path: [key] });
+        else if (n < min) issues.push({ code: 'too_small', message: `Too small: expected number to be >=${min}`, path: [key] });
+        else if (n > max) issues.push({ code: 'too_big', message: `Too big: expected number to be <=${max}`, path: [key] });
+        else value[key] = n;
+    };
+    str('connectionId', 255);
+    str('search', 255);
+    str('endUserId', 255);
+    str('integrationId', Number.MAX_SAFE_INTEGER);
+    str('endUserOrganizationId', 255);
+    const tags = raw.get('tags');
+    if (tags !== undefined && allowed.includes('tags')) {
+        if (tags.kind !== 'object') issues.push({ code: 'invalid_type', message: `Invalid input: expected record, received ${tags.kind}`, path: ['tags'] });
+        else value.hasTags = true;
+    }
+    num('limit', 1, 2000);
+    num('page', 0, Number.POSITIVE_INFINITY);
+    const unknown = [...raw.keys()].filter((k) => !allowed.includes(k));
+    if (unknown.length > 0) {
+        const list = unknown.map((k) => `"${k}"`).join(', ');
+        issues.push({ code: 'unrecognized_keys', message: `Unrecognized key${unknown.length > 1 ? 's' : ''}: ${list}`, path: [] });
+    }
+    return issues.length > 0 ? { ok: false, errors: issues } : { ok: true, value };
 }
 
 export function createFakeNango(opts: FakeNangoOptions): FakeNango {

@@ -1,0 +1,196 @@
+import type { Logger } from 'pino';
+import type { ModelEntry } from '../config/schema.js';
+import type { DaemonEvents } from '../lib/daemonEvents.js';
+import type { RetryPolicy } from '../nango/client.js';
+import { createDiscoveryClient, type DiscoveryClient, type PublicConnection, type ScriptsConfigEntry } from '../nango/discovery.js';
+import { createRateLimitGate } from '../nango/rateLimitGate.js';
+import type { MirrorStore } from '../storage/mirrorStore.js';
+import { dateToMicroIso } from '../storage/timestamps.js';
+import { isAllowed } from '../webhooks/classifyWebhook.js';
+import { BASE_VARIANT, keyString, type SyncKey } from './syncKey.js';
+
+/** What `GET /records?model=` accepts (protocol §4.1); any other name could never be pulled. */
+const RECORDS_MODEL = /^[A-Z][a-zA-Z0-9_-]+$/;
+
+export interface DiscoverDeps {
+    client: DiscoveryClient;
+    store: Pick<MirrorStore, 'seedKeys'>;
+    logger: Logger;
+    /** The `models` allow-list; empty mirrors every model. */
+    allowList: readonly Pick<ModelEntry, 'providerConfigKey' | 'model' | 'variant'>[];
+    signal?: AbortSignal;
+}
+
+export interface DiscoveryResult {
+    connections: number;
+    /** Keys discovery found (after the allow-list), new or not. */
+    keys: number;
+    /** Keys that were new to the mirror and now have a pending pull. */
+    added: number;
+}
+
+/**
+ * Lists the connections and sync models in Nango and seeds a base-variant key for each pair, so
+ * a fresh daemon backfills without waiting for webhooks. Variants still come from webhooks: the
+ * scripts config does not say which variants exist.
+ *
+ * Which integrations: those the `models` allow-list names when it is set (the connections list
+ * is asked for those only, `integrationId=a,b`), else every integration the connections list
+ * returns. Which models: the `returns` of every sync of the connection's integration in
+ * `GET /scripts/config`. Nango groups that list by provider, so when several integrations share
+ * a provider each gets the models of all of them; a key for a model its connection does not sync
+ * just pulls empty (`GET /records` answers an unknown model with no records).
+ *
+ * Existing keys are left alone (`seedKeys` inserts only new ones), so running it every pass
+ * never duplicates a key nor re-requests a pull the reconcile pass is about to make anyway.
+ */
+export async function discoverKeys(deps: DiscoverDeps): Promise<DiscoveryResult> {
+    const { client, logger, allowList, signal } = deps;
+    const started = performance.now();
+    const opts = signal ? { signal } : {};
+
+    // Scripts config first: one request, and with no sync model in use the connections list
+    // (possibly many pages of a shared rate limit) is not needed at all.
+    const config = await client.getScriptsConfig(opts);
+    const models = modelsByIntegration(config, logger);
+    const integrationIds = allowList.length > 0 ? [...new Set(allowList.map((e) => e.providerConfigKey))] : undefined;
+    const anyModelInUse = [...models.byKey.values(), ...models.byProvider.values()].some((set) =>
+        [...set].some((model) => allowList.length === 0 || allowList.some((e) => e.model === model)),
+    );
+    if (!anyModelInUse) {
+        logger.info({ integrations: config.length }, 'discovery: Nango has no sync model to mirror');
+        return { connections: 0, keys: 0, added: 0 };
+    }
+
+    const connections = await client.listConnections({ ...opts, ...(integrationIds ? { integrationIds } : {}) });
+    const keys = new Map<string, SyncKey>();
+    for (const connection of connections) {
+        for (const model of modelsOf(connection, models)) {
+            const key: SyncKey = { providerConfigKey: connection.provider_config_key, connectionId: connection.connection_id, model, variant: BASE_VARIANT };
+            if (isAllowed(key, allowList)) keys.set(keyString(key), key);
+        }
+    }
+    signal?.throwIfAborted();
+    const added = keys.size > 0 ? await deps.store.seedKeys([...keys.values()], dateToMicroIso(new Date())) : 0;
+    const result = { connections: connections.length, keys: keys.size, added };
+    logger.info({ ...result, durationMs: Math.round(performance.now() - started) }, `discovery found ${keys.size} keys, ${added} new`);
+    return result;
+}
+
+interface ModelIndex {
+    byKey: Map<string, Set<string>>;
+    byProvider: Map<string, Set<string>>;
+}
+
+function modelsByIntegration(config: readonly ScriptsConfigEntry[], logger: Logger): ModelIndex {
+    const index: ModelIndex = { byKey: new Map(), byProvider: new Map() };
+    const add = (map: Map<string, Set<string>>, name: string, model: string) => {
+        let set = map.get(name);
+        if (!set) map.set(name, (set = new Set()));
+        set.add(model);
+    };
+    for (const entry of config) {
+        for (const sync of entry.syncs) {
+            for (const model of sync.returns) {
+                if (!RECORDS_MODEL.test(model)) {
+                    logger.warn({ providerConfigKey: entry.providerConfigKey, sync: sync.name, model }, 'discovery: skipping a model name GET /records does not accept');
+                    continue;
+                }
+                add(index.byKey, entry.providerConfigKey, model);
+                if (entry.provider) add(index.byProvider, entry.provider, model);
+            }
+        }
+    }
+    return index;
+}
+
+function modelsOf(connection: PublicConnection, index: ModelIndex): Set<string> {
+    const out = new Set(index.byKey.get(connection.provider_config_key));
+    for (const m of (connection.provider && index.byProvider.get(connection.provider)) || []) out.add(m);
+    return out;
+}
+
+export interface StartupDiscoveryOptions {
+    /** One discovery run (already bound to the client, the store and the allow-list). */
+    discover: () => Promise<unknown>;
+    logger: Logger;
+    /** Delay before the first retry, doubled per failure up to `maxDelayMs`. */
+    delayMs: number;
+    maxDelayMs: number;
+    /** Aborted at shutdown. */
+    signal: AbortSignal;
+}
+
+/**
+ * Start-up discovery for a daemon whose reconcile timer is off (with the timer on, the first
+ * pass discovers): tried until it succeeds once, since no later pass would try again. Never
+ * throws; failures are logged.
+ */
+export async function discoverAtStartup(options: StartupDiscoveryOptions): Promise<void> {
+    const { signal, logger } = options;
+    for (let failures = 0; !signal.aborted; ) {
+        try {
+            await options.discover();
+            return;
+        } catch (err) {
+            if (signal.aborted) return;
+            failures++;
+            const delayMs = Math.min(options.maxDelayMs, options.delayMs * 2 ** (failures - 1));
+            logger.warn({ err, retryInMs: delayMs }, 'discovery failed at start-up; webhooks and pulls go on, discovery retries');
+            await new Promise<void>((resolve) => {
+                const timer = setTimeout(done, delayMs);
+                timer.unref();
+                signal.addEventListener('abort', done, { once: true });
+                function done() {
+                    clearTimeout(timer);
+                    signal.removeEventListener('abort', done);
+                    resolve();
+                }
+            });
+        }
+    }
+}
+
+export interface DaemonDiscoveryOptions {
+    host: string;
+    apiKey: string;
+    timeoutMs: number;
+    retry: RetryPolicy;
+    store: Pick<MirrorStore, 'seedKeys'>;
+    logger: Logger;
+    allowList: DiscoverDeps['allowList'];
+    events: DaemonEvents;
+    /** Aborted at shutdown: a discovery in flight stops without seeding. */
+    signal: AbortSignal;
+}
+
+/**
+ * Discovery as the daemon runs it, on the main thread. Its 429 gate also closes whenever the
+ * page worker reports a 429 (`rateLimited` events), since Nango has one bucket per account; its
+ * own 429s and answers are reported as the same events, for metrics. (The worker's gate lives in
+ * the worker thread, which has no message for "close the gate", so a 429 met by discovery holds
+ * back discovery only; the worker meets the same empty bucket on its next request.)
+ */
+export function createDaemonDiscovery(options: DaemonDiscoveryOptions): () => Promise<DiscoveryResult> {
+    const { events, logger } = options;
+    const gate = createRateLimitGate();
+    events.on('rateLimited', ({ waitMs }) => gate.closeFor(waitMs));
+    const client = createDiscoveryClient({
+        host: options.host,
+        apiKey: options.apiKey,
+        timeoutMs: options.timeoutMs,
+        retry: options.retry,
+        gate,
+        logger,
+        // No onAuthResult: a key without `environment:connections:list` gets 403 here while it
+        // may read records fine, so discovery must not mark the API key as refused.
+        onRateLimited: (waitMs) => events.emit('rateLimited', { waitMs }),
+        onResponse: (status) => events.emit('nangoResponse', { status }),
+    });
+    return () =>
+        discoverKeys({ client, store: options.store, logger, allowList: options.allowList, signal: options.signal }).catch((err: unknown) => {
+            // Stopped mid-way: nothing seeded, nothing to report.
+            if (options.signal.aborted) return { connections: 0, keys: 0, added: 0 };
+            throw err;
+        });
+}
