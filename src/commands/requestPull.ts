@@ -33,7 +33,7 @@ export async function requestPullCommand(config: Config, options: RequestPullOpt
         const at = dateToMicroIso(new Date());
         if (options.reset) await store.requestResync(options.key, options.sweep, at);
         else await store.requestPulls([options.key], at);
-        const requestSeq = (await store.listKeyStatus(options.key))[0]?.requestSeq ?? 0;
+        const requestSeq = (await store.listKeyStatus(options.key, { counts: false }))[0]?.requestSeq ?? 0;
 
         let daemonOwnsIt = false;
         try {

@@ -130,8 +130,11 @@ export interface MirrorStore {
     listDueKeys(now: string): Promise<Array<SyncKey & { requestSeq: number }>>;
     /** Every key that is not gone, for the reconcile pass. */
     listActiveKeys(): Promise<SyncKey[]>;
-    /** Every key (or just `only`) with its state and row counts, sorted by key. */
-    listKeyStatus(only?: SyncKey): Promise<KeyStatus[]>;
+    /**
+     * Every key (or just `only`) with its state and row counts, sorted by key. Counting rows scans
+     * the mirror; `counts: false` reads only the sync state (row counts are then 0).
+     */
+    listKeyStatus(only?: SyncKey, options?: { counts?: boolean }): Promise<KeyStatus[]>;
     /** Adds keys the store does not know yet, each with a pending request (discovery); returns how many were new. */
     seedKeys(keys: SyncKey[], at: string): Promise<number>;
     /** Forgets the key's cursor and requests a pull from the start; with `sweep`, rows that full read does not write are deleted at its end. */

@@ -13,10 +13,11 @@ export type WaitOutcome =
  */
 export async function waitForPull(store: MirrorStore, key: SyncKey, requestSeq: number, options: { timeoutMs: number; pollMs?: number; signal?: AbortSignal }): Promise<WaitOutcome> {
     const deadline = Date.now() + options.timeoutMs;
-    const seenFailures = (await store.listKeyStatus(key))[0]?.consecutiveFailures ?? 0;
+    const cheap = { counts: false };
+    const seenFailures = (await store.listKeyStatus(key, cheap))[0]?.consecutiveFailures ?? 0;
     for (;;) {
-        const status = (await store.listKeyStatus(key))[0];
-        if (status && status.doneSeq >= requestSeq) return { ok: true, status };
+        const status = (await store.listKeyStatus(key, cheap))[0];
+        if (status && status.doneSeq >= requestSeq) return { ok: true, status: (await store.listKeyStatus(key))[0] ?? status };
         if (status?.status === 'gone') return { ok: false, code: 'connection_gone', message: status.lastError ?? 'Nango does not know this connection.', status };
         if (status?.status === 'failed' && status.consecutiveFailures > seenFailures) {
             return { ok: false, code: 'pull_failed', message: `${status.lastErrorCode ?? 'error'}: ${status.lastError ?? 'the pull failed'}`, status };

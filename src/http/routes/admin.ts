@@ -61,7 +61,7 @@ export function adminRouter(deps: AdminDeps): Router {
         const at = dateToMicroIso(new Date());
         if (reset) await deps.store.requestResync(key, sweep, at);
         else await deps.store.requestPulls([key], at);
-        const requestSeq = (await deps.store.listKeyStatus(key))[0]?.requestSeq ?? 0;
+        const requestSeq = (await deps.store.listKeyStatus(key, { counts: false }))[0]?.requestSeq ?? 0;
         deps.logger.info({ key: describeKey(key), reset, sweep }, 'pull requested through the admin API');
         void deps.scheduler.request(key, 'admin');
         if (!wait) return res.status(202).json({ status: 'requested', requestSeq });

@@ -137,7 +137,8 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
             return res.rows;
         },
 
-        async listKeyStatus(only): Promise<KeyStatus[]> {
+        async listKeyStatus(only, options): Promise<KeyStatus[]> {
+            const counted = options?.counts !== false;
             const filter = only ? 'WHERE s.provider_config_key = $1 AND s.connection_id = $2 AND s.model = $3 AND s.variant = $4' : '';
             const res = await pool.query<KeyStatus>(
                 `SELECT s.provider_config_key AS "providerConfigKey", s.connection_id AS "connectionId", s.model, s.variant, s.status, s.cursor,
@@ -149,7 +150,7 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
                  FROM nango_sync_state s
                  LEFT JOIN (SELECT provider_config_key, connection_id, model, variant,
                                count(*) FILTER (WHERE deleted_at IS NULL) AS live, count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted
-                            FROM nango_records GROUP BY 1, 2, 3, 4) r
+                            FROM nango_records ${!counted ? 'WHERE false' : only ? 'WHERE provider_config_key = $1 AND connection_id = $2 AND model = $3 AND variant = $4' : ''} GROUP BY 1, 2, 3, 4) r
                    USING (provider_config_key, connection_id, model, variant)
                  ${filter}
                  ORDER BY 1, 2, 3, 4`,

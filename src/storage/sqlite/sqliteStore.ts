@@ -129,9 +129,13 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
             return db.select(keyColumns).from(t).where(ne(t.status, 'gone')).all();
         },
 
-        async listKeyStatus(only): Promise<KeyStatus[]> {
+        async listKeyStatus(only, options): Promise<KeyStatus[]> {
+            const counted = options?.counts !== false;
             const filter = only ? 'WHERE s.provider_config_key = ? AND s.connection_id = ? AND s.model = ? AND s.variant = ?' : '';
-            const args = only ? [only.providerConfigKey, only.connectionId, only.model, only.variant] : [];
+            const keyArgs = only ? [only.providerConfigKey, only.connectionId, only.model, only.variant] : [];
+            // The count scans only the rows it reports: one key's, all, or none.
+            const countFilter = !counted ? 'WHERE 0' : only ? 'WHERE provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?' : '';
+            const args = counted && only ? [...keyArgs, ...keyArgs] : keyArgs;
             return sqlite
                 .prepare(
                     `SELECT s.provider_config_key AS providerConfigKey, s.connection_id AS connectionId, s.model, s.variant, s.status, s.cursor,
@@ -142,7 +146,7 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
                      FROM nango_sync_state s
                      LEFT JOIN (SELECT provider_config_key, connection_id, model, variant,
                                    sum(deleted_at IS NULL) AS live, sum(deleted_at IS NOT NULL) AS deleted
-                                FROM nango_records GROUP BY 1, 2, 3, 4) r
+                                FROM nango_records ${countFilter} GROUP BY 1, 2, 3, 4) r
                        USING (provider_config_key, connection_id, model, variant)
                      ${filter}
                      ORDER BY 1, 2, 3, 4`,

@@ -1,0 +1,203 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import type { DaemonEventMap, DaemonEvents } from '../lib/daemonEvents.js';
+import type { KeyStatus, MirrorStore } from '../storage/mirrorStore.js';
+
+export interface MetricsDeps {
+    events: DaemonEvents;
+    store: Pick<MirrorStore, 'listKeyStatus'>;
+    /** One per daemon (tests start many daemons in one process); a new one when not given. */
+    registry?: Registry;
+    /** @default Date.now */
+    now?: () => number;
+}
+
+export interface Metrics {
+    registry: Registry;
+    /** Stops listening to the daemon's events (the registry keeps its last values). */
+    close(): void;
+}
+
+/** The names, for the status page and tests. Labels are bounded: never a connection id or a key. */
+export const METRIC = {
+    webhooks: 'nango_mirror_webhooks_total',
+    recordsWritten: 'nango_mirror_records_written_total',
+    pulls: 'nango_mirror_pulls_total',
+    nangoRequests: 'nango_mirror_nango_requests_total',
+    rateLimitedSeconds: 'nango_mirror_rate_limited_seconds_total',
+    pendingKeys: 'nango_mirror_pending_keys',
+    oldestSuccessAge: 'nango_mirror_oldest_success_age_seconds',
+    reconcileFound: 'nango_mirror_reconcile_found_records_total',
+    pullDuration: 'nango_mirror_pull_duration_seconds',
+} as const;
+
+const WEBHOOK_TYPES = new Set(['sync', 'auth', 'forward', 'async_action', 'other', 'unknown']);
+const PULL_OUTCOMES = ['ok', 'failed', 'gone', 'aborted', 'busy'] as const;
+const PULL_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+
+/** Any other webhook `type` (a forwarded payload can say anything) is `other`, so the label set stays bounded. */
+export function webhookTypeLabel(type: string): string {
+    return WEBHOOK_TYPES.has(type) ? type : 'other';
+}
+
+/** Outcomes are the daemon's own codes; anything that does not look like one becomes `other`. */
+function codeLabel(code: string): string {
+    return /^[a-z][a-z0-9_]{0,39}$/.test(code) ? code : 'other';
+}
+
+function statusLabel(status: number | 'network_error'): string {
+    if (status === 'network_error') return status;
+    return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : 'other';
+}
+
+/** Keys with a request no finished pull covers yet, gone keys aside (failed keys waiting to retry count). */
+export function pendingKeyCount(keys: readonly KeyStatus[]): number {
+    return keys.filter((k) => k.status !== 'gone' && k.requestSeq > k.doneSeq).length;
+}
+
+/**
+ * Seconds since the least recently successful key that is not gone last succeeded; a key that never
+ * succeeded counts from when its first pull was requested. 0 with no such key.
+ */
+export function oldestSuccessAgeSeconds(keys: readonly KeyStatus[], nowMs: number): number {
+    let oldest = Infinity;
+    for (const k of keys) {
+        if (k.status === 'gone') continue;
+        const since = k.lastSuccessAt ?? k.pullRequestedAt;
+        const ms = since === null ? NaN : Date.parse(since);
+        if (!Number.isNaN(ms) && ms < oldest) oldest = ms;
+    }
+    return oldest === Infinity ? 0 : Math.max(0, (nowMs - oldest) / 1000);
+}
+
+/**
+ * Node's process metrics, made once per process and shared by every daemon's registry: each
+ * collectDefaultMetrics call starts an event-loop timer and a GC observer that are never stopped.
+ */
+let processMetrics: Registry | undefined;
+
+function addProcessMetrics(registry: Registry): void {
+    if (!processMetrics) {
+        processMetrics = new Registry();
+        collectDefaultMetrics({ register: processMetrics });
+    }
+    // getMetricsAsArray() is typed as plain objects, but holds the metric instances.
+    for (const metric of processMetrics.getMetricsAsArray() as unknown as Metric[]) {
+        // A registry the embedding app already fills with default metrics keeps its own.
+        const { name } = metric as unknown as { name: string };
+        if (!registry.getSingleMetric(name)) registry.registerMetric(metric);
+    }
+}
+
+/** The Prometheus metrics of one daemon, fed by its events and, at scrape time, by the store. */
+export function createMetrics(deps: MetricsDeps): Metrics {
+    const registry = deps.registry ?? new Registry();
+    const now = deps.now ?? Date.now;
+    const registers = [registry];
+    addProcessMetrics(registry);
+
+    const webhooks = new Counter({
+        name: METRIC.webhooks,
+        help: 'Webhooks answered, by Nango webhook type (sync, auth, forward, async_action, other, unknown) and outcome.',
+        labelNames: ['type', 'outcome'] as const,
+        registers,
+    });
+    const recordsWritten = new Counter({
+        name: METRIC.recordsWritten,
+        help: 'Mirror rows written by committed pages: upserted or deleted.',
+        labelNames: ['action'] as const,
+        registers,
+    });
+    const pulls = new Counter({
+        name: METRIC.pulls,
+        help: 'Pulls finished, by outcome (ok, failed, gone, aborted; busy: another daemon was pulling the key).',
+        labelNames: ['outcome'] as const,
+        registers,
+    });
+    const nangoRequests = new Counter({
+        name: METRIC.nangoRequests,
+        help: 'Answers from the Nango API, by HTTP status ("network_error" when there was none).',
+        labelNames: ['status'] as const,
+        registers,
+    });
+    const rateLimitedSeconds = new Counter({
+        name: METRIC.rateLimitedSeconds,
+        help: 'Seconds of waiting that Nango 429 answers imposed on every key.',
+        registers,
+    });
+    const reconcileFound = new Counter({
+        name: METRIC.reconcileFound,
+        help: 'Records reconcile passes found that no webhook announced.',
+        registers,
+    });
+    const notifyDropped = new Counter({
+        name: 'nango_mirror_notify_dropped_total',
+        help: 'Notices to the app dropped because the notification backlog was full (oldest first).',
+        registers,
+    });
+    const pullDuration = new Histogram({
+        name: METRIC.pullDuration,
+        help: 'Duration of pulls this daemon ran (busy skips aside), in seconds.',
+        buckets: PULL_DURATION_BUCKETS,
+        registers,
+    });
+
+    // Both gauges read the same list; one scrape asks the store once.
+    let inFlight: Promise<KeyStatus[]> | undefined;
+    const keyStatus = () => {
+        // Without row counts: the gauges need only nango_sync_state, and counting rows scans the mirror.
+        inFlight ??= deps.store.listKeyStatus(undefined, { counts: false }).finally(() => {
+            inFlight = undefined;
+        });
+        return inFlight;
+    };
+    new Gauge({
+        name: METRIC.pendingKeys,
+        help: 'Keys with a pull request that no finished pull covers yet (gone keys aside; failed keys waiting to retry count).',
+        registers,
+        async collect() {
+            this.set(pendingKeyCount(await keyStatus()));
+        },
+    });
+    new Gauge({
+        name: METRIC.oldestSuccessAge,
+        help: 'Seconds since the least recently successful key (gone keys aside) last succeeded; never-successful keys count from their first pull request. 0 with no keys.',
+        registers,
+        async collect() {
+            this.set(oldestSuccessAgeSeconds(await keyStatus(), now()));
+        },
+    });
+
+    // Present at 0 from the start, so rate() and alerts see them before the first event.
+    for (const action of ['upserted', 'deleted']) recordsWritten.inc({ action }, 0);
+    for (const outcome of PULL_OUTCOMES) pulls.inc({ outcome }, 0);
+
+    const subscriptions: Array<() => void> = [];
+    const listen = <E extends keyof DaemonEventMap>(event: E, listener: (...args: DaemonEventMap[E]) => void) => {
+        // TypeScript cannot resolve EventEmitter's conditional listener type for a generic E; the signature above is the check.
+        deps.events.on(event, listener as never);
+        subscriptions.push(() => deps.events.off(event, listener as never));
+    };
+    listen('webhook', ({ type, outcome }) => webhooks.inc({ type: webhookTypeLabel(type), outcome: codeLabel(outcome) }));
+    listen('nangoResponse', ({ status }) => nangoRequests.inc({ status: statusLabel(status) }));
+    listen('rateLimited', ({ waitMs }) => rateLimitedSeconds.inc(Math.max(0, waitMs) / 1000));
+    listen('pageCommitted', ({ upserted, deleted }) => {
+        if (upserted > 0) recordsWritten.inc({ action: 'upserted' }, upserted);
+        if (deleted > 0) recordsWritten.inc({ action: 'deleted' }, deleted);
+    });
+    listen('pullFinished', ({ outcome, durationMs }) => {
+        pulls.inc({ outcome: codeLabel(outcome) });
+        if (outcome !== 'busy') pullDuration.observe(Math.max(0, durationMs) / 1000);
+    });
+    listen('reconcilePass', ({ found }) => {
+        if (found > 0) reconcileFound.inc(found);
+    });
+    listen('notifyDropped', ({ dropped }) => notifyDropped.inc(dropped));
+    notifyDropped.inc(0);
+
+    return {
+        registry,
+        close() {
+            for (const unsubscribe of subscriptions.splice(0)) unsubscribe();
+        },
+    };
+}
