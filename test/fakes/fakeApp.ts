@@ -5,20 +5,13 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Notice } from '../../src/notify/notice.js';
+import { closeServer } from './closeServer.js';
 
 export interface ReceivedNotice {
     /** The raw body, exactly as received. */
     raw: string;
-    notice: {
-        providerConfigKey: string;
-        connectionId: string;
-        model: string;
-        variant: string;
-        upserted: number;
-        deleted: number;
-        cursor: string;
-        committedAt: string;
-    };
+    notice: Notice;
     contentType: string | undefined;
 }
 
@@ -78,14 +71,9 @@ export class FakeApp {
     }
 
     async stop(): Promise<void> {
-        for (const t of this.timers) clearTimeout(t);
-        this.timers.clear();
         const server = this.server;
         this.server = undefined;
-        if (!server) return;
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeAllConnections();
-        await closed;
+        await closeServer(server, this.timers);
     }
 
     private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

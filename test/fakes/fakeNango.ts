@@ -31,6 +31,7 @@ import { decodeCursor } from './fakeCursor.js';
 import { FakeRecordStore, type MutationResult, type RecordInput, type RecordState, type StoreKey } from './fakeRecordStore.js';
 import { filterPredicate, parseQueryString, validateRecordsHeaders, validateRecordsQuery } from './fakeRecordsQuery.js';
 import { createMicroClock, toPostgresJson } from './nangoTime.js';
+import { closeServer } from './closeServer.js';
 
 export interface Fault {
     /** Omit to only delay, then answer normally. */
@@ -179,14 +180,9 @@ export class FakeNango {
 
     /** Closes the server and every socket, keep-alive ones included, and drops pending delays. */
     async stop(): Promise<void> {
-        for (const t of this.timers) clearTimeout(t);
-        this.timers.clear();
         const server = this.server;
         this.server = undefined;
-        if (!server) return;
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeAllConnections();
-        await closed;
+        await closeServer(server, this.timers);
     }
 
     // ---- data (delegates to the store) ------------------------------------------------------
