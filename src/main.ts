@@ -82,6 +82,9 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             onRateLimited: (waitMs) => events.emit('rateLimited', { waitMs }),
             onResponse: (status) => events.emit('nangoResponse', { status }),
         });
+        // Discovery's 429s hold back record pulls too: one rate-limit bucket per Nango account.
+        const pageSourceForGate = pages;
+        events.on('rateLimited', ({ waitMs }) => pageSourceForGate.holdBack(waitMs));
         const pullDeps = {
             store,
             pages,

@@ -167,9 +167,8 @@ export interface DaemonDiscoveryOptions {
 /**
  * Discovery as the daemon runs it, on the main thread. Its 429 gate also closes whenever the
  * page worker reports a 429 (`rateLimited` events), since Nango has one bucket per account; its
- * own 429s and answers are reported as the same events, for metrics. (The worker's gate lives in
- * the worker thread, which has no message for "close the gate", so a 429 met by discovery holds
- * back discovery only; the worker meets the same empty bucket on its next request.)
+ * own 429s and answers are reported as the same events, for metrics, and main.ts passes them on
+ * to the page worker's gate.
  */
 export function createDaemonDiscovery(options: DaemonDiscoveryOptions): () => Promise<DiscoveryResult> {
     const { events, logger } = options;

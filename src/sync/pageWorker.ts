@@ -22,12 +22,13 @@ interface Stream {
 }
 const streams = new Map<number, Stream>();
 
+const gate = createRateLimitGate();
 const client = createNangoClient({
     host: data.host,
     apiKey: data.apiKey,
     timeoutMs: data.timeoutMs,
     retry: data.retry,
-    gate: createRateLimitGate(),
+    gate,
     // Log lines go to the main thread as events and are logged there.
     logger: pino({ level: 'silent' }),
     onAuthResult: (ok) => send({ type: 'auth', ok }),
@@ -51,6 +52,10 @@ async function stream(id: number, s: Stream, key: SyncKey, start: string | null,
 }
 
 port.on('message', (message: ToWorker) => {
+    if (message.type === 'hold_back') {
+        gate.closeFor(message.waitMs);
+        return;
+    }
     const s = streams.get(message.id);
     switch (message.type) {
         case 'ack':

@@ -9,7 +9,9 @@ export type ToWorker =
     | { type: 'stream'; id: number; key: SyncKey; cursor: string | null; limit: number; window: number }
     /** The consumer is done with one page: one more may be fetched. */
     | { type: 'ack'; id: number }
-    | { type: 'abort'; id: number };
+    | { type: 'abort'; id: number }
+    /** A 429 met elsewhere in this process (discovery): the account's bucket is empty for everyone. */
+    | { type: 'hold_back'; waitMs: number };
 
 /** What the page worker answers, plus events the main thread logs and counts. */
 export type FromWorker =

@@ -117,6 +117,9 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
 
     return {
         pages,
+        holdBack(ms) {
+            worker?.postMessage({ type: 'hold_back', waitMs: ms } satisfies ToWorker);
+        },
         async close() {
             closed = true;
             await worker?.terminate();

@@ -351,5 +351,23 @@ for (const engine of engines) {
             await h.waitIdle();
             await assertMirrorExact(h, key);
         });
+
+        test('record pulls wait when discovery met a 429: the other direction', async () => {
+            const h = await start({});
+            await waitFor(() => discoveryLines(h.logs).length === 1, 10_000, 'start-up discovery');
+            await h.waitIdle();
+            const key = testKey('Contact', 'conn-a');
+            fake.save(fakeKey(key), [{ id: 'after-discovery-429' }]);
+            fake.rateLimit429(1, 2, '/scripts/config');
+            const limited = new Promise((resolve) => h.daemon.events.once('rateLimited', resolve));
+            const pass = h.daemon.reconciler.runPass();
+            await limited;
+            const t0 = Date.now();
+            await h.sendSync(key);
+            await waitFor(async () => (await h.row(key, 'after-discovery-429')) !== undefined, 10_000, 'the pull');
+            assert.ok(Date.now() - t0 >= 1500, `the pull went out ${Date.now() - t0} ms after discovery's 429 (Retry-After 2)`);
+            await pass;
+            await h.waitIdle();
+        });
     });
 }
