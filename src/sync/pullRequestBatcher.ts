@@ -33,7 +33,15 @@ export function createPullRequestBatcher(store: Pick<MirrorStore, 'requestPulls'
                 );
                 for (const w of batch) w.resolve();
             } catch (err) {
-                for (const w of batch) w.reject(err);
+                if (batch.length === 1) {
+                    batch[0]!.reject(err);
+                    continue;
+                }
+                // One request the database refuses must not fail the others that shared its
+                // transaction: store each on its own, so only the bad one gets the error.
+                for (const w of batch) {
+                    await store.requestPulls(w.keys, dateToMicroIso(new Date())).then(w.resolve, w.reject);
+                }
             }
         }
         flushing = undefined;

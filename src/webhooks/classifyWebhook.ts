@@ -3,15 +3,26 @@ import { z } from 'zod';
 import type { ModelEntry } from '../config/schema.js';
 import { BASE_VARIANT, type SyncKey } from '../sync/syncKey.js';
 
+/**
+ * An identifier as text every engine can store exactly: no NUL (Postgres text cannot hold it) and
+ * no lone surrogate (it would be stored as U+FFFD and no longer match). Nango's own ids never have
+ * them, so such a webhook is malformed: a 4xx, never a 503 that Nango would retry in vain.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const ident = z
+    .string()
+    .min(1)
+    .refine((v) => !v.includes('\u0000') && !LONE_SURROGATE.test(v), 'must be text without NUL or unpaired surrogates');
+
 // z.object ignores unknown keys: Nango adds fields over time, and a new field must never become a 4xx.
 const syncSuccess = z.object({
     from: z.literal('nango'),
     type: z.literal('sync'),
     success: z.literal(true),
-    providerConfigKey: z.string().min(1),
-    connectionId: z.string().min(1),
-    model: z.string().min(1),
-    syncVariant: z.string().min(1).optional(),
+    providerConfigKey: ident,
+    connectionId: ident,
+    model: ident,
+    syncVariant: ident.optional(),
     syncName: z.string().optional(),
 });
 
@@ -19,11 +30,11 @@ const syncError = z.object({
     from: z.literal('nango'),
     type: z.literal('sync'),
     success: z.literal(false),
-    providerConfigKey: z.string().min(1),
-    connectionId: z.string().min(1),
+    providerConfigKey: ident,
+    connectionId: ident,
     /** `models.join(',')`: one failed-sync webhook names every model of the sync. */
-    model: z.string().min(1),
-    syncVariant: z.string().min(1).optional(),
+    model: ident,
+    syncVariant: ident.optional(),
     syncName: z.string().optional(),
     error: z.object({ type: z.string().optional(), description: z.string().optional() }).optional(),
 });
@@ -31,8 +42,8 @@ const syncError = z.object({
 const auth = z.object({
     from: z.literal('nango'),
     type: z.literal('auth'),
-    providerConfigKey: z.string().min(1),
-    connectionId: z.string().min(1),
+    providerConfigKey: ident,
+    connectionId: ident,
     operation: z.string(),
     success: z.boolean(),
 });

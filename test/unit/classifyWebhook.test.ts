@@ -53,3 +53,10 @@ test('the models allow-list filters by integration, model and optional variant',
     assert.equal(classifyWebhook({ ...SYNC, model: 'Company' }, allow).kind, 'ignore');
     assert.equal(classifyWebhook({ ...SYNC, syncVariant: 'eu' }, [{ providerConfigKey: 'hubspot', model: 'Contact', variant: 'base' }]).kind, 'ignore');
 });
+
+test('identifiers no engine can store exactly (NUL, a lone surrogate) make the webhook invalid, not a retried 503', () => {
+    for (const connectionId of ['nul\u0000byte', 'lone\ud800x', 'lone\udc00']) {
+        assert.equal(classifyWebhook({ ...SYNC, connectionId }, []).kind, 'invalid', JSON.stringify(connectionId));
+    }
+    assert.equal(classifyWebhook({ ...SYNC, connectionId: "o'brien; DROP TABLE x -- 😀" }, []).kind, 'pull');
+});
