@@ -9,6 +9,12 @@ import { benchIngest } from './ingest.js';
 import { benchIngestPostgres, postgresAnswers } from './ingestPostgres.js';
 import type { Engine, IngestResult } from './shared.js';
 
+// The webhook flood has options of its own.
+if (process.argv[2] === 'webhooks') {
+    const { runFloodBench } = await import('./runWebhooks.js');
+    process.exit(await runFloodBench());
+}
+
 const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
     allowPositionals: true,
@@ -19,6 +25,7 @@ const { values, positionals } = parseArgs({
 });
 const ENGINES: Engine[] = ['sqlite', 'postgres'];
 const which = positionals[0] ?? 'all';
+
 // `ingest` was the only benchmark's name before there were two engines.
 const engines = which === 'all' || which === 'ingest' ? ENGINES : ENGINES.filter((e) => e === which);
 if (engines.length === 0 || positionals.length > 1) {

@@ -186,7 +186,7 @@ async function runDaemon(
 type LogLine = Record<string, unknown>;
 
 /** The daemon's JSON log lines, awaited in order; rejects if the daemon exits before the awaited line. */
-function logLines(child: ChildProcess): { next(match: (l: LogLine) => boolean): Promise<LogLine>; exited: Promise<unknown> } {
+export function logLines(child: ChildProcess): { next(match: (l: LogLine) => boolean): Promise<LogLine>; exited: Promise<unknown> } {
     const lines: LogLine[] = [];
     let seen = 0;
     let wake: (() => void) | undefined;
@@ -227,7 +227,7 @@ function cpuSeconds(pid: number): number {
     return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function readPeakRssMb(pid: number): number {
+export function readPeakRssMb(pid: number): number {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
     return kb / 1024;
