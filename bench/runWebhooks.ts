@@ -27,6 +27,7 @@ export async function runFloodBench(): Promise<number> {
         ['answers not 2xx', String(r.non2xx), 'target 0'],
         ['keys exact at the end', `${r.exactKeys} / ${r.keys}`, `target ${r.keys}`],
         ['daemon peak RSS', `${r.peakRssMb.toFixed(0)} MB`, `target < ${RSS_TARGET_MB} MB`],
+        ['CPU per webhook', `${r.cpuMsPerWebhook.daemon.toFixed(3)} ms`, `daemon; fake Nango ${r.cpuMsPerWebhook.fakeNango.toFixed(3)} ms, senders ${r.cpuMsPerWebhook.senders.toFixed(3)} ms`],
     ];
     for (const [a, b, c] of rows) console.log(`  ${a.padEnd(24)} ${b.padStart(12)}   ${c}`);
     mkdirSync('.bench', { recursive: true });

@@ -222,7 +222,8 @@ export function logLines(child: ChildProcess): { next(match: (l: LogLine) => boo
     };
 }
 
-function cpuSeconds(pid: number): number {
+/** User + system CPU seconds a process has used so far (all its threads). */
+export function cpuSeconds(pid: number): number {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
 }

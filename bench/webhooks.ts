@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { spawnFakeNango } from '../test/fakes/fakeNangoProcess.js';
 import { signWebhook, syncSuccessBody } from '../test/fakes/webhooks.js';
-import { logLines, readPeakRssMb } from './shared.js';
+import { cpuSeconds, logLines, readPeakRssMb } from './shared.js';
 
 export interface FloodResult {
     webhooks: number;
@@ -21,6 +21,8 @@ export interface FloodResult {
     non2xx: number;
     peakRssMb: number;
     exactKeys: number;
+    /** CPU per webhook while the flood ran (all threads), in ms: steadier than wall time on a shared machine. */
+    cpuMsPerWebhook: { daemon: number; fakeNango: number; senders: number };
 }
 
 const SIGNING_KEY = 'bench-flood-signing-key';
@@ -50,7 +52,7 @@ export async function benchWebhookFlood(options: { webhooks: number; keys: numbe
                 logLevel: 'info',
             }),
         );
-        const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, [...(process.env['BENCH_DAEMON_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), 'dist/cli.js', 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
         const log = logLines(child);
         try {
             const port = await portOf(log);
@@ -58,6 +60,7 @@ export async function benchWebhookFlood(options: { webhooks: number; keys: numbe
             const latencies: number[] = [];
             let non2xx = 0;
             let next = 0;
+            const cpu0 = { daemon: cpuSeconds(child.pid!), fakeNango: cpuSeconds(nango.child.pid!), senders: process.cpuUsage() };
             const t0 = performance.now();
             await Promise.all(
                 Array.from({ length: senders }, async () => {
@@ -74,6 +77,12 @@ export async function benchWebhookFlood(options: { webhooks: number; keys: numbe
                 }),
             );
             const seconds = (performance.now() - t0) / 1000;
+            const sendersCpu = process.cpuUsage(cpu0.senders);
+            const cpuMsPerWebhook = {
+                daemon: ((cpuSeconds(child.pid!) - cpu0.daemon) * 1000) / webhooks,
+                fakeNango: ((cpuSeconds(nango.child.pid!) - cpu0.fakeNango) * 1000) / webhooks,
+                senders: (sendersCpu.user + sendersCpu.system) / 1000 / webhooks,
+            };
             // Every key ends exact: all requests covered, every record of every key in the mirror.
             const db = new Database(dbPath, { readonly: true });
             let exactKeys = 0;
@@ -88,9 +97,13 @@ export async function benchWebhookFlood(options: { webhooks: number; keys: numbe
             exactKeys = counts.filter((r) => r.status === 'ok' && r.n === RECORDS_PER_KEY).length;
             db.close();
             const peakRssMb = readPeakRssMb(child.pid!);
+            if (process.env['BENCH_VERBOSE']) {
+                const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+                console.log(m.split('\n').filter((l) => /^(nodejs_heap_size|nodejs_external|process_resident|nodejs_heap_space_size_used)/.test(l)).join('\n'));
+            }
             latencies.sort((a, b) => a - b);
             const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]!;
-            return { webhooks, keys, senders, seconds, perSecond: webhooks / seconds, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: latencies.at(-1)!, non2xx, peakRssMb, exactKeys };
+            return { webhooks, keys, senders, seconds, perSecond: webhooks / seconds, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: latencies.at(-1)!, non2xx, peakRssMb, exactKeys, cpuMsPerWebhook };
         } finally {
             child.kill('SIGTERM');
             await log.exited;

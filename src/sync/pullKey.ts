@@ -54,6 +54,8 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
         const fields = { outcome: outcome.outcome, pages, records, upserted, deleted, durationMs, commitMs: Math.round(commitMs) };
         deps.events?.emit('pullFinished', { key, outcome: outcome.outcome, records, pages, durationMs });
         if (outcome.outcome === 'failed') log.warn({ ...fields, code: outcome.code, error: outcome.error }, 'pull finished');
+        // A pull that found nothing new is the common case (reconcile passes, webhook floods): debug.
+        else if (outcome.outcome === 'ok' && records === 0) log.debug(fields, 'pull finished');
         else log.info(fields, 'pull finished');
         return outcome;
     };

@@ -20,39 +20,40 @@ interface Waiting {
 
 export function createPullRequestBatcher(store: Pick<MirrorStore, 'requestPulls'>): PullRequestBatcher {
     let waiting: Waiting[] = [];
-    let flushing: Promise<void> | undefined;
+    let scheduled = false;
 
-    async function flush(): Promise<void> {
-        while (waiting.length > 0) {
-            const batch = waiting;
-            waiting = [];
-            try {
-                await store.requestPulls(
-                    batch.flatMap((w) => w.keys),
-                    dateToMicroIso(new Date()),
-                );
-                for (const w of batch) w.resolve();
-            } catch (err) {
-                if (batch.length === 1) {
-                    batch[0]!.reject(err);
-                    continue;
-                }
-                // One request the database refuses must not fail the others that shared its
-                // transaction: store each on its own, so only the bad one gets the error.
-                for (const w of batch) {
-                    await store.requestPulls(w.keys, dateToMicroIso(new Date())).then(w.resolve, w.reject);
-                }
+    // Batches do not wait for each other: the next one commits while the last one's fsync runs
+    // (SQLite then shares that fsync's successor; Postgres runs them on separate connections).
+    async function storeBatch(batch: Waiting[]): Promise<void> {
+        try {
+            await store.requestPulls(
+                batch.flatMap((w) => w.keys),
+                dateToMicroIso(new Date()),
+            );
+            for (const w of batch) w.resolve();
+        } catch (err) {
+            if (batch.length === 1) return batch[0]!.reject(err);
+            // One request the database refuses must not fail the others that shared its
+            // transaction: store each on its own, so only the bad one gets the error.
+            for (const w of batch) {
+                await store.requestPulls(w.keys, dateToMicroIso(new Date())).then(w.resolve, w.reject);
             }
         }
-        flushing = undefined;
     }
 
     return {
         store(keys) {
             return new Promise<void>((resolve, reject) => {
                 waiting.push({ keys, resolve, reject });
+                if (scheduled) return;
+                scheduled = true;
                 // setImmediate: let every request already read in this turn of the loop join the batch.
-                flushing ??= new Promise<void>((r) => setImmediate(r)).then(flush);
+                setImmediate(() => {
+                    scheduled = false;
+                    const batch = waiting;
+                    waiting = [];
+                    void storeBatch(batch);
+                });
             });
         },
     };

@@ -57,6 +57,8 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
     const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     let waking: Promise<void> | undefined;
+    /** The last look at the store found due keys it had no free slot for. */
+    let leftBehind = false;
     let stopped = false;
 
     const enqueue = (ks: string, entry: Entry) => {
@@ -92,8 +94,10 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
         for (const w of next?.waiters ?? []) w.resolve({ ...outcome, reason: next!.reason });
         entries.delete(ks);
         if (outcome.outcome === 'busy') busyUntil.set(ks, Date.now() + (deps.duePollMs ?? 1000));
-        // A slot is free: take the next stored request now rather than at the next tick.
-        if (!stopped) void scheduler.wakeDue();
+        // A slot is free and stored requests are waiting for one: take the next now rather than at
+        // the next tick. Only then: under a webhook flood every pull settles, and a look per pull
+        // (a scan of every key) would cost the main thread more than the pull itself.
+        if (!stopped && leftBehind) void scheduler.wakeDue();
     }
 
     const scheduler: PullScheduler = {
@@ -123,11 +127,15 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
                     // Take only what this daemon can start now: daemons sharing a database leave
                     // the rest to each other instead of queueing the same keys everywhere.
                     let free = deps.concurrency - entries.size;
+                    leftBehind = false;
                     for (const { requestSeq, ...key } of due) {
-                        if (free <= 0) break;
                         const ks = keyString(key);
                         if (entries.has(ks) || requestSeq <= (coveredSeq.get(ks) ?? -1)) continue;
                         if ((busyUntil.get(ks) ?? 0) > Date.now()) continue;
+                        if (free <= 0) {
+                            leftBehind = true;
+                            break;
+                        }
                         busyUntil.delete(ks);
                         free--;
                         void scheduler.request(key, 'pending');
