@@ -25,6 +25,7 @@ export async function runFloodBench(): Promise<number> {
         ['ack latency p99', `${r.p99Ms.toFixed(1)} ms`, `target < ${P99_TARGET_MS} ms`],
         ['ack latency max', `${r.maxMs.toFixed(1)} ms`, ''],
         ['answers not 2xx', String(r.non2xx), 'target 0'],
+        ['GET /records requests', r.nangoRequests.toLocaleString('en'), 'fewer than webhooks: requests for a key that is queued join its pull'],
         ['keys exact at the end', `${r.exactKeys} / ${r.keys}`, `target ${r.keys}`],
         ['daemon peak RSS', `${r.peakRssMb.toFixed(0)} MB`, `target < ${RSS_TARGET_MB} MB`],
         ['CPU per webhook', `${r.cpuMsPerWebhook.daemon.toFixed(3)} ms`, `daemon; fake Nango ${r.cpuMsPerWebhook.fakeNango.toFixed(3)} ms, senders ${r.cpuMsPerWebhook.senders.toFixed(3)} ms`],

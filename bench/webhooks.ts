@@ -2,6 +2,7 @@
 // built daemon (its own process, SQLite); the fake Nango (its own process) serves the pulls. Reports
 // webhooks/s, ack latency p50/p99, the daemon's peak RSS, and checks that every key ends exact.
 import { spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -21,6 +22,8 @@ export interface FloodResult {
     non2xx: number;
     peakRssMb: number;
     exactKeys: number;
+    /** `GET /records` requests the flood caused: fewer than webhooks when requests coalesced. */
+    nangoRequests: number;
     /** CPU per webhook while the flood ran (all threads), in ms: steadier than wall time on a shared machine. */
     cpuMsPerWebhook: { daemon: number; fakeNango: number; senders: number };
 }
@@ -57,9 +60,13 @@ export async function benchWebhookFlood(options: { webhooks: number; keys: numbe
         try {
             const port = await portOf(log);
             const bodies = keyList.map((k) => signWebhook(syncSuccessBody(k), SIGNING_KEY));
+            // node:http with keep-alive, as Nango's own sender (axios) is: fetch would cost the
+            // senders several times the CPU, taken from the 2 cores the daemon runs on.
+            const agent = new Agent({ keepAlive: true, maxSockets: senders });
             const latencies: number[] = [];
             let non2xx = 0;
             let next = 0;
+            const requests0 = (await nango.call<{ requestCount: number }>('stats')).requestCount;
             const cpu0 = { daemon: cpuSeconds(child.pid!), fakeNango: cpuSeconds(nango.child.pid!), senders: process.cpuUsage() };
             const t0 = performance.now();
             await Promise.all(
@@ -69,14 +76,14 @@ export async function benchWebhookFlood(options: { webhooks: number; keys: numbe
                         if (i >= webhooks) return;
                         const signed = bodies[i % keys]!;
                         const start = performance.now();
-                        const res = await fetch(`http://127.0.0.1:${port}/webhooks/nango`, { method: 'POST', body: signed.body, headers: signed.headers });
-                        await res.arrayBuffer();
+                        const status = await post(agent, port, signed);
                         latencies.push(performance.now() - start);
-                        if (res.status < 200 || res.status >= 300) non2xx++;
+                        if (status < 200 || status >= 300) non2xx++;
                     }
                 }),
             );
             const seconds = (performance.now() - t0) / 1000;
+            agent.destroy();
             const sendersCpu = process.cpuUsage(cpu0.senders);
             const cpuMsPerWebhook = {
                 daemon: ((cpuSeconds(child.pid!) - cpu0.daemon) * 1000) / webhooks,
@@ -97,13 +104,29 @@ export async function benchWebhookFlood(options: { webhooks: number; keys: numbe
             exactKeys = counts.filter((r) => r.status === 'ok' && r.n === RECORDS_PER_KEY).length;
             db.close();
             const peakRssMb = readPeakRssMb(child.pid!);
+            const nangoRequests = (await nango.call<{ requestCount: number }>('stats')).requestCount - requests0;
             if (process.env['BENCH_VERBOSE']) {
+                const { readdirSync, readFileSync } = await import('node:fs');
+                for (const tid of readdirSync(`/proc/${child.pid}/task`)) {
+                    const stat = readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8');
+                    const name = /\((.*)\)/.exec(stat)?.[1];
+                    const f = stat.split(') ')[1]!.split(' ');
+                    const cpu = (Number(f[11]) + Number(f[12])) / 100;
+                    if (cpu > 0.05) console.log(`thread ${tid} ${name}: ${cpu.toFixed(2)} s`);
+                }
                 const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
                 console.log(m.split('\n').filter((l) => /^(nodejs_heap_size|nodejs_external|process_resident|nodejs_heap_space_size_used)/.test(l)).join('\n'));
             }
+            if (process.env['BENCH_VERBOSE']) {
+                const seg = Math.ceil(latencies.length / 10);
+                for (let i = 0; i < latencies.length; i += seg) {
+                    const part = latencies.slice(i, i + seg).sort((a, b) => a - b);
+                    console.log(`  webhooks ${i}..${i + part.length}: p50 ${part[Math.floor(part.length / 2)]!.toFixed(1)} p99 ${part[Math.floor(part.length * 0.99)]!.toFixed(1)} max ${part.at(-1)!.toFixed(1)}`);
+                }
+            }
             latencies.sort((a, b) => a - b);
             const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]!;
-            return { webhooks, keys, senders, seconds, perSecond: webhooks / seconds, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: latencies.at(-1)!, non2xx, peakRssMb, exactKeys, cpuMsPerWebhook };
+            return { webhooks, keys, senders, seconds, perSecond: webhooks / seconds, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: latencies.at(-1)!, non2xx, peakRssMb, exactKeys, nangoRequests, cpuMsPerWebhook };
         } finally {
             child.kill('SIGTERM');
             await log.exited;
@@ -116,4 +139,17 @@ export async function benchWebhookFlood(options: { webhooks: number; keys: numbe
 async function portOf(log: ReturnType<typeof logLines>): Promise<number> {
     const started = await log.next((l) => l['msg'] === 'nango-mirror is running');
     return Number(started['port']);
+}
+
+/** One POST; resolves with the status once the whole answer is read. */
+function post(agent: Agent, port: number, signed: { body: string; headers: Record<string, string> }): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const req = request({ agent, host: '127.0.0.1', port, method: 'POST', path: '/webhooks/nango', headers: { ...signed.headers, 'content-length': Buffer.byteLength(signed.body) } }, (res) => {
+            res.resume();
+            res.once('end', () => resolve(res.statusCode ?? 0));
+            res.once('error', reject);
+        });
+        req.once('error', reject);
+        req.end(signed.body);
+    });
 }

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { signingKeys } from './config/load.js';
@@ -183,10 +183,10 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
     }
 }
 
-function listen(app: ReturnType<typeof createServer>, port: number, host: string): Promise<Server> {
+function listen(handler: RequestListener, port: number, host: string): Promise<Server> {
     return new Promise((resolve, reject) => {
         // A deep accept queue: a burst of webhooks (many syncs finishing at once) must not be reset.
-        const server = app.listen({ port, host, backlog: 2048 });
+        const server = createHttpServer(handler).listen({ port, host, backlog: 2048 });
         server.once('listening', () => resolve(server));
         server.once('error', (err: NodeJS.ErrnoException) => {
             if (err.code === 'EADDRINUSE') reject(new Error(`server.port: ${host}:${port} is already in use; choose another port.`, { cause: err }));

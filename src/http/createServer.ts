@@ -1,4 +1,5 @@
-import express, { type Express, type Router } from 'express';
+import type { RequestListener } from 'node:http';
+import express, { type Router } from 'express';
 import type { Logger } from 'pino';
 import type { DaemonHealth } from '../lib/daemonHealth.js';
 import type { MirrorStore } from '../storage/mirrorStore.js';
@@ -15,12 +16,17 @@ export interface ServerDeps extends WebhookRouteDeps {
     routers?: Router[];
 }
 
-/** The express app, without listen(): tests and the daemon bind it to a port themselves. */
-export function createServer(deps: ServerDeps): Express {
+/**
+ * The daemon's HTTP handler, without listen(). `POST <webhookPath>` goes straight to the webhook
+ * route, a bare node:http handler (see postWebhook.ts for why); everything else is express.
+ */
+export function createServer(deps: ServerDeps): RequestListener {
     const app = express();
     app.disable('x-powered-by');
     app.set('etag', false);
-    app.post(deps.webhookPath, ...postWebhook(deps));
+    const receiveWebhook = postWebhook(deps);
+    // As express routes: case-insensitive, a trailing slash and a query string allowed.
+    const webhookPath = routePath(deps.webhookPath);
     app.all(deps.webhookPath, (req, res) => {
         res.setHeader('allow', 'POST');
         sendError(res, new HttpError(405, 'method_not_allowed', `Use POST for ${deps.webhookPath}, not ${req.method}.`));
@@ -30,5 +36,13 @@ export function createServer(deps: ServerDeps): Express {
     for (const router of deps.routers ?? []) app.use(router);
     app.use(notFound());
     app.use(errorHandler(deps.logger));
-    return app;
+    return (req, res) => {
+        if (req.method === 'POST' && routePath(req.url ?? '') === webhookPath) return receiveWebhook(req, res);
+        return app(req, res);
+    };
+}
+
+function routePath(url: string): string {
+    const path = url.split('?', 1)[0]!.toLowerCase();
+    return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 
@@ -41,8 +42,15 @@ export function toHttpError(err: unknown): HttpError | undefined {
     return undefined;
 }
 
-export function sendError(res: Parameters<RequestHandler>[1], err: HttpError): void {
-    res.status(err.status).json({ error: { code: err.code, message: err.message } });
+/** Works on a bare node:http response as on express's, so the webhook route needs no express. */
+export function sendError(res: ServerResponse, err: HttpError): void {
+    sendJson(res, err.status, { error: { code: err.code, message: err.message } });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
 }
 
 export function notFound(): RequestHandler {

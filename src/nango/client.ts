@@ -9,6 +9,7 @@ import {
     isAuthError,
     isRetryable,
 } from './errors.js';
+import { createHttpGet, toHeaders, type HttpAnswer } from './httpGet.js';
 import { retryAfterMs, type RateLimitGate } from './rateLimitGate.js';
 
 export interface RetryPolicy {
@@ -72,16 +73,16 @@ export type NangoGet = (request: NangoGetRequest) => Promise<string>;
  */
 export function createNangoGet(options: NangoClientOptions): NangoGet {
     const base = options.host.replace(/\/+$/, '');
+    const httpGet = createHttpGet();
 
     async function once(request: NangoGetRequest): Promise<string> {
         const { path, query } = request;
         const timeout = AbortSignal.timeout(options.timeoutMs);
         const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
         const search = query.toString();
-        let res: Response;
-        let body: string;
+        let res: HttpAnswer;
         try {
-            res = await fetch(`${base}${path}${search ? `?${search}` : ''}`, {
+            res = await httpGet(`${base}${path}${search ? `?${search}` : ''}`, {
                 headers: {
                     authorization: `Bearer ${options.apiKey}`,
                     ...request.headers,
@@ -89,7 +90,6 @@ export function createNangoGet(options: NangoClientOptions): NangoGet {
                 },
                 signal,
             });
-            body = await res.text();
         } catch (err) {
             if (request.signal?.aborted) throw err;
             options.onResponse?.('network_error');
@@ -97,9 +97,9 @@ export function createNangoGet(options: NangoClientOptions): NangoGet {
             throw new NangoNetworkError(`GET ${path} failed: ${reason}`, { cause: err });
         }
         options.onResponse?.(res.status);
-        if (!res.ok) throw toApiError(res, body);
+        if (res.status < 200 || res.status > 299) throw toApiError(res);
         options.onAuthResult?.(true);
-        return body;
+        return res.body;
     }
 
     return async (request) => {
@@ -129,7 +129,7 @@ export function createNangoGet(options: NangoClientOptions): NangoGet {
 }
 
 /**
- * A thin client over fetch rather than @nangohq/node: the SDK (axios) has no timeout and no retry,
+ * A thin client over node:http rather than @nangohq/node: the SDK (axios) has no timeout and no retry,
  * and we need the raw status, body and headers of every answer to honour 429s and classify errors.
  */
 export function createNangoClient(options: NangoClientOptions): NangoClient {
@@ -159,7 +159,8 @@ export function backoffWithJitter(failures: number, policy: Pick<RetryPolicy, 'b
     return Math.round(Math.random() * ceiling);
 }
 
-function toApiError(res: Response, body: string): NangoApiError {
+function toApiError(res: HttpAnswer): NangoApiError {
+    const { body } = res;
     let code = `http_${res.status}`;
     let message = `Nango answered ${res.status}`;
     try {
@@ -170,7 +171,7 @@ function toApiError(res: Response, body: string): NangoApiError {
     } catch {
         // A load balancer's HTML page: keep the status as the code.
     }
-    return new NangoApiError(res.status, code, message, res.headers, body.slice(0, 2000));
+    return new NangoApiError(res.status, code, message, toHeaders(res.headers), body.slice(0, 2000));
 }
 
 function parsePage(body: string): RecordsPage {
@@ -188,6 +189,6 @@ function parsePage(body: string): RecordsPage {
 }
 
 function describeCause(err: unknown): string {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    return cause?.code ?? cause?.message ?? (err as Error).message;
+    const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+    return e.code ?? e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
 }

@@ -89,6 +89,12 @@ export interface KeyStatus {
     deletedRows: number;
 }
 
+export interface DueKey extends SyncKey {
+    requestSeq: number;
+    /** When the last pull request was stored. */
+    requestedAt: string | null;
+}
+
 export interface PullFinish {
     requestSeq: number;
     /** When the pull started: a resync asked for before it is complete once it finishes. */
@@ -126,8 +132,8 @@ export interface MirrorStore {
     recordNangoSyncError(keys: SyncKey[], error: string, at: string): Promise<void>;
     /** Marks every key of a connection gone (rows kept); returns how many. */
     markConnectionGone(providerConfigKey: string, connectionId: string, reason: string, at: string): Promise<number>;
-    /** Keys with an unfinished request that are due (not gone, backoff elapsed). */
-    listDueKeys(now: string): Promise<Array<SyncKey & { requestSeq: number }>>;
+    /** Keys with an unfinished request that are due (not gone, backoff elapsed), oldest request first. */
+    listDueKeys(now: string): Promise<DueKey[]>;
     /** Every key that is not gone, for the reconcile pass. */
     listActiveKeys(): Promise<SyncKey[]>;
     /**

@@ -5,13 +5,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { createNangoClient } from '../nango/client.js';
 import { createRateLimitGate } from '../nango/rateLimitGate.js';
-import { serializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
+import { batchedPoster, serializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
 import type { SyncKey } from './syncKey.js';
 import { toRecordRow } from './toRecordRows.js';
 
 const port = parentPort!;
 const data = workerData as PageWorkerData;
-const send = (message: FromWorker) => port.postMessage(message);
+const send = batchedPoster<FromWorker>((batch) => port.postMessage(batch));
 
 interface Stream {
     controller: AbortController;
@@ -51,7 +51,11 @@ async function stream(id: number, s: Stream, key: SyncKey, start: string | null,
     }
 }
 
-port.on('message', (message: ToWorker) => {
+port.on('message', (batch: ToWorker[]) => {
+    for (const message of batch) receive(message);
+});
+
+function receive(message: ToWorker): void {
     if (message.type === 'hold_back') {
         gate.closeFor(message.waitMs);
         return;
@@ -82,4 +86,4 @@ port.on('message', (message: ToWorker) => {
             return;
         }
     }
-});
+}

@@ -17,6 +17,12 @@ export interface PullSchedulerDeps {
     pull: (key: SyncKey, signal: AbortSignal) => Promise<PullOutcome>;
     /** How often stored, due requests (backoff elapsed, left by a crash) are looked for. @default 1000 */
     duePollMs?: number;
+    /**
+     * A stored request younger than this is being scheduled by whoever stored it (a webhook is
+     * answered, then requested here, only once its request is durable): it does not make the
+     * scheduler look again as soon as a slot frees. @default 1000
+     */
+    freshRequestMs?: number;
 }
 
 export interface PullScheduler {
@@ -127,13 +133,15 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
                     // Take only what this daemon can start now: daemons sharing a database leave
                     // the rest to each other instead of queueing the same keys everywhere.
                     let free = deps.concurrency - entries.size;
+                    const freshSince = Date.now() - (deps.freshRequestMs ?? 1000);
                     leftBehind = false;
-                    for (const { requestSeq, ...key } of due) {
+                    for (const { requestSeq, requestedAt, ...key } of due) {
                         const ks = keyString(key);
                         if (entries.has(ks) || requestSeq <= (coveredSeq.get(ks) ?? -1)) continue;
                         if ((busyUntil.get(ks) ?? 0) > Date.now()) continue;
                         if (free <= 0) {
-                            leftBehind = true;
+                            // Sorted oldest first: once one fresh request is met, the rest are fresh too.
+                            leftBehind = requestedAt === null || Date.parse(requestedAt) < freshSince;
                             break;
                         }
                         busyUntil.delete(ks);

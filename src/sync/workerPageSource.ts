@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { PageSource, RowPage } from './pageSource.js';
-import { deserializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
+import { batchedPoster, deserializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
 import type { SyncKey } from './syncKey.js';
 
 export interface WorkerPageSourceOptions extends PageWorkerData {
@@ -39,13 +39,14 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
     const consumers = new Map<number, Consumer>();
     let nextId = 1;
     let worker: Worker | undefined;
+    let post: ((message: ToWorker) => void) | undefined;
     let closed = false;
 
     function start(): Worker {
         const w = newWorker(data);
         // Idle, the worker must not keep the process alive; while a pull streams, it does.
         w.unref();
-        w.on('message', (message: FromWorker) => {
+        const receive = (message: FromWorker) => {
             switch (message.type) {
                 case 'page':
                     return consumers.get(message.id)?.push({ page: message.page });
@@ -61,7 +62,11 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
                 case 'retry':
                     return logger.debug({ attempt: message.attempt, delayMs: message.delayMs, err: message.error }, 'retrying Nango request');
             }
+        };
+        w.on('message', (batch: FromWorker[]) => {
+            for (const message of batch) receive(message);
         });
+        post = batchedPoster<ToWorker>((batch) => w.postMessage(batch));
         const fail = (reason: string) => {
             if (worker === w) worker = undefined;
             for (const c of consumers.values()) c.push({ error: new Error(reason) });
@@ -79,6 +84,7 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
         signal?.throwIfAborted();
         worker ??= start();
         const w = worker;
+        const send = post!;
         const id = nextId++;
         const queue: Item[] = [];
         let wake: (() => void) | undefined;
@@ -92,7 +98,7 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
         consumers.set(id, consumer);
         w.ref();
         signal?.addEventListener('abort', onAbort, { once: true });
-        w.postMessage({ type: 'stream', id, key, cursor, limit, window } satisfies ToWorker);
+        send({ type: 'stream', id, key, cursor, limit, window });
         let finished = false;
         try {
             for (;;) {
@@ -100,25 +106,26 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
                 const item = queue.shift()!;
                 if ('error' in item) throw item.error;
                 yield item.page;
-                w.postMessage({ type: 'ack', id } satisfies ToWorker);
                 if (item.page.nextCursor === null || item.page.rows.length === 0) {
+                    // The worker has ended this stream: nothing to acknowledge.
                     finished = true;
                     return;
                 }
+                send({ type: 'ack', id });
             }
         } finally {
             signal?.removeEventListener('abort', onAbort);
             consumers.delete(id);
             if (consumers.size === 0) w.unref();
             // The consumer stopped early (an error or shutdown): stop fetching ahead.
-            if (!finished) w.postMessage({ type: 'abort', id } satisfies ToWorker);
+            if (!finished) send({ type: 'abort', id });
         }
     }
 
     return {
         pages,
         holdBack(ms) {
-            worker?.postMessage({ type: 'hold_back', waitMs: ms } satisfies ToWorker);
+            if (worker) post?.({ type: 'hold_back', waitMs: ms });
         },
         async close() {
             closed = true;

@@ -48,6 +48,23 @@ for (const engine of engines) {
             }
         });
 
+        test('gzipped answers (asked for, as fetch and Nango\'s SDK do) are decompressed', async () => {
+            const key = testKey('Contact', 'conn-gzip');
+            h.fake.addConnection(key.providerConfigKey, key.connectionId);
+            h.fake.saveGenerated(fakeKey(key), 1200, (i) => ({ id: `g-${i}`, text: 'é'.repeat(300) }));
+            h.fake.gzipAnswers = true;
+            try {
+                const before = h.fake.requests.length;
+                await h.sendSync(key);
+                await h.waitIdle();
+                const asked = h.fake.requests.slice(before).filter((r) => r.path.startsWith('/records'));
+                assert.ok(asked.length >= 2 && asked.every((r) => /gzip/.test(String(r.headers['accept-encoding']))));
+                await assertMirrorExact(h, key);
+            } finally {
+                h.fake.gzipAnswers = false;
+            }
+        });
+
         test('asks only for model, variant (when not base), cursor and limit', async () => {
             const key = testKey('Ticket', 'conn-query', 'eu');
             h.fake.addConnection(key.providerConfigKey, key.connectionId);

@@ -24,6 +24,7 @@
  * Connections are the ones the fake knows (added, or created by a mutation); integrations and
  * their syncs are registered with `setSyncs`.
  */
+import { gzipSync } from 'node:zlib';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -140,6 +141,8 @@ export class FakeNango {
     private readonly timers = new Set<NodeJS.Timeout>();
     /** Byte budget per records page (0 = off), like Nango's RECORDS_MAX_RESPONSE_SIZE_BYTES. */
     maxResponseBytes = 0;
+    /** Gzip every answer to a request that accepts it, as a load balancer in front of Nango may. */
+    gzipAnswers = false;
     private injector: FaultInjector | undefined;
     private readonly faultQueue: Array<{ path: FakeRoute; make: () => Fault }> = [];
     private readonly integrations = new Map<string, FakeIntegration>();
@@ -532,8 +535,10 @@ export class FakeNango {
     private sendRaw(res: ServerResponse, log: (status: number) => void, status: number, body: Buffer, contentType: string, headers?: Record<string, string>): void {
         log(status);
         const hasType = headers !== undefined && Object.keys(headers).some((h) => h.toLowerCase() === 'content-type');
-        res.writeHead(status, { ...(hasType ? {} : { 'Content-Type': contentType }), 'Content-Length': String(body.length), ...headers });
-        res.end(body);
+        const gzip = this.gzipAnswers && /\bgzip\b/.test(String(res.req.headers['accept-encoding'] ?? ''));
+        const sent = gzip ? gzipSync(body) : body;
+        res.writeHead(status, { ...(hasType ? {} : { 'Content-Type': contentType }), ...(gzip ? { 'Content-Encoding': 'gzip' } : {}), 'Content-Length': String(sent.length), ...headers });
+        res.end(sent);
     }
 
     private log(n: number, req: IncomingMessage, url: URL, status: number): void {

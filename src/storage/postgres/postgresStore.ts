@@ -119,8 +119,9 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
         },
 
         async listDueKeys(now) {
-            const res = await pool.query<SyncKey & { requestSeq: string }>(
-                `SELECT provider_config_key AS "providerConfigKey", connection_id AS "connectionId", model, variant, request_seq AS "requestSeq"
+            const res = await pool.query<SyncKey & { requestSeq: string; requestedAt: string | null }>(
+                `SELECT provider_config_key AS "providerConfigKey", connection_id AS "connectionId", model, variant, request_seq AS "requestSeq",
+                        ${iso('pull_requested_at')} AS "requestedAt"
                  FROM nango_sync_state
                  WHERE request_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
                  ORDER BY pull_requested_at NULLS FIRST`,

@@ -61,11 +61,11 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
         return statements;
     };
     /**
-     * A pull's own bookkeeping (running, finished, failed) commits without an fsync. Losing it to a
-     * power cut costs at most a repeated pull: WAL keeps commits in order, and the next durable one
-     * (a pull request, a page) syncs every commit before it. Only what Nango would not send again,
-     * an acknowledged webhook, and what the app was told, a page, must survive on their own; on a
-     * flood of webhooks this halves the fsyncs per pull.
+     * Commits without an fsync on the event loop. Pull requests and pages then wait for the WAL
+     * flush (walSync.ts), which runs the fsync on libuv's thread pool: as durable as FULL, and the
+     * daemon keeps answering webhooks meanwhile. A pull's own bookkeeping (running, finished,
+     * failed) does not wait for any fsync: losing it to a power cut costs at most a repeated pull,
+     * since WAL keeps commits in order and the next durable one syncs every commit before it.
      */
     const withoutFsync = <T>(write: () => T): T => {
         sqlite.exec('PRAGMA synchronous = NORMAL');
@@ -273,8 +273,12 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
         },
 
         async commitPage(key: SyncKey, page: PageCommit): Promise<PageResult> {
-            if (!writer) throw new Error('The store is not migrated yet.');
-            return writer.commitPage(key, page);
+            const pages = writer;
+            if (!pages) throw new Error('The store is not migrated yet.');
+            // Durable before it resolves, like a pull request: the fsync runs off the event loop.
+            const result = withoutFsync(() => pages.commitPage(key, page));
+            await wal?.flush();
+            return result;
         },
 
         async finishPull(key, result: PullFinish) {

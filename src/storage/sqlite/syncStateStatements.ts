@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { SyncKey } from '../../sync/syncKey.js';
-import type { PullFinish, PullStart } from '../mirrorStore.js';
+import type { DueKey, PullFinish, PullStart } from '../mirrorStore.js';
 
 /**
  * The sync-state statements every webhook and every pull runs, prepared once. Under a webhook
@@ -13,7 +13,7 @@ export interface SyncStateStatements {
     /** Marks the key running; undefined when the key has no row yet. */
     startPull: (key: SyncKey, at: string) => PullStart | undefined;
     finishPull: (key: SyncKey, result: PullFinish) => void;
-    listDueKeys: (now: string) => Array<SyncKey & { requestSeq: number }>;
+    listDueKeys: (now: string) => DueKey[];
 }
 
 const KEY = 'provider_config_key = @providerConfigKey AND connection_id = @connectionId AND model = @model AND variant = @variant';
@@ -57,7 +57,7 @@ UPDATE nango_sync_state SET
 WHERE ${KEY}`;
 
 const LIST_DUE = `
-SELECT provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant, request_seq AS requestSeq
+SELECT provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant, request_seq AS requestSeq, pull_requested_at AS requestedAt
 FROM nango_sync_state
 WHERE request_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
 ORDER BY pull_requested_at`;
@@ -66,7 +66,7 @@ export function createSyncStateStatements(sqlite: Database.Database): SyncStateS
     const requestPull = sqlite.prepare(REQUEST_PULL);
     const startPull = sqlite.prepare<SyncKey & { at: string }, Omit<PullStart, 'resyncSweep'> & { resyncSweep: number }>(START_PULL);
     const finishPull = sqlite.prepare(FINISH_PULL);
-    const listDue = sqlite.prepare<[string], SyncKey & { requestSeq: number }>(LIST_DUE);
+    const listDue = sqlite.prepare<[string], DueKey>(LIST_DUE);
     const keyParams = (key: SyncKey) => ({ providerConfigKey: key.providerConfigKey, connectionId: key.connectionId, model: key.model, variant: key.variant });
 
     return {
