@@ -118,7 +118,7 @@ export async function benchWebhookFlood(options: { webhooks: number; keys: numbe
                 console.log(m.split('\n').filter((l) => /^(nodejs_heap_size|nodejs_external|process_resident|nodejs_heap_space_size_used)/.test(l)).join('\n'));
             }
             if (process.env['BENCH_VERBOSE']) {
-                const seg = Math.ceil(latencies.length / 10);
+                const seg = Number(process.env["BENCH_SEGMENT"] ?? Math.ceil(latencies.length / 10));
                 for (let i = 0; i < latencies.length; i += seg) {
                     const part = latencies.slice(i, i + seg).sort((a, b) => a - b);
                     console.log(`  webhooks ${i}..${i + part.length}: p50 ${part[Math.floor(part.length / 2)]!.toFixed(1)} p99 ${part[Math.floor(part.length * 0.99)]!.toFixed(1)} max ${part.at(-1)!.toFixed(1)}`);

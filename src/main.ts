@@ -83,6 +83,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             onResponse: (status) => events.emit('nangoResponse', { status }),
         });
         // Discovery's 429s hold back record pulls too: one rate-limit bucket per Nango account.
+        pages.warmUp();
         const pageSourceForGate = pages;
         events.on('rateLimited', ({ waitMs }) => pageSourceForGate.holdBack(waitMs));
         const pullDeps = {

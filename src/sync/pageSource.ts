@@ -15,6 +15,8 @@ export interface PageSource {
      * fetched ahead while the caller commits, a bounded number at a time.
      */
     pages(key: SyncKey, cursor: string | null, limit: number, signal?: AbortSignal): AsyncIterable<RowPage>;
+    /** Starts what serves pages now (the worker thread) rather than on the first pull, which may come in a burst. */
+    warmUp(): void;
     /** Holds every request back for `ms`: a 429 met outside the page source (Nango's bucket is per account). */
     holdBack(ms: number): void;
     close(): Promise<void>;

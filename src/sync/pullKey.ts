@@ -34,15 +34,18 @@ export type PullOutcome =
 export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal): Promise<PullOutcome> {
     const now = deps.now ?? (() => new Date());
     const started = performance.now();
-    const log = deps.logger.child({ key: describeKey(key) });
+    // Made on first use: a child logger costs more than an empty pull's own work (measured under a
+    // webhook flood), and most pulls log nothing at the info level.
+    let child: Logger | undefined;
+    const log = (): Logger => (child ??= deps.logger.child({ key: describeKey(key) }));
     const startedAt = dateToMicroIso(now());
     const claimed = await deps.store.startPull(key, startedAt);
     if (!claimed) {
-        log.debug('another daemon is pulling this key');
+        if (deps.logger.isLevelEnabled('debug')) log().debug('another daemon is pulling this key');
         return { outcome: 'busy', records: 0, pages: 0 };
     }
     const start = claimed;
-    log.debug({ cursor: start.cursor }, 'pull started');
+    if (deps.logger.isLevelEnabled('debug')) log().debug({ cursor: start.cursor }, 'pull started');
     let pages = 0;
     let records = 0;
     let upserted = 0;
@@ -53,10 +56,11 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
         const durationMs = Math.round(performance.now() - started);
         const fields = { outcome: outcome.outcome, pages, records, upserted, deleted, durationMs, commitMs: Math.round(commitMs) };
         deps.events?.emit('pullFinished', { key, outcome: outcome.outcome, records, pages, durationMs });
-        if (outcome.outcome === 'failed') log.warn({ ...fields, code: outcome.code, error: outcome.error }, 'pull finished');
+        if (outcome.outcome === 'failed') log().warn({ ...fields, code: outcome.code, error: outcome.error }, 'pull finished');
         // A pull that found nothing new is the common case (reconcile passes, webhook floods): debug.
-        else if (outcome.outcome === 'ok' && records === 0) log.debug(fields, 'pull finished');
-        else log.info(fields, 'pull finished');
+        else if (outcome.outcome === 'ok' && records === 0) {
+            if (deps.logger.isLevelEnabled('debug')) log().debug(fields, 'pull finished');
+        } else log().info(fields, 'pull finished');
         return outcome;
     };
     try {
@@ -80,7 +84,7 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
             // whatever it did not write since the resync has vanished upstream.
             const swept = await deps.store.sweep(key, start.resyncFrom, deps.deletes, dateToMicroIso(now()));
             deleted += swept;
-            log.info({ swept }, 'sweep after a full read: rows Nango no longer has were deleted');
+            log().info({ swept }, 'sweep after a full read: rows Nango no longer has were deleted');
         }
         await deps.store.finishPull(key, { requestSeq: start.requestSeq, startedAt, records, pages, at: dateToMicroIso(now()) });
         return finish({ outcome: 'ok', records, pages, upserted, deleted, coveredSeq: start.requestSeq });

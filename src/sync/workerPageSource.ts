@@ -124,6 +124,9 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
 
     return {
         pages,
+        warmUp() {
+            if (!closed) worker ??= start();
+        },
         holdBack(ms) {
             if (worker) post?.({ type: 'hold_back', waitMs: ms });
         },

@@ -19,9 +19,11 @@ export interface SyncStateStatements {
 const KEY = 'provider_config_key = @providerConfigKey AND connection_id = @connectionId AND model = @model AND variant = @variant';
 
 // In an upsert's SET, bare names are the stored row and `excluded.` the proposed one.
+// Positional parameters (the key, then \`at\` three times) for the statements run per webhook:
+// named ones cost a few µs more a call in better-sqlite3.
 const REQUEST_PULL = `
 INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, pull_requested_at, created_at, updated_at)
-VALUES (@providerConfigKey, @connectionId, @model, @variant, 'pending', 1, @at, @at, @at)
+VALUES (?, ?, ?, ?, 'pending', 1, ?, ?, ?)
 ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET
     request_seq = request_seq + 1,
     pull_requested_at = excluded.pull_requested_at,
@@ -34,8 +36,8 @@ ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET
     updated_at = excluded.updated_at`;
 
 const START_PULL = `
-UPDATE nango_sync_state SET status = 'running', pull_started_at = @at, updated_at = @at
-WHERE ${KEY}
+UPDATE nango_sync_state SET status = 'running', pull_started_at = ?, updated_at = ?
+WHERE provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?
 RETURNING cursor, request_seq AS requestSeq, consecutive_failures AS consecutiveFailures, resync_from AS resyncFrom, resync_sweep AS resyncSweep`;
 
 // Every SET expression sees the row as it was, so both resync columns test the old resync_from.
@@ -64,21 +66,21 @@ ORDER BY pull_requested_at`;
 
 export function createSyncStateStatements(sqlite: Database.Database): SyncStateStatements {
     const requestPull = sqlite.prepare(REQUEST_PULL);
-    const startPull = sqlite.prepare<SyncKey & { at: string }, Omit<PullStart, 'resyncSweep'> & { resyncSweep: number }>(START_PULL);
+    const startPull = sqlite.prepare<[string, string, string, string, string, string], Omit<PullStart, 'resyncSweep'> & { resyncSweep: number }>(START_PULL);
     const finishPull = sqlite.prepare(FINISH_PULL);
     const listDue = sqlite.prepare<[string], DueKey>(LIST_DUE);
-    const keyParams = (key: SyncKey) => ({ providerConfigKey: key.providerConfigKey, connectionId: key.connectionId, model: key.model, variant: key.variant });
 
     return {
         requestPull(key, at) {
-            requestPull.run({ ...keyParams(key), at });
+            requestPull.run(key.providerConfigKey, key.connectionId, key.model, key.variant, at, at, at);
         },
         startPull(key, at) {
-            const row = startPull.get({ ...keyParams(key), at });
+            const row = startPull.get(at, at, key.providerConfigKey, key.connectionId, key.model, key.variant);
             return row && { ...row, resyncSweep: row.resyncSweep === 1 };
         },
         finishPull(key, result) {
-            finishPull.run({ ...keyParams(key), requestSeq: result.requestSeq, startedAt: result.startedAt, records: result.records, pages: result.pages, at: result.at });
+            const { providerConfigKey, connectionId, model, variant } = key;
+            finishPull.run({ providerConfigKey, connectionId, model, variant, requestSeq: result.requestSeq, startedAt: result.startedAt, records: result.records, pages: result.pages, at: result.at });
         },
         listDueKeys(now) {
             return listDue.all(now);
