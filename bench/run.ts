@@ -9,10 +9,14 @@ import { benchIngest } from './ingest.js';
 import { benchIngestPostgres, postgresAnswers } from './ingestPostgres.js';
 import type { Engine, IngestResult } from './shared.js';
 
-// The webhook flood has options of its own.
+// The webhook flood and the scale bench have options of their own.
 if (process.argv[2] === 'webhooks') {
     const { runFloodBench } = await import('./runWebhooks.js');
     process.exit(await runFloodBench());
+}
+if (process.argv[2] === 'scale') {
+    const { runScaleBench } = await import('./runScale.js');
+    process.exit(await runScaleBench(process.argv.slice(3)));
 }
 
 const { values, positionals } = parseArgs({
