@@ -31,9 +31,10 @@ export function readOptions<T>(read: () => T): T {
     }
 }
 
-export function positiveInt(option: string, value: string | undefined): number {
+/** The value of `--option` as an integer of at least `min`. */
+export function intOption(option: string, value: string | undefined, min = 1): number {
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`Expected \`--${option}\` to be a positive integer, got \`${value}\``);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`Expected \`--${option}\` to be an integer of at least ${min}, got \`${value}\``);
     return n;
 }
 

@@ -3,7 +3,7 @@
 // of the records mirrored at no less than 80% of the first tenth's rate.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ENGINE_NAME, machine, parseEngines, positiveInt, printRows, readOptions, runOnEngines, writeResult } from './benchCommand.js';
+import { ENGINE_NAME, machine, parseEngines, intOption, printRows, readOptions, runOnEngines, writeResult } from './benchCommand.js';
 import { benchScale } from './scale.js';
 
 const RSS_TARGET_MB = 300;
@@ -20,7 +20,7 @@ export async function runScaleBench(argv: string[]): Promise<number> {
                 engine: { type: 'string', default: 'all' },
             },
         });
-        return { records: positiveInt('records', values.records), engines: parseEngines(values.engine) };
+        return { records: intOption('records', values.records), engines: parseEngines(values.engine) };
     });
     return runOnEngines(engines, async (engine) => {
         console.log(`\nscale: ${records.toLocaleString('en')} records of ~1 KB under one key, one webhook, ${ENGINE_NAME[engine]} — ${machine()}`);
