@@ -40,35 +40,38 @@ export async function benchScale(options: { engine: Engine; records: number; wor
     const { engine, records, workDir } = options;
     rmSync(workDir, { recursive: true, force: true });
     mkdirSync(workDir, { recursive: true });
-    const db = await createTestDatabase(engine, workDir);
-    const reader = db.reader();
     const loadStarted = performance.now();
     const nango = await spawnLoadedFake(records);
+    const loadSeconds = (performance.now() - loadStarted) / 1000;
     try {
-        const loadSeconds = (performance.now() - loadStarted) / 1000;
-        const daemon = await runDaemon(nango, workDir, db.database);
-        const [counted] = await reader.all<{ n: number }>('SELECT count(*) AS n FROM nango_records');
-        const windows = await commitWindows(reader, records);
-        const first = windows[0]!;
-        const last = windows[windows.length - 1]!;
-        return {
-            engine,
-            records,
-            mirrorRows: Number(counted?.n),
-            loadSeconds,
-            seconds: daemon.seconds,
-            rate: records / daemon.seconds,
-            commitSeconds: daemon.commitSeconds,
-            windows,
-            first,
-            last,
-            dropPercent: (1 - last.rate / first.rate) * 100,
-            peakRssMb: daemon.peakRssMb,
-        };
+        const db = await createTestDatabase(engine, workDir);
+        const reader = db.reader();
+        try {
+            const daemon = await runDaemon(nango, workDir, db.database);
+            const [counted] = await reader.all<{ n: number }>('SELECT count(*) AS n FROM nango_records');
+            const windows = await commitWindows(reader, records);
+            const first = windows[0]!;
+            const last = windows[windows.length - 1]!;
+            return {
+                engine,
+                records,
+                mirrorRows: Number(counted?.n),
+                loadSeconds,
+                seconds: daemon.seconds,
+                rate: records / daemon.seconds,
+                commitSeconds: daemon.commitSeconds,
+                windows,
+                first,
+                last,
+                dropPercent: (1 - last.rate / first.rate) * 100,
+                peakRssMb: daemon.peakRssMb,
+            };
+        } finally {
+            await reader.close();
+            await db.drop();
+        }
     } finally {
         await nango.stop();
-        await reader.close();
-        await db.drop();
         rmSync(workDir, { recursive: true, force: true });
     }
 }
