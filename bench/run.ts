@@ -9,10 +9,18 @@ import { benchIngest } from './ingest.js';
 import { benchIngestPostgres, postgresAnswers } from './ingestPostgres.js';
 import type { Engine, IngestResult } from './shared.js';
 
-// The webhook flood has options of its own.
+// The webhook flood, the scale bench and the soak have options of their own.
 if (process.argv[2] === 'webhooks') {
     const { runFloodBench } = await import('./runWebhooks.js');
     process.exit(await runFloodBench());
+}
+if (process.argv[2] === 'scale') {
+    const { runScaleBench } = await import('./runScale.js');
+    process.exit(await runScaleBench(process.argv.slice(3)));
+}
+if (process.argv[2] === 'soak') {
+    const { runSoakBench } = await import('./runSoak.js');
+    process.exit(await runSoakBench(process.argv.slice(3)));
 }
 
 const { values, positionals } = parseArgs({

@@ -63,11 +63,9 @@ export async function benchRounds(
 ): Promise<IngestResult> {
     rmSync(workDir, { recursive: true, force: true });
     mkdirSync(workDir, { recursive: true });
-    const nango = await spawnFakeNango({ maxLog: 100, nodeArgs: ['--max-old-space-size=4096', ...envArgs('BENCH_FAKE_NODE_ARGS')] });
+    const nango = await spawnLoadedFake(records);
     const results: IngestRound[] = [];
     try {
-        await nango.call('addConnection', { providerConfigKey: KEY.providerConfigKey, connectionId: KEY.connectionId });
-        await nango.call('saveGenerated', { key: KEY, count: records, recordBytes: 1000 });
         for (let round = 0; round < rounds; round++) {
             const dir = join(workDir, `round-${round}`);
             mkdirSync(dir, { recursive: true });
@@ -113,6 +111,23 @@ export async function benchRounds(
 }
 
 /**
+ * The fake Nango in its own process, holding `records` generated records of ~1 KB under KEY
+ * (ids 0 … records − 1, saved 1000 to a transaction, so page k of the pull holds ids k × 1000 …).
+ * A million records take about 20 s to load and 1.6 GB of the fake's memory, hence the large heap.
+ */
+export async function spawnLoadedFake(records: number): Promise<FakeNangoProcess> {
+    const nango = await spawnFakeNango({ maxLog: 100, nodeArgs: ['--max-old-space-size=4096', ...envArgs('BENCH_FAKE_NODE_ARGS')] });
+    try {
+        await nango.call('addConnection', { providerConfigKey: KEY.providerConfigKey, connectionId: KEY.connectionId });
+        await nango.call('saveGenerated', { key: KEY, count: records, recordBytes: 1000, batchSize: PAGE_SIZE });
+    } catch (err) {
+        await nango.stop();
+        throw err;
+    }
+    return nango;
+}
+
+/**
  * The ceiling's rows for records [start, end): the 13 columns of `nango_records` in table order,
  * with the payload the daemon stores (the record without `_nango_metadata`, id as a string).
  */
@@ -140,7 +155,7 @@ interface PullFinished {
  * Starts the built daemon on `database`, sends one signed webhook and times it until the daemon
  * logs `pull finished` (outcome ok): the same moment for every engine, with no reader of its own.
  */
-async function runDaemon(
+export async function runDaemon(
     nango: FakeNangoProcess,
     dir: string,
     database: EngineRound['database'],
