@@ -12,7 +12,7 @@ import type { Engine, IngestResult } from './shared.js';
 // The webhook flood, the scale bench and the soak have options of their own.
 if (process.argv[2] === 'webhooks') {
     const { runFloodBench } = await import('./runWebhooks.js');
-    process.exit(await runFloodBench());
+    process.exit(await runFloodBench(process.argv.slice(3)));
 }
 if (process.argv[2] === 'scale') {
     const { runScaleBench } = await import('./runScale.js');
@@ -37,7 +37,7 @@ const which = positionals[0] ?? 'all';
 // `ingest` was the only benchmark's name before there were two engines.
 const engines = which === 'all' || which === 'ingest' ? ENGINES : ENGINES.filter((e) => e === which);
 if (engines.length === 0 || positionals.length > 1) {
-    console.error(`Unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: sqlite, postgres (none: both)`);
+    console.error(`Unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: sqlite, postgres (none: both), webhooks, scale, soak`);
     process.exit(2);
 }
 const records = Number(values.records);

@@ -44,7 +44,7 @@ export interface EngineRound {
     dispose(): Promise<void>;
 }
 
-const SIGNING_KEY = 'bench-signing-key';
+export const SIGNING_KEY = 'bench-signing-key';
 export const KEY = { providerConfigKey: 'bench', connectionId: 'conn-1', model: 'Contact', variant: 'base' };
 export const PAGE_SIZE = 1000;
 const envArgs = (name: string) => process.env[name]?.split(' ').filter(Boolean) ?? [];
@@ -151,6 +151,46 @@ interface PullFinished {
     error?: string;
 }
 
+export interface BenchDaemon {
+    child: ChildProcess;
+    port: number;
+    log: LogLines;
+    /** SIGTERM, and resolves once the process has exited. */
+    stop(): Promise<void>;
+}
+
+/**
+ * Starts the built daemon (dist/, its own process, node args from $BENCH_DAEMON_NODE_ARGS) on
+ * `database` against `nango`, and resolves once it listens. Reconcile is off: only webhooks pull.
+ */
+export async function startBenchDaemon(nango: FakeNangoProcess, dir: string, database: EngineRound['database'], sync: Record<string, unknown> = {}): Promise<BenchDaemon> {
+    const configPath = join(dir, 'config.json');
+    writeFileSync(
+        configPath,
+        JSON.stringify({
+            nango: { host: nango.baseUrl, apiKey: nango.apiKey, webhookSigningKey: SIGNING_KEY },
+            server: { host: '127.0.0.1', port: 0 },
+            database,
+            sync: { reconcileIntervalSeconds: 0, ...sync },
+            // The lines the benches wait for (started, `pull finished`) are info lines.
+            logLevel: 'info',
+        }),
+    );
+    const child = spawn(process.execPath, [...envArgs('BENCH_DAEMON_NODE_ARGS'), 'dist/cli.js', 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const log = logLines(child);
+    const stop = async () => {
+        child.kill('SIGTERM');
+        await log.exited;
+    };
+    try {
+        const started = await log.next((l) => l['msg'] === 'nango-mirror is running');
+        return { child, port: Number(started['port']), log, stop };
+    } catch (err) {
+        await stop();
+        throw err;
+    }
+}
+
 /**
  * Starts the built daemon on `database`, sends one signed webhook and times it until the daemon
  * logs `pull finished` (outcome ok): the same moment for every engine, with no reader of its own.
@@ -160,48 +200,37 @@ export async function runDaemon(
     dir: string,
     database: EngineRound['database'],
 ): Promise<{ seconds: number; commitSeconds: number; records: number; peakRssMb: number }> {
-    const configPath = join(dir, 'config.json');
-    writeFileSync(
-        configPath,
-        JSON.stringify({
-            nango: { host: nango.baseUrl, apiKey: nango.apiKey, webhookSigningKey: SIGNING_KEY },
-            server: { host: '127.0.0.1', port: 0 },
-            database,
-            sync: { reconcileIntervalSeconds: 0, pageSize: PAGE_SIZE },
-            // The `pull finished` line is an info line.
-            logLevel: 'info',
-        }),
-    );
-    const child = spawn(process.execPath, [...envArgs('BENCH_DAEMON_NODE_ARGS'), 'dist/cli.js', 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const log = logLines(child);
+    const daemon = await startBenchDaemon(nango, dir, database, { pageSize: PAGE_SIZE });
     try {
-        const started = await log.next((l) => l['msg'] === 'nango-mirror is running');
-        const port = Number(started['port']);
         const signed = signWebhook(syncSuccessBody(KEY), SIGNING_KEY);
         const t0 = performance.now();
-        const res = await fetch(`http://127.0.0.1:${port}/webhooks/nango`, { method: 'POST', body: signed.body, headers: signed.headers });
+        const res = await fetch(`http://127.0.0.1:${daemon.port}/webhooks/nango`, { method: 'POST', body: signed.body, headers: signed.headers });
         if (res.status !== 200) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
-        const pull = (await log.next((l) => l['msg'] === 'pull finished')) as unknown as PullFinished;
+        const pull = (await daemon.log.next((l) => l['msg'] === 'pull finished')) as unknown as PullFinished;
         const seconds = (performance.now() - t0) / 1000;
         if (pull.outcome !== 'ok') throw new Error(`the pull finished ${pull.outcome}: ${pull.error ?? ''}`);
-        const peakRssMb = readPeakRssMb(child.pid!);
+        const peakRssMb = readPeakRssMb(daemon.child.pid!);
         if (process.env['BENCH_VERBOSE']) {
             console.log(
                 `  (daemon: pull ${pull.durationMs} ms, of which commits ${pull.commitMs} ms; ` +
-                    `cpu seconds: daemon ${cpuSeconds(child.pid!).toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)}, wall ${seconds.toFixed(2)})`,
+                    `cpu seconds: daemon ${cpuSeconds(daemon.child.pid!).toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)}, wall ${seconds.toFixed(2)})`,
             );
         }
         return { seconds, commitSeconds: pull.commitMs / 1000, records: pull.records, peakRssMb };
     } finally {
-        child.kill('SIGTERM');
-        await log.exited;
+        await daemon.stop();
     }
 }
 
 type LogLine = Record<string, unknown>;
 
+interface LogLines {
+    next(match: (l: LogLine) => boolean): Promise<LogLine>;
+    exited: Promise<unknown>;
+}
+
 /** The daemon's JSON log lines, awaited in order; rejects if the daemon exits before the awaited line. */
-export function logLines(child: ChildProcess): { next(match: (l: LogLine) => boolean): Promise<LogLine>; exited: Promise<unknown> } {
+export function logLines(child: ChildProcess): LogLines {
     const lines: LogLine[] = [];
     let seen = 0;
     let wake: (() => void) | undefined;

@@ -57,7 +57,10 @@ export interface DaemonOptions {
 /** The composition root: config → logger → database + migrations → scheduler → HTTP → reconcile. */
 export async function startDaemon(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
     const logger = options.logger ?? createLogger(config.logLevel);
-    const store = openStore(config.database, config.sync.concurrency * 2 + 4);
+    // Each running pull holds a connection (its advisory lock); webhooks, polling and the
+    // notifier share the rest. Half stay open, ready for a burst of webhooks.
+    const poolSize = config.sync.concurrency * 2 + 4;
+    const store = openStore(config.database, { size: poolSize, keepOpen: Math.ceil(poolSize / 2) });
     let server: Server | undefined;
     let pages: PageSource | undefined;
     try {

@@ -15,6 +15,11 @@ export interface PostgresStoreOptions {
     schema: string;
     /** Connections in the pool: one per running pull, plus webhooks and polling. @default 10 */
     poolSize?: number;
+    /**
+     * Connections opened by `migrate()` and kept while idle, so that a burst of webhooks does not
+     * wait for Postgres to start backends (a process each). @default 0
+     */
+    keepOpen?: number;
 }
 
 /** A timestamptz as the mirror's text form (UTC, six fraction digits), for answers shown to people. */
@@ -32,6 +37,7 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
     const pool = new pg.Pool({
         connectionString: options.url,
         max: options.poolSize ?? 10,
+        min: Math.min(options.keepOpen ?? 0, options.poolSize ?? 10),
         options: `-c search_path=${options.schema}`,
         // Timestamps as text: a JS Date would drop Nango's microseconds.
         types: { getTypeParser: (oid: number, format?: string) => (oid === 1184 || oid === 1114 ? (v: string) => v : pg.types.getTypeParser(oid, format as 'text')) },
@@ -62,6 +68,8 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
             } finally {
                 client.release();
             }
+            const open = await Promise.all(Array.from({ length: Math.max(0, (options.keepOpen ?? 0) - pool.totalCount) }, () => pool.connect()));
+            for (const c of open) c.release();
         },
 
         async lockForDaemon() {
