@@ -117,6 +117,8 @@ describe('process: CLI, shutdown and logs', () => {
         try {
             assert.equal((await postWebhook(`${daemon.url}/webhooks/nango`, syncSuccessBody(key), SIGNING_KEY)).status, 200);
             await waitFor(() => fakeWithKey.requestCount >= 2, 10_000, 'the second page to stall');
+            // The first page is fetched before the second is asked for, but committed in its own time.
+            await waitFor(() => countRows(join(dir, 'term.db')) === 1000, 10_000, 'the first page to commit');
             const t0 = Date.now();
             const exit = await daemon.kill('SIGTERM');
             const took = Date.now() - t0;
@@ -127,8 +129,8 @@ describe('process: CLI, shutdown and logs', () => {
             assert.ok(!out.includes(secretKey), 'the API key never reaches a log');
             assert.ok(!out.includes(SIGNING_KEY), 'nor the signing key');
             // The page in flight rolled back whole: the mirror holds exactly the first page.
+            const n = countRows(join(dir, 'term.db'));
             const db = new Database(join(dir, 'term.db'), { readonly: true });
-            const n = (db.prepare('SELECT count(*) AS n FROM nango_records').get() as { n: number }).n;
             const state = db.prepare('SELECT status, request_seq, done_seq FROM nango_sync_state').get() as { status: string; request_seq: number; done_seq: number };
             db.close();
             assert.equal(n, 1000);
@@ -140,3 +142,14 @@ describe('process: CLI, shutdown and logs', () => {
         }
     });
 });
+
+function countRows(path: string): number {
+    const db = new Database(path, { readonly: true });
+    try {
+        return (db.prepare('SELECT count(*) AS n FROM nango_records').get() as { n: number }).n;
+    } catch {
+        return 0; // not migrated yet
+    } finally {
+        db.close();
+    }
+}

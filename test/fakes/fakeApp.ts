@@ -4,9 +4,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Notice } from '../../src/notify/notice.js';
-import { closeServer } from './closeServer.js';
+import { closeServer, listenOn } from './serverLifecycle.js';
 
 export interface ReceivedNotice {
     /** The raw body, exactly as received. */
@@ -59,14 +58,7 @@ export class FakeApp {
     async start(port = 0, host = '127.0.0.1'): Promise<string> {
         const server = createServer((req, res) => void this.handle(req, res));
         this.server = server;
-        await new Promise<void>((resolve, reject) => {
-            server.once('error', reject);
-            server.listen(port, host, () => {
-                server.off('error', reject);
-                resolve();
-            });
-        });
-        this.baseUrl = `http://${host}:${(server.address() as AddressInfo).port}`;
+        this.baseUrl = await listenOn(server, port, host);
         return this.url;
     }
 

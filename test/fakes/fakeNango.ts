@@ -26,13 +26,12 @@
  */
 import { gzipSync } from 'node:zlib';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import { decodeCursor } from './fakeCursor.js';
 import { FakeRecordStore, type MutationResult, type RecordInput, type RecordState, type StoreKey } from './fakeRecordStore.js';
 import { filterPredicate, parseQueryString, validateRecordsHeaders, validateRecordsQuery } from './fakeRecordsQuery.js';
 import { createMicroClock, toPostgresJson } from './nangoTime.js';
-import { closeServer } from './closeServer.js';
+import { closeServer, listenOn } from './serverLifecycle.js';
 
 export interface Fault {
     /** Omit to only delay, then answer normally. */
@@ -169,15 +168,7 @@ export class FakeNango {
     async start(port = 0, host = '127.0.0.1'): Promise<string> {
         const server = createServer((req, res) => this.handle(req, res));
         this.server = server;
-        await new Promise<void>((resolve, reject) => {
-            server.once('error', reject);
-            server.listen(port, host, () => {
-                server.off('error', reject);
-                resolve();
-            });
-        });
-        const addr = server.address() as AddressInfo;
-        this.baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
+        this.baseUrl = await listenOn(server, port, host);
         return this.baseUrl;
     }
 
