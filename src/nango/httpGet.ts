@@ -38,14 +38,22 @@ export function createHttpGet(): HttpGet {
             res.destroy();
             throw new Error(`unsupported Content-Encoding ${JSON.stringify(encoding)}`);
         }
-        const chunks: Buffer[] = [];
-        const collect = async (source: AsyncIterable<Buffer>) => {
-            for await (const chunk of source) chunks.push(chunk);
+        // Decoded chunk by chunk (a character split between chunks is kept whole) and joined as
+        // a rope: no copy of the whole body into one Buffer first.
+        let body = '';
+        const collect = async (source: AsyncIterable<string>) => {
+            for await (const chunk of source) body += chunk;
         };
         // Rejects if the connection closes or the signal aborts before the body ends.
-        if (encoding === 'gzip') await pipeline(res, createGunzip(), collect);
-        else await pipeline(res, collect);
-        return { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') };
+        if (encoding === 'gzip') {
+            const gunzip = createGunzip();
+            gunzip.setEncoding('utf8');
+            await pipeline(res, gunzip, collect);
+        } else {
+            res.setEncoding('utf8');
+            await pipeline(res, collect);
+        }
+        return { status: res.statusCode ?? 0, headers: res.headers, body };
     };
 }
 

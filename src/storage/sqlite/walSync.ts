@@ -6,7 +6,7 @@ import { open, type FileHandle } from 'node:fs/promises';
  * under load) while webhooks wait to be answered. Instead a pull request commits with NORMAL (its
  * WAL frames written, not flushed), and then this fsyncs the WAL file on libuv's thread pool.
  *
- * Why that is as durable as FULL: on Linux, fsync(2) flushes every written page of the file,
+ * Why that is as durable as FULL: on Linux, fsync(2) and fdatasync(2) flush every written page of the file,
  * whichever descriptor wrote it; WAL frames are appended in commit order, and recovery replays
  * them up to the last whole commit. So every commit made before an fsync starts survives a power
  * cut once that fsync returns. The WAL file is never replaced while the daemon's own connection
@@ -23,8 +23,11 @@ interface Waiter {
     reject: (err: unknown) => void;
 }
 
-/** `syncFile` is the fsync itself; a test may count or fail it. */
-export function createWalSync(walPath: string, syncFile: (file: FileHandle) => Promise<void> = (file) => file.sync()): WalSync {
+/**
+ * `syncFile` is the flush itself; a test may count or fail it. fdatasync, as SQLite uses on Linux:
+ * the file's data and size, not its timestamps (a full fsync also writes the inode every time).
+ */
+export function createWalSync(walPath: string, syncFile: (file: FileHandle) => Promise<void> = (file) => file.datasync()): WalSync {
     let file: Promise<FileHandle> | undefined;
     let waiting: Waiter[] = [];
     let running: Promise<void> | undefined;
