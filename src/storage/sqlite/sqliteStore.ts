@@ -49,7 +49,8 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
     const sqlite = new Database(options.path);
     // WAL lets the app read while a page commits; FULL makes every acknowledged webhook and every
     // committed page survive power loss, not just a process crash.
-    sqlite.pragma('journal_mode = WAL');
+    // A filesystem that cannot hold a WAL (or `:memory:`) keeps another journal mode.
+    const inWal = sqlite.pragma('journal_mode = WAL', { simple: true }) === 'wal';
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('busy_timeout = 5000');
     const db = drizzle(sqlite);
@@ -68,6 +69,8 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
      * since WAL keeps commits in order and the next durable one syncs every commit before it.
      */
     const withoutFsync = <T>(write: () => T): T => {
+        // Without a WAL there is no file to flush afterwards: commit with FULL.
+        if (!inWal) return write();
         sqlite.exec('PRAGMA synchronous = NORMAL');
         try {
             return write();
@@ -95,8 +98,8 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
             migrate(db, { migrationsFolder: MIGRATIONS });
             writer = createRecordWriter(sqlite);
             statements = createSyncStateStatements(sqlite);
-            // The WAL file exists once the migrations have written; an in-memory database has none.
-            if (options.path !== ':memory:') wal = createWalSync(`${options.path}-wal`);
+            // The WAL file exists once the migrations have written.
+            if (inWal) wal = createWalSync(`${options.path}-wal`);
         },
 
         async checkReady() {
