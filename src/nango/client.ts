@@ -51,6 +51,8 @@ export interface RecordsRequest {
 export interface NangoClient {
     /** One `GET /records` page, with timeout, retries and 429 waits applied. */
     getRecordsPage(request: RecordsRequest): Promise<RecordsPage>;
+    /** The same page as its 2xx body, unparsed (`parsePage` reads it). */
+    getRecordsBody(request: RecordsRequest): Promise<string>;
 }
 
 /** One authenticated GET against Nango's API. */
@@ -134,23 +136,26 @@ export function createNangoGet(options: NangoClientOptions): NangoGet {
  */
 export function createNangoClient(options: NangoClientOptions): NangoClient {
     const get = createNangoGet(options);
-    return {
+    const client: NangoClient = {
         async getRecordsPage(request) {
+            return parsePage(await client.getRecordsBody(request));
+        },
+        async getRecordsBody(request) {
             const { key, cursor, limit } = request;
             // Only these keys: Nango rejects unknown ones, and `filter` combinations drop deleted rows.
             const query = new URLSearchParams({ model: key.model });
             if (key.variant !== BASE_VARIANT) query.set('variant', key.variant);
             if (cursor !== null) query.set('cursor', cursor);
             query.set('limit', String(limit));
-            const body = await get({
+            return get({
                 path: '/records',
                 query,
                 headers: { 'connection-id': key.connectionId, 'provider-config-key': key.providerConfigKey },
                 ...(request.signal ? { signal: request.signal } : {}),
             });
-            return parsePage(body);
         },
     };
+    return client;
 }
 
 /** Full jitter: uniform in [0, min(max, base·2^(n-1))], so retrying keys do not move in step. */
@@ -174,7 +179,7 @@ function toApiError(res: HttpAnswer): NangoApiError {
     return new NangoApiError(res.status, code, message, toHeaders(res.headers), body.slice(0, 2000));
 }
 
-function parsePage(body: string): RecordsPage {
+export function parsePage(body: string): RecordsPage {
     let parsed: unknown;
     try {
         parsed = JSON.parse(body);
@@ -191,4 +196,15 @@ function parsePage(body: string): RecordsPage {
 function describeCause(err: unknown): string {
     const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
     return e.code ?? e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
+}
+
+/**
+ * `next_cursor` read from the body's first or last key without parsing it, or undefined when it is
+ * not there (whichever of the two keys the server renders first). Only a guess: the caller asks for
+ * the next page early with it and checks it against the parsed page.
+ */
+export function peekNextCursor(body: string): string | null | undefined {
+    const found = /^\{"next_cursor":(null|"[^"\\]*")/.exec(body) ?? /"next_cursor":(null|"[^"\\]*")\}\s*$/.exec(body.slice(-2048));
+    if (!found) return undefined;
+    return found[1] === 'null' ? null : found[1]!.slice(1, -1);
 }

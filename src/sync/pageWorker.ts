@@ -3,7 +3,7 @@
 // key, which keeps the 429 gate shared: Nango's rate limit is one bucket per account.
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
-import { createNangoClient } from '../nango/client.js';
+import { createNangoClient, parsePage, peekNextCursor } from '../nango/client.js';
 import { createRateLimitGate } from '../nango/rateLimitGate.js';
 import { batchedPoster, serializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
 import type { SyncKey } from './syncKey.js';
@@ -39,15 +39,26 @@ const client = createNangoClient({
 
 async function stream(id: number, s: Stream, key: SyncKey, start: string | null, limit: number): Promise<void> {
     let cursor = start;
+    /** The request already sent for `cursor`, if any. */
+    let asked: Promise<string> | undefined;
     for (;;) {
         while (s.outstanding >= s.window) await new Promise<void>((resolve) => (s.wake = resolve));
         if (s.controller.signal.aborted) return;
-        const page = await client.getRecordsPage({ key, cursor, limit, signal: s.controller.signal });
+        const body = await (asked ?? client.getRecordsBody({ key, cursor, limit, signal: s.controller.signal }));
+        asked = undefined;
+        // Ask for the next page before parsing this one: Nango renders the page meanwhile, instead
+        // of after (measured: the fetch and the parse took turns, and this worker was the slower
+        // half of a big pull). The guessed cursor is checked against the parsed page below.
+        const guess = s.outstanding + 1 < s.window ? peekNextCursor(body) : undefined;
+        const early = guess ? { cursor: guess, body: client.getRecordsBody({ key, cursor: guess, limit, signal: s.controller.signal }) } : undefined;
+        early?.body.catch(() => undefined);
+        const page = parsePage(body);
         const rows = page.records.map(toRecordRow);
         s.outstanding++;
         send({ type: 'page', id, page: { rows, nextCursor: page.next_cursor } });
         if (page.next_cursor === null || rows.length === 0) return;
         cursor = page.next_cursor;
+        if (early?.cursor === cursor) asked = early.body;
     }
 }
 

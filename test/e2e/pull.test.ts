@@ -17,6 +17,7 @@ for (const engine of engines) {
             const key = testKey('Contact', 'conn-paging');
             h.fake.addConnection(key.providerConfigKey, key.connectionId);
             h.fake.saveGenerated(fakeKey(key), 2500, (i) => ({ id: `c-${i}`, name: `Contact ${i}` }), 2500);
+            const before = h.fake.requestCount;
             const res = await h.sendSync(key);
             assert.equal(res.status, 200);
             await h.waitIdle();
@@ -25,6 +26,8 @@ for (const engine of engines) {
             const state = (await h.state(key))!;
             assert.equal(state.status, 'ok');
             assert.equal(state.last_pull_pages, 3);
+            // Each next page is asked for before the last one is parsed, and never twice or wrongly.
+            assert.equal(h.fake.requestCount - before, 3);
             assert.equal(state.records_pulled_total, 2500);
             // The stored cursor is the last record's cursor, never a null next_cursor.
             const last = [...h.fake.records(fakeKey(key)).values()].sort((a, b) => (a.cursor < b.cursor ? -1 : 1));
