@@ -92,6 +92,9 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
                  FROM (SELECT pck, conn, model, variant, count(*) AS n
                        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(pck, conn, model, variant)
                        GROUP BY 1, 2, 3, 4) k
+                 -- Rows locked in one order by every batch (they run concurrently, here and in
+                 -- other replicas): two batches naming the same keys cannot deadlock.
+                 ORDER BY k.pck, k.conn, k.model, k.variant
                  ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET
                     request_seq = nango_sync_state.request_seq + excluded.request_seq,
                     pull_requested_at = excluded.pull_requested_at,
