@@ -6,6 +6,7 @@ import { keyString, type SyncKey } from '../../sync/syncKey.js';
 import type { KeyStatus, MirrorStore, PageCommit, PageResult, PullStart } from '../mirrorStore.js';
 import { applyPostgresViews } from './applyViews.js';
 import { writePage } from './recordWriter.js';
+import { restoreCommitFlush, SKIP_COMMIT_FLUSH } from './synchronousCommit.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../../drizzle/postgres', import.meta.url));
 
@@ -208,7 +209,12 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
         async startPull(key, at): Promise<PullStart | null> {
             const client = await pool.connect();
             try {
-                const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [lockKey(key)]);
+                // Held, this connection commits the pull's bookkeeping without waiting for the WAL
+                // flush (synchronousCommit.ts); pages set it back per transaction (recordWriter.ts).
+                const locked = await client.query<{ ok: boolean }>(
+                    `SELECT ok, CASE WHEN ok THEN ${SKIP_COMMIT_FLUSH} END FROM (SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok) l`,
+                    [lockKey(key)],
+                );
                 if (!locked.rows[0]?.ok) {
                     client.release();
                     return null;
@@ -237,7 +243,7 @@ export function createPostgresStore(options: PostgresStoreOptions): MirrorStore 
             if (!client) return;
             pulls.delete(ks);
             try {
-                await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey(key)]);
+                await client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0)), ${restoreCommitFlush(false)}`, [lockKey(key)]);
                 client.release();
             } catch (err) {
                 // A broken connection: destroy it, which ends the session and so the lock.

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { SyncKey } from '../../sync/syncKey.js';
 import type { PageCommit, PageResult, RecordRow } from '../mirrorStore.js';
+import { restoreCommitFlush } from './synchronousCommit.js';
 
 // One statement per page: the rows travel as arrays and `unnest` turns them back into rows, so a
 // page costs one round trip whatever its size. keepData is not a column, so the update derives it
@@ -55,7 +56,8 @@ export async function writePage(client: pg.PoolClient, key: SyncKey, page: PageC
     const all = [...byId.values()];
     const removed = page.deletes === 'hard' ? all.filter((r) => r.lastAction === 'DELETED') : [];
     const upserts = page.deletes === 'hard' ? all.filter((r) => r.lastAction !== 'DELETED') : all;
-    await client.query('BEGIN');
+    // A page is durable before its commit returns, whatever the pull's connection does for its bookkeeping.
+    await client.query(`BEGIN; SELECT ${restoreCommitFlush(true)}`);
     try {
         let written = 0;
         let deleted = 0;
