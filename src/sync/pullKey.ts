@@ -38,14 +38,17 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
     // webhook flood), and most pulls log nothing at the info level.
     let child: Logger | undefined;
     const log = (): Logger => (child ??= deps.logger.child({ key: describeKey(key) }));
+    const debug = (fields: object, msg: string) => {
+        if (deps.logger.isLevelEnabled('debug')) log().debug(fields, msg);
+    };
     const startedAt = dateToMicroIso(now());
     const claimed = await deps.store.startPull(key, startedAt);
     if (!claimed) {
-        if (deps.logger.isLevelEnabled('debug')) log().debug('another daemon is pulling this key');
+        debug({}, 'another daemon is pulling this key');
         return { outcome: 'busy', records: 0, pages: 0 };
     }
     const start = claimed;
-    if (deps.logger.isLevelEnabled('debug')) log().debug({ cursor: start.cursor }, 'pull started');
+    debug({ cursor: start.cursor }, 'pull started');
     let pages = 0;
     let records = 0;
     let upserted = 0;
@@ -58,9 +61,8 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
         deps.events?.emit('pullFinished', { key, outcome: outcome.outcome, records, pages, durationMs });
         if (outcome.outcome === 'failed') log().warn({ ...fields, code: outcome.code, error: outcome.error }, 'pull finished');
         // A pull that found nothing new is the common case (reconcile passes, webhook floods): debug.
-        else if (outcome.outcome === 'ok' && records === 0) {
-            if (deps.logger.isLevelEnabled('debug')) log().debug(fields, 'pull finished');
-        } else log().info(fields, 'pull finished');
+        else if (outcome.outcome === 'ok' && records === 0) debug(fields, 'pull finished');
+        else log().info(fields, 'pull finished');
         return outcome;
     };
     try {

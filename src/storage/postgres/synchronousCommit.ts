@@ -7,7 +7,7 @@
  * restore) before it returns to the pool.
  */
 
-/** SQL that switches the session's synchronous_commit off (evaluated only where `when` is true). */
+/** SQL that switches the session's synchronous_commit off (the caller runs it only once the lock is held). */
 export const SKIP_COMMIT_FLUSH = `set_config('synchronous_commit', 'off', false)`;
 
 /** SQL that restores the server's synchronous_commit: for this transaction (`local`) or the session. */

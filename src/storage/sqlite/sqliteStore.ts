@@ -47,8 +47,8 @@ export interface SqliteStoreOptions {
 export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     const sqlite = new Database(options.path);
-    // WAL lets the app read while a page commits; FULL makes every acknowledged webhook and every
-    // committed page survive power loss, not just a process crash.
+    // WAL lets the app read while a page commits. FULL by default; pull requests and pages use
+    // withoutFsync + the WAL flush below, equally durable (power loss, not just a process crash).
     // A filesystem that cannot hold a WAL (or `:memory:`) keeps another journal mode.
     const inWal = sqlite.pragma('journal_mode = WAL', { simple: true }) === 'wal';
     sqlite.pragma('synchronous = FULL');
@@ -290,19 +290,20 @@ export function createSqliteStore(options: SqliteStoreOptions): MirrorStore {
 
         async failPull(key, failure: PullFailure) {
             withoutFsync(() =>
-                db.update(t)
-                .set({
-                    status: 'failed',
-                    lastError: failure.error,
-                    lastErrorCode: failure.code,
-                    consecutiveFailures: sql`${t.consecutiveFailures} + 1`,
-                    nextAttemptAt: failure.nextAttemptAt,
-                    // Keep the request pending: the key is retried once the backoff has passed.
-                    requestSeq: sql`max(${t.requestSeq}, ${t.doneSeq} + 1)`,
-                    updatedAt: failure.at,
-                })
-                .where(keyIs(key))
-                .run(),
+                db
+                    .update(t)
+                    .set({
+                        status: 'failed',
+                        lastError: failure.error,
+                        lastErrorCode: failure.code,
+                        consecutiveFailures: sql`${t.consecutiveFailures} + 1`,
+                        nextAttemptAt: failure.nextAttemptAt,
+                        // Keep the request pending: the key is retried once the backoff has passed.
+                        requestSeq: sql`max(${t.requestSeq}, ${t.doneSeq} + 1)`,
+                        updatedAt: failure.at,
+                    })
+                    .where(keyIs(key))
+                    .run(),
             );
         },
 
