@@ -2,6 +2,6 @@ import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
     dialect: 'postgresql',
-    schema: './src/storage/postgres/schema.ts',
+    schema: './src/storage/postgres/tables.ts',
     out: './drizzle/postgres',
 });

@@ -5,7 +5,7 @@
 // in shared.ts; bench/ingestPostgres.ts is the Postgres run.
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { createSqliteStore } from '../src/storage/sqlite/sqliteStore.js';
+import { openSqliteStore } from '../src/storage/sqlite/openSqliteStore.js';
 import { benchRounds, ceilingRows, PAGE_SIZE, type IngestResult } from './shared.js';
 
 export type { IngestResult, IngestRound } from './shared.js';
@@ -32,8 +32,8 @@ export async function benchIngest(records: number, workDir: string, rounds = 3):
 
 /** The same rows, straight into the same table: prepared upsert, 1000 rows per transaction. */
 async function measureCeiling(records: number, path: string): Promise<number> {
-    const store = createSqliteStore({ path });
-    await store.migrate();
+    const store = openSqliteStore({ path });
+    await store.schema.migrate();
     await store.close();
     const db = new Database(path);
     db.pragma('journal_mode = WAL');

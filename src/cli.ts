@@ -101,7 +101,7 @@ async function migrate(configPath: string): Promise<number> {
     const config = loadConfigFile(configPath);
     const store = openStore(config.database);
     try {
-        await store.migrate();
+        await store.schema.migrate();
         console.log('Migrations applied.');
         return 0;
     } finally {

@@ -5,32 +5,30 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { signingKeys } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { viewSpecsFromConfig } from './config/viewSpecs.js';
+import { createDaemonEvents, type DaemonEvents } from './domain/daemonEvents.js';
+import { dateToMicroIso } from './domain/timestamps.js';
 import { createServer } from './http/createServer.js';
-import { adminRouter } from './http/routes/admin.js';
-import { metricsRouter } from './http/routes/getMetrics.js';
-import { statusPageRouter } from './http/routes/getStatusPage.js';
-import { createDaemonEvents, type DaemonEvents } from './lib/daemonEvents.js';
 import { createDaemonHealth, type DaemonHealth } from './lib/daemonHealth.js';
 import { createLogger } from './lib/logger.js';
-import { createNotifier, type Notifier, type NotifierTuning } from './notify/notifier.js';
+import { createReleasers } from './lib/releasers.js';
 import { createMetrics } from './metrics/createMetrics.js';
-import type { MirrorStore } from './storage/mirrorStore.js';
-import type { PageSource } from './sync/pageSource.js';
+import { createRateLimitGate } from './nango/rateLimitGate.js';
+import { createNotifier, type Notifier, type NotifierTuning } from './notify/notifier.js';
+import { createPostgresNotify } from './notify/postgresNotify.js';
 import { openStore } from './storage/openStore.js';
-import { dateToMicroIso } from './storage/timestamps.js';
-import { viewSpecsFromConfig } from './storage/viewSpecs.js';
+import type { Store } from './storage/store.js';
+import { createPuller } from './sync/createPuller.js';
+import { createDaemonDiscovery, discoverAtStartup } from './sync/discover.js';
 import { createPullRequestBatcher } from './sync/pullRequestBatcher.js';
 import { createPullScheduler, type PullScheduler } from './sync/pullScheduler.js';
-import { pullKey } from './sync/pullKey.js';
-import { createWorkerPageSource } from './sync/workerPageSource.js';
 import { createReconciler, type Reconciler } from './sync/reconcile.js';
-import { createDaemonDiscovery, discoverAtStartup } from './sync/discover.js';
 
 export interface Daemon {
     /** Base URL the HTTP server listens on, e.g. `http://127.0.0.1:8080`. */
     url: string;
     port: number;
-    store: MirrorStore;
+    store: Store;
     scheduler: PullScheduler;
     reconciler: Reconciler;
     health: DaemonHealth;
@@ -54,81 +52,90 @@ export interface DaemonOptions {
     notify?: NotifierTuning;
 }
 
-/** The composition root: config → logger → database + migrations → scheduler → HTTP → reconcile. */
+/**
+ * The composition root: config → logger → database + migrations → scheduler → HTTP → reconcile.
+ * Each resource's release is added as it is acquired; stop() and a failed start release the same
+ * list, last acquired first.
+ */
 export async function startDaemon(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
     const logger = options.logger ?? createLogger(config.logLevel);
-    // Each running pull holds a connection (its advisory lock); webhooks, polling and the
-    // notifier share the rest. Half stay open, ready for a burst of webhooks.
-    const poolSize = config.sync.concurrency * 2 + 4;
-    const store = openStore(config.database, { size: poolSize, keepOpen: Math.ceil(poolSize / 2) });
-    let server: Server | undefined;
-    let pages: PageSource | undefined;
+    const releasers = createReleasers();
+    const releaseAll = () => releasers.releaseAll((name, err) => logger.warn({ err, resource: name }, 'could not release a resource at shutdown'));
     try {
-        await store.migrate();
+        // Each running pull holds a connection (its advisory lock); webhooks, polling and the
+        // notifier share the rest. Half stay open, ready for a burst of webhooks.
+        const poolSize = config.sync.concurrency * 2 + 4;
+        const store = openStore(config.database, { size: poolSize, keepOpen: Math.ceil(poolSize / 2) });
+        releasers.add('database', () => store.close());
+        await store.schema.migrate();
         const holder = `${hostname()}:${process.pid}`;
-        await store.lockForDaemon(holder);
+        await store.writerLock?.acquire(holder);
+        releasers.add('leases', () => store.leases.releaseLeases(holder));
         const { views, indexes } = viewSpecsFromConfig(config.models);
-        await store.applyViews(views, indexes);
+        await store.schema.applyViews(views, indexes);
         if (views.length + indexes.length > 0) logger.info({ views: views.map((v) => v.name), indexes: indexes.length }, 'typed views and indexes are in place');
-        const resumed = await store.recoverInterruptedPulls(dateToMicroIso(new Date()));
+        const resumed = await store.schema.recoverInterruptedPulls(dateToMicroIso(new Date()));
         if (resumed > 0) logger.info({ keys: resumed }, 'resuming pulls interrupted by the last stop');
 
         const health = createDaemonHealth(logger);
         const events = options.events ?? createDaemonEvents();
-        pages = createWorkerPageSource({
-            host: config.nango.host,
-            apiKey: config.nango.apiKey,
-            timeoutMs: config.sync.requestTimeoutSeconds * 1000,
-            retry: config.sync.retry,
-            logger,
-            onAuthResult: (ok) => health.onNangoAuth(ok),
-            onRateLimited: (waitMs) => events.emit('rateLimited', { waitMs }),
-            onResponse: (status) => events.emit('nangoResponse', { status }),
-        });
-        // Discovery's 429s hold back record pulls too: one rate-limit bucket per Nango account.
-        pages.warmUp();
-        const pageSourceForGate = pages;
-        events.on('rateLimited', ({ waitMs }) => pageSourceForGate.holdBack(waitMs));
-        const pullDeps = {
-            store,
-            pages,
-            logger,
-            pageSize: config.sync.pageSize,
-            deletes: config.sync.deletes,
-            failedPullDelayMs: config.sync.retry.failedPullDelayMs,
-            failedPullMaxDelayMs: config.sync.retry.failedPullMaxDelayMs,
-            events,
-        };
-        const scheduler = createPullScheduler({
-            store,
-            logger,
-            concurrency: config.sync.concurrency,
-            pull: (key, signal) => pullKey(pullDeps, key, signal),
-        });
+        // One bucket per Nango account: a 429 met by the pulls or by discovery holds back both.
+        const gate = createRateLimitGate();
+        gate.onClose((waitMs) => events.emit('rateLimited', { waitMs }));
+        const puller = createPuller({ nango: config.nango, sync: config.sync, sessions: store.pulls, logger, gate, events, onAuthResult: (ok) => health.onNangoAuth(ok) });
+        releasers.add('page worker', () => puller.close());
+        const scheduler = createPullScheduler({ keys: store.keys, logger, concurrency: config.sync.concurrency, pull: (key, signal) => puller.pull(key, signal) });
         const discoveryAbort = new AbortController();
         const discover = config.sync.discover
-            ? createDaemonDiscovery({ host: config.nango.host, apiKey: config.nango.apiKey, timeoutMs: config.sync.requestTimeoutSeconds * 1000, retry: config.sync.retry, store, logger, allowList: config.models, events, signal: discoveryAbort.signal })
+            ? createDaemonDiscovery({ host: config.nango.host, apiKey: config.nango.apiKey, timeoutMs: config.sync.requestTimeoutSeconds * 1000, retry: config.sync.retry, gate, store: store.requests, logger, allowList: config.models, events, signal: discoveryAbort.signal })
             : undefined;
-        const metrics = createMetrics({ events, store, registry: new Registry() });
-        const reconciler = createReconciler({ store, scheduler, logger, holder, allowList: config.models, events, intervalMs: config.sync.reconcileIntervalSeconds * 1000, ...(discover ? { discover } : {}) });
-        const app = createServer({
+        const metrics = createMetrics({ events, keys: store.keys, registry: new Registry() });
+        releasers.add('metrics', () => metrics.close());
+        const reconciler = createReconciler({ keys: store.keys, leases: store.leases, scheduler, logger, holder, allowList: config.models, events, intervalMs: config.sync.reconcileIntervalSeconds * 1000, ...(discover ? { discover } : {}) });
+        const postgres = config.notify.pgChannel === undefined ? undefined : createPostgresNotify(config.database.url);
+        if (postgres) releasers.add('NOTIFY connection', () => postgres.close());
+        const notifier = createNotifier(config.notify, { logger, events, ...(postgres ? { postgres } : {}) }, options.notify);
+        // Pulls in flight drain before the notifier stops (it delivers meanwhile), and it stops
+        // retrying before its NOTIFY connection and the store close.
+        if (notifier) releasers.add('notifier', () => notifier.stop());
+        const handler = createServer({
             webhookPath: config.server.webhookPath,
             signingKeys: signingKeys(config),
             acceptLegacySignature: config.nango.acceptLegacySignature,
             maxBodyBytes: config.server.maxBodyBytes,
             allowList: config.models,
-            store,
-            pullRequests: createPullRequestBatcher(store),
+            requests: store.requests,
+            keys: store.keys,
+            schema: store.schema,
+            pullRequests: createPullRequestBatcher(store.requests),
             scheduler,
             health,
             events,
             logger,
-            routers: [metricsRouter(metrics.registry), statusPageRouter({ store, registry: metrics.registry }), ...(config.admin.token ? [adminRouter({ token: config.admin.token, store, scheduler, logger })] : [])],
+            registry: metrics.registry,
+            adminToken: config.admin.token,
         });
-        server = await listen(app, config.server.port, config.server.host);
+        const server = await listen(handler, config.server.port, config.server.host);
+        let closed: Promise<void> | undefined;
+        releasers.add('HTTP connections', async () => {
+            await Promise.race([closed ?? closeServer(server), delay(1000)]);
+            server.closeAllConnections();
+        });
+        const timeout = options.stopTimeoutMs ?? 8000;
+        releasers.add('pulls', async () => {
+            const drained = await Promise.race([scheduler.stop().then(() => true), delay(timeout).then(() => false)]);
+            if (!drained) logger.warn({ timeoutMs: timeout }, 'pulls still running at shutdown; closing anyway (their pages roll back whole)');
+        });
+        releasers.add('reconcile and discovery', () => {
+            discoveryAbort.abort();
+            reconciler.stop();
+        });
+        // First of all at shutdown: no new connections (open ones are answered until closed above).
+        releasers.add('HTTP listener', () => {
+            closed = closeServer(server);
+        });
         const port = (server.address() as AddressInfo).port;
         const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
-        const notifier = createNotifier(config.notify, { store, logger, events }, options.notify);
         notifier?.start();
         scheduler.start();
         reconciler.start();
@@ -145,8 +152,6 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         logger.info({ port, host: config.server.host, webhookPath: config.server.webhookPath, database: describeDatabase(config.database.url) }, 'nango-mirror is running');
 
         let stopping: Promise<void> | undefined;
-        const httpServer = server;
-        const pageSource = pages;
         return {
             url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
             port,
@@ -161,28 +166,14 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             stop() {
                 stopping ??= (async () => {
                     logger.info('stopping');
-                    discoveryAbort.abort();
-                    reconciler.stop();
-                    metrics.close();
-                    const closed = closeServer(httpServer);
-                    const timeout = options.stopTimeoutMs ?? 8000;
-                    const drained = await Promise.race([scheduler.stop().then(() => true), delay(timeout).then(() => false)]);
-                    if (!drained) logger.warn({ timeoutMs: timeout }, 'pulls still running at shutdown; closing anyway (their pages roll back whole)');
-                    // The notifier delivered while pulls drained; now it stops retrying (bounded, before the store closes).
-                    await Promise.all([Promise.race([closed, delay(1000)]), notifier?.stop()]);
-                    httpServer.closeAllConnections();
-                    await pageSource.close();
-                    await store.releaseLeases(holder).catch(() => undefined);
-                    await store.close();
+                    await releaseAll();
                     logger.info('stopped');
                 })();
                 return stopping;
             },
         };
     } catch (err) {
-        server?.close();
-        await pages?.close();
-        await store.close();
+        await releaseAll();
         throw err;
     }
 }

@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
+import { describeKey, type SyncKey } from '../domain/syncKey.js';
+import { dateToMicroIso } from '../domain/timestamps.js';
 import { createLogger } from '../lib/logger.js';
 import { openStore } from '../storage/openStore.js';
-import { dateToMicroIso } from '../storage/timestamps.js';
-import { pullKey } from '../sync/pullKey.js';
-import { describeKey, type SyncKey } from '../sync/syncKey.js';
+import { createPuller } from '../sync/createPuller.js';
+import type { PullOutcome } from '../sync/pullKey.js';
 import { waitForPull } from '../sync/waitForPull.js';
-import { createWorkerPageSource } from '../sync/workerPageSource.js';
 
 export interface RequestPullOptions {
     key: SyncKey;
@@ -29,53 +29,44 @@ export async function requestPullCommand(config: Config, options: RequestPullOpt
     const store = openStore(config.database);
     const name = describeKey(options.key);
     try {
-        await store.migrate();
+        await store.schema.migrate();
         const at = dateToMicroIso(new Date());
-        if (options.reset) await store.requestResync(options.key, options.sweep, at);
-        else await store.requestPulls([options.key], at);
-        const requestSeq = (await store.listKeyStatus(options.key, { counts: false }))[0]?.requestSeq ?? 0;
+        if (options.reset) await store.requests.requestResync(options.key, options.sweep, at);
+        else await store.requests.requestPulls([options.key], at);
+        const requestSeq = (await store.keys.getKeyStatus(options.key, { counts: false }))?.requestSeq ?? 0;
 
         let daemonOwnsIt = false;
         try {
-            // SQLite: refused while a daemon holds the file. Postgres: replicas share it (no-op).
-            await store.lockForDaemon(`${hostname()}:${process.pid}`);
+            // SQLite: refused while a daemon holds the file. Postgres has no writer lock: replicas share it.
+            await store.writerLock?.acquire(`${hostname()}:${process.pid}`);
         } catch {
             daemonOwnsIt = true;
             out(`${options.reset ? 'Resync' : 'Pull'} of ${name} requested; the daemon that holds this SQLite file will pull it.`);
         }
         if (!daemonOwnsIt) {
-            const pages = createWorkerPageSource({
-                host: config.nango.host,
-                apiKey: config.nango.apiKey,
-                timeoutMs: config.sync.requestTimeoutSeconds * 1000,
-                retry: config.sync.retry,
-                logger,
-            });
+            const puller = createPuller({ nango: config.nango, sync: config.sync, sessions: store.pulls, logger });
+            let outcome: PullOutcome;
             try {
-                const outcome = await pullKey(
-                    { store, pages, logger, pageSize: config.sync.pageSize, deletes: config.sync.deletes, failedPullDelayMs: config.sync.retry.failedPullDelayMs, failedPullMaxDelayMs: config.sync.retry.failedPullMaxDelayMs },
-                    options.key,
-                    new AbortController().signal,
-                );
-                if (outcome.outcome === 'failed') {
-                    out(`Pull of ${name} failed: ${outcome.code}: ${outcome.error}`);
-                    return 1;
-                }
-                if (outcome.outcome === 'gone') {
-                    out(`Nango does not know ${name}'s connection (unknown_connection); the key is marked gone.`);
-                    return 1;
-                }
-                if (outcome.outcome === 'ok') {
-                    out(`Pulled ${name}: ${outcome.records} records in ${outcome.pages} pages.`);
-                    return 0;
-                }
-                out(`${name} is being pulled by a running daemon; the request is stored for it.`);
+                outcome = await puller.pull(options.key, new AbortController().signal);
             } finally {
-                await pages.close();
+                await puller.close();
             }
+            if (outcome.outcome === 'failed') {
+                out(`Pull of ${name} failed: ${outcome.code}: ${outcome.error}`);
+                return 1;
+            }
+            if (outcome.outcome === 'gone') {
+                out(`Nango does not know ${name}'s connection (unknown_connection); the key is marked gone.`);
+                return 1;
+            }
+            if (outcome.outcome === 'ok') {
+                out(`Pulled ${name}: ${outcome.records} records in ${outcome.pages} pages.`);
+                return 0;
+            }
+            out(`${name} is being pulled by a running daemon; the request is stored for it.`);
         }
         if (!options.wait) return 0;
-        const waited = await waitForPull(store, options.key, requestSeq, { timeoutMs: options.waitTimeoutMs ?? 600_000 });
+        const waited = await waitForPull(store.keys, options.key, requestSeq, { timeoutMs: options.waitTimeoutMs ?? 600_000 });
         if (waited.ok) {
             out(`${name} is current (as of the request): ${waited.status.liveRows} live rows.`);
             return 0;

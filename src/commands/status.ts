@@ -1,8 +1,8 @@
 import type { Config } from '../config/schema.js';
 import { cursorTime } from '../nango/cursor.js';
-import type { KeyStatus } from '../storage/mirrorStore.js';
+import { isPending, shownState, type KeyStatus } from '../domain/keyState.js';
 import { openStore } from '../storage/openStore.js';
-import { describeKey } from '../sync/syncKey.js';
+import { describeKey } from '../domain/syncKey.js';
 
 export interface StatusRow extends KeyStatus {
     key: string;
@@ -15,10 +15,10 @@ export interface StatusRow extends KeyStatus {
 export async function statusCommand(config: Config, options: { json: boolean }, out: (line: string) => void = console.log): Promise<number> {
     const store = openStore(config.database);
     try {
-        await store.checkReady();
+        await store.schema.checkReady();
         const now = Date.now();
         const age = (iso: string | null) => (iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : null);
-        const rows: StatusRow[] = (await store.listKeyStatus()).map((s) => ({
+        const rows: StatusRow[] = (await store.keys.listKeyStatus()).map((s) => ({
             key: describeKey(s),
             ...s,
             cursorAgeSeconds: age(cursorTime(s.cursor)),
@@ -36,7 +36,7 @@ export async function statusCommand(config: Config, options: { json: boolean }, 
             ['KEY', 'STATUS', 'CURSOR AGE', 'LAST SUCCESS', 'ROWS', 'DELETED', 'FAILURES', 'LAST ERROR'],
             ...rows.map((r) => [
                 r.key,
-                r.requestSeq > r.doneSeq && r.status === 'ok' ? 'pending' : r.status,
+                shownState(r.status, isPending(r)),
                 duration(r.cursorAgeSeconds),
                 r.lastSuccessAt ? `${duration(r.lastSuccessAgeSeconds)} ago` : 'never',
                 String(r.liveRows),

@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { MODEL_NAME_PATTERN, NANGO_NAME_MAX_LENGTH, PROVIDER_CONFIG_KEY_PATTERN, VARIANT_NAME_PATTERN } from '../domain/nangoNames.js';
 
 /** Names Nango accepts for an integration, a model and a variant (protocol §4.1). */
-const providerConfigKey = z.string().regex(/^[a-zA-Z0-9~:.@ _-]+$/).max(255);
-const modelName = z.string().regex(/^[A-Z][a-zA-Z0-9_-]+$/, 'a Nango model name such as "Contact"').max(255);
-const variantName = z.string().regex(/^[a-zA-Z0-9_-]+$/).max(255);
+export const providerConfigKeyName = z.string().regex(PROVIDER_CONFIG_KEY_PATTERN).max(NANGO_NAME_MAX_LENGTH);
+export const modelName = z.string().regex(MODEL_NAME_PATTERN, 'a Nango model name such as "Contact"').max(NANGO_NAME_MAX_LENGTH);
+export const variantName = z.string().regex(VARIANT_NAME_PATTERN).max(NANGO_NAME_MAX_LENGTH);
 /** A plain lowercase SQL identifier: safe to put in DDL without quoting tricks. */
 const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lowercase SQL identifier (letters, digits, _; at most 63)');
 
@@ -125,7 +126,7 @@ const viewSchema = z.strictObject({
 });
 
 const modelEntrySchema = z.strictObject({
-    providerConfigKey,
+    providerConfigKey: providerConfigKeyName,
     model: modelName,
     /** Omit to accept every variant of the model. */
     variant: variantName.optional().describe('Omit to accept every variant of the model.'),

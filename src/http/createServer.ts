@@ -1,24 +1,35 @@
 import type { RequestListener } from 'node:http';
-import express, { type Router } from 'express';
+import express from 'express';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { DaemonHealth } from '../lib/daemonHealth.js';
-import type { MirrorStore } from '../storage/mirrorStore.js';
+import type { KeyStates, PullRequests, Schema } from '../storage/store.js';
+import type { PullScheduler } from '../sync/pullScheduler.js';
 import { errorHandler, HttpError, notFound, sendError } from './httpError.js';
+import { adminRouter } from './routes/admin.js';
+import { metricsRouter } from './routes/getMetrics.js';
+import { statusPageRouter } from './routes/getStatusPage.js';
 import { getHealthz, getReadyz } from './routes/health.js';
 import { postWebhook, type WebhookRouteDeps } from './routes/postWebhook.js';
 
 export interface ServerDeps extends WebhookRouteDeps {
     webhookPath: string;
-    store: MirrorStore;
+    requests: WebhookRouteDeps['requests'] & Pick<PullRequests, 'requestPulls' | 'requestResync'>;
+    keys: Pick<KeyStates, 'getKeyStatus' | 'listKeyStatus'>;
+    schema: Pick<Schema, 'checkReady'>;
+    scheduler: PullScheduler;
     health: DaemonHealth;
     logger: Logger;
-    /** More routes (metrics, status page, admin API), each built in its own module. */
-    routers?: Router[];
+    /** The daemon's Prometheus registry: `/metrics` and the status page's counters. */
+    registry: Registry;
+    /** `admin.token`: the admin API (`/admin/*`) is mounted only when set. */
+    adminToken?: string | undefined;
 }
 
 /**
- * The daemon's HTTP handler, without listen(). `POST <webhookPath>` goes straight to the webhook
- * route, a bare node:http handler (see postWebhook.ts for why); everything else is express.
+ * The daemon's HTTP handler, without listen(): every route is mounted here. `POST <webhookPath>`
+ * goes straight to the webhook route, a bare node:http handler (see postWebhook.ts for why);
+ * everything else is express.
  */
 export function createServer(deps: ServerDeps): RequestListener {
     const app = express();
@@ -32,8 +43,10 @@ export function createServer(deps: ServerDeps): RequestListener {
         sendError(res, new HttpError(405, 'method_not_allowed', `Use POST for ${deps.webhookPath}, not ${req.method}.`));
     });
     app.get('/healthz', getHealthz());
-    app.get('/readyz', getReadyz(deps.store, deps.health));
-    for (const router of deps.routers ?? []) app.use(router);
+    app.get('/readyz', getReadyz(deps.schema, deps.health));
+    app.use(metricsRouter(deps.registry));
+    app.use(statusPageRouter({ keys: deps.keys, registry: deps.registry }));
+    if (deps.adminToken) app.use(adminRouter({ token: deps.adminToken, requests: deps.requests, keys: deps.keys, scheduler: deps.scheduler, logger: deps.logger }));
     app.use(notFound());
     app.use(errorHandler(deps.logger));
     return (req, res) => {

@@ -1,10 +1,11 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
-import type { DaemonEventMap, DaemonEvents } from '../lib/daemonEvents.js';
-import type { KeyStatus, MirrorStore } from '../storage/mirrorStore.js';
+import type { DaemonEventMap, DaemonEvents } from '../domain/daemonEvents.js';
+import { oldestSuccessAgeSeconds, pendingKeyCount, type KeyStatus } from '../domain/keyState.js';
+import type { KeyStates } from '../storage/store.js';
 
 export interface MetricsDeps {
     events: DaemonEvents;
-    store: Pick<MirrorStore, 'listKeyStatus'>;
+    keys: Pick<KeyStates, 'listKeyStatus'>;
     /** One per daemon (tests start many daemons in one process); a new one when not given. */
     registry?: Registry;
     /** @default Date.now */
@@ -47,26 +48,6 @@ function codeLabel(code: string): string {
 function statusLabel(status: number | 'network_error'): string {
     if (status === 'network_error') return status;
     return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : 'other';
-}
-
-/** Keys with a request no finished pull covers yet, gone keys aside (failed keys waiting to retry count). */
-export function pendingKeyCount(keys: readonly KeyStatus[]): number {
-    return keys.filter((k) => k.status !== 'gone' && k.requestSeq > k.doneSeq).length;
-}
-
-/**
- * Seconds since the least recently successful key that is not gone last succeeded; a key that never
- * succeeded counts from when its first pull was requested. 0 with no such key.
- */
-export function oldestSuccessAgeSeconds(keys: readonly KeyStatus[], nowMs: number): number {
-    let oldest = Infinity;
-    for (const k of keys) {
-        if (k.status === 'gone') continue;
-        const since = k.lastSuccessAt ?? k.pullRequestedAt;
-        const ms = since === null ? NaN : Date.parse(since);
-        if (!Number.isNaN(ms) && ms < oldest) oldest = ms;
-    }
-    return oldest === Infinity ? 0 : Math.max(0, (nowMs - oldest) / 1000);
 }
 
 /**
@@ -145,7 +126,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     let inFlight: Promise<KeyStatus[]> | undefined;
     const keyStatus = () => {
         // Without row counts: the gauges need only nango_sync_state, and counting rows scans the mirror.
-        inFlight ??= deps.store.listKeyStatus(undefined, { counts: false }).finally(() => {
+        inFlight ??= deps.keys.listKeyStatus({ counts: false }).finally(() => {
             inFlight = undefined;
         });
         return inFlight;

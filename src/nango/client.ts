@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { SyncKey } from '../sync/syncKey.js';
-import { BASE_VARIANT } from '../sync/syncKey.js';
+import type { SyncKey } from '../domain/syncKey.js';
+import { BASE_VARIANT } from '../domain/syncKey.js';
 import {
     NangoApiError,
     NangoNetworkError,
@@ -9,6 +9,7 @@ import {
     isAuthError,
     isRetryable,
 } from './errors.js';
+import { backoffWithJitter } from '../lib/backoff.js';
 import { createHttpGet, toHeaders, type HttpAnswer } from './httpGet.js';
 import { retryAfterMs, type RateLimitGate } from './rateLimitGate.js';
 
@@ -156,12 +157,6 @@ export function createNangoClient(options: NangoClientOptions): NangoClient {
         },
     };
     return client;
-}
-
-/** Full jitter: uniform in [0, min(max, base·2^(n-1))], so retrying keys do not move in step. */
-export function backoffWithJitter(failures: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>): number {
-    const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (failures - 1));
-    return Math.round(Math.random() * ceiling);
 }
 
 function toApiError(res: HttpAnswer): NangoApiError {

@@ -1,4 +1,4 @@
-import { toMicroIso } from '../storage/timestamps.js';
+import { toMicroIso } from '../domain/timestamps.js';
 
 /**
  * The record time inside a Nango cursor: base64(`<updated_at>||<uuid>`) (protocol §4.3). For

@@ -2,13 +2,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Nango's rate limit is one bucket per account (protocol §4.8), so a 429 on any key holds back
- * every request: all of them wait at this gate.
+ * every request: all of them wait at this gate. The daemon has one; whatever else sends requests
+ * (the page worker, in its own thread) listens to it and tells it about the 429s it meets.
  */
 export interface RateLimitGate {
     /** Resolves once requests may go out again. */
     wait(signal?: AbortSignal): Promise<void>;
-    /** Closes the gate for `ms`; returns the wait actually applied. */
-    closeFor(ms: number): number;
+    /** Closes the gate for `ms` (a 429 met by `source`, if given); returns the wait applied. */
+    closeFor(ms: number, source?: object): number;
+    /** Called with every closing and its source; returns the unsubscribe function. */
+    onClose(listener: (ms: number, source: object | undefined) => void): () => void;
     /** Milliseconds spent closed so far, for metrics. */
     readonly closedMsTotal: number;
 }
@@ -16,6 +19,7 @@ export interface RateLimitGate {
 export function createRateLimitGate(now: () => number = Date.now): RateLimitGate {
     let openAt = 0;
     let closedMsTotal = 0;
+    const listeners = new Set<(ms: number, source: object | undefined) => void>();
     return {
         async wait(signal) {
             for (;;) {
@@ -24,13 +28,18 @@ export function createRateLimitGate(now: () => number = Date.now): RateLimitGate
                 await sleep(remaining, undefined, signal ? { signal } : {});
             }
         },
-        closeFor(ms) {
+        closeFor(ms, source) {
             const until = now() + ms;
             if (until > openAt) {
                 closedMsTotal += until - Math.max(openAt, now());
                 openAt = until;
             }
+            for (const listener of listeners) listener(ms, source);
             return ms;
+        },
+        onClose(listener) {
+            listeners.add(listener);
+            return () => listeners.delete(listener);
         },
         get closedMsTotal() {
             return closedMsTotal;

@@ -1,4 +1,4 @@
-import type { SyncKey } from '../sync/syncKey.js';
+import type { SyncKey } from '../domain/syncKey.js';
 
 /** One undelivered notice. It sits in two lists: every notice by age, and its key's lane in order. */
 export interface BacklogEntry {

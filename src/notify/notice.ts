@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { DaemonEventMap } from '../lib/daemonEvents.js';
+import type { DaemonEventMap } from '../domain/daemonEvents.js';
 
 /** The header that carries HMAC-SHA256(notify.signingKey, raw body) as lowercase hex. */
 export const NOTICE_SIGNATURE_HEADER = 'X-Nango-Mirror-Hmac-Sha256';

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { DaemonEvents } from '../lib/daemonEvents.js';
-import { backoffWithJitter } from '../nango/client.js';
-import type { MirrorStore } from '../storage/mirrorStore.js';
-import { describeKey, keyString } from '../sync/syncKey.js';
+import type { DaemonEvents } from '../domain/daemonEvents.js';
+import { backoffWithJitter } from '../lib/backoff.js';
+import { describeKey, keyString } from '../domain/syncKey.js';
+import type { PostgresNotify } from './postgresNotify.js';
 import { NoticeBacklog, type BacklogEntry } from './backlog.js';
 import { NOTICE_SIGNATURE_HEADER, noticeBody, signNotice, type PageCommitted } from './notice.js';
 
@@ -22,7 +22,8 @@ export interface NotifierTuning {
 }
 
 export interface NotifierDeps {
-    store: Pick<MirrorStore, 'notifyChannel'>;
+    /** `NOTIFY`, for `notify.pgChannel` (Postgres only). */
+    postgres?: PostgresNotify;
     logger: Logger;
     /** `pageCommitted` is listened to; `notifyDropped` is emitted for each dropped notice. */
     events: DaemonEvents;
@@ -71,7 +72,8 @@ export function createNotifier(config: Config['notify'], deps: NotifierDeps, tun
     const { url, signingKey, pgChannel } = config;
     if (url === undefined && pgChannel === undefined) return undefined;
     if (url !== undefined && signingKey === undefined) throw new Error('notify.signingKey is required when notify.url is set');
-    const { logger, events, store } = deps;
+    const { logger, events, postgres } = deps;
+    if (pgChannel !== undefined && postgres === undefined) throw new Error('notify.pgChannel needs a Postgres connection to NOTIFY on');
     const concurrency = Math.max(1, tuning.concurrency ?? 4);
     const retry = { baseDelayMs: tuning.retryBaseDelayMs ?? 1000, maxDelayMs: tuning.retryMaxDelayMs ?? 60_000 };
     const warnIntervalMs = tuning.warnIntervalMs ?? 60_000;
@@ -235,7 +237,7 @@ export function createNotifier(config: Config['notify'], deps: NotifierDeps, tun
         pgQueued++;
         // One at a time, so a key's NOTIFYs arrive in commit order (a pool would interleave them).
         pgChain = pgChain
-            .then(() => store.notifyChannel(pgChannel!, body))
+            .then(() => postgres!.notify(pgChannel!, body))
             .then(
                 () => {
                     stats.pgNotified++;

@@ -1,18 +1,25 @@
-import type { Config } from '../config/schema.js';
-import type { MirrorStore } from './mirrorStore.js';
-import { createPostgresStore } from './postgres/postgresStore.js';
-import { createSqliteStore } from './sqlite/sqliteStore.js';
+import type { Store } from './store.js';
+import { openPostgresStore } from './postgres/openPostgresStore.js';
+import { openSqliteStore } from './sqlite/openSqliteStore.js';
 
-/** Opens the store `database.url` names. The one place that knows which engines exist. */
-/** `pool`: Postgres connections, at most `size`, `keepOpen` of them opened at start and kept. */
-export function openStore(database: Config['database'], pool: { size?: number; keepOpen?: number } = {}): MirrorStore {
+/** `database` of the config: `url` names the engine; `schema` is the Postgres schema. */
+export interface DatabaseLocation {
+    url: string;
+    schema: string;
+}
+
+/**
+ * Opens the store `database.url` names. The one place that knows which engines exist.
+ * `pool`: Postgres connections, at most `size`, `keepOpen` of them opened at start and kept.
+ */
+export function openStore(database: DatabaseLocation, pool: { size?: number; keepOpen?: number } = {}): Store {
     const { url } = database;
     if (url.startsWith('sqlite:')) {
         const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-        return createSqliteStore({ path });
+        return openSqliteStore({ path });
     }
     if (/^postgres(ql)?:\/\//.test(url)) {
-        return createPostgresStore({ url, schema: database.schema, ...(pool.size ? { poolSize: pool.size } : {}), ...(pool.keepOpen ? { keepOpen: pool.keepOpen } : {}) });
+        return openPostgresStore({ url, schema: database.schema, ...(pool.size ? { poolSize: pool.size } : {}), ...(pool.keepOpen ? { keepOpen: pool.keepOpen } : {}) });
     }
     throw new Error(`database.url: expected sqlite:<path> or postgres://…, got ${JSON.stringify(url)}.`);
 }

@@ -1,23 +1,22 @@
 import type { Logger } from 'pino';
-import type { ModelEntry } from '../config/schema.js';
-import type { DaemonEvents } from '../lib/daemonEvents.js';
+import type { DaemonEvents } from '../domain/daemonEvents.js';
 import type { RetryPolicy } from '../nango/client.js';
 import { createDiscoveryClient, type DiscoveryClient, type PublicConnection, type ScriptsConfigEntry } from '../nango/discovery.js';
-import { createRateLimitGate } from '../nango/rateLimitGate.js';
-import type { MirrorStore } from '../storage/mirrorStore.js';
-import { dateToMicroIso } from '../storage/timestamps.js';
-import { isAllowed } from '../webhooks/classifyWebhook.js';
-import { BASE_VARIANT, keyString, type SyncKey } from './syncKey.js';
+import type { RateLimitGate } from '../nango/rateLimitGate.js';
+import type { PullRequests } from '../storage/store.js';
+import { dateToMicroIso } from '../domain/timestamps.js';
+import { isAllowed, type AllowEntry } from '../domain/allowList.js';
+import { MODEL_NAME_PATTERN } from '../domain/nangoNames.js';
+import { backoffDelay } from '../lib/backoff.js';
+import { BASE_VARIANT, keyString, type SyncKey } from '../domain/syncKey.js';
 
-/** What `GET /records?model=` accepts (protocol §4.1); any other name could never be pulled. */
-const RECORDS_MODEL = /^[A-Z][a-zA-Z0-9_-]+$/;
 
 export interface DiscoverDeps {
     client: DiscoveryClient;
-    store: Pick<MirrorStore, 'seedKeys'>;
+    store: Pick<PullRequests, 'seedKeys'>;
     logger: Logger;
     /** The `models` allow-list; empty mirrors every model. */
-    allowList: readonly Pick<ModelEntry, 'providerConfigKey' | 'model' | 'variant'>[];
+    allowList: readonly AllowEntry[];
     signal?: AbortSignal;
 }
 
@@ -92,7 +91,7 @@ function modelsByIntegration(config: readonly ScriptsConfigEntry[], logger: Logg
     for (const entry of config) {
         for (const sync of entry.syncs) {
             for (const model of sync.returns) {
-                if (!RECORDS_MODEL.test(model)) {
+                if (!MODEL_NAME_PATTERN.test(model)) {
                     logger.warn({ providerConfigKey: entry.providerConfigKey, sync: sync.name, model }, 'discovery: skipping a model name GET /records does not accept');
                     continue;
                 }
@@ -135,7 +134,7 @@ export async function discoverAtStartup(options: StartupDiscoveryOptions): Promi
         } catch (err) {
             if (signal.aborted) return;
             failures++;
-            const delayMs = Math.min(options.maxDelayMs, options.delayMs * 2 ** (failures - 1));
+            const delayMs = backoffDelay(failures, { baseDelayMs: options.delayMs, maxDelayMs: options.maxDelayMs });
             logger.warn({ err, retryInMs: delayMs }, 'discovery failed at start-up; webhooks and pulls go on, discovery retries');
             await new Promise<void>((resolve) => {
                 const timer = setTimeout(done, delayMs);
@@ -156,7 +155,9 @@ export interface DaemonDiscoveryOptions {
     apiKey: string;
     timeoutMs: number;
     retry: RetryPolicy;
-    store: Pick<MirrorStore, 'seedKeys'>;
+    /** The daemon's 429 gate: discovery waits at it, and its 429s close it for the pulls too (one bucket per Nango account). */
+    gate: RateLimitGate;
+    store: Pick<PullRequests, 'seedKeys'>;
     logger: Logger;
     allowList: DiscoverDeps['allowList'];
     events: DaemonEvents;
@@ -164,26 +165,18 @@ export interface DaemonDiscoveryOptions {
     signal: AbortSignal;
 }
 
-/**
- * Discovery as the daemon runs it, on the main thread. Its 429 gate also closes whenever the
- * page worker reports a 429 (`rateLimited` events), since Nango has one bucket per account; its
- * own 429s and answers are reported as the same events, for metrics, and main.ts passes them on
- * to the page worker's gate.
- */
+/** Discovery as the daemon runs it, on the main thread, behind the daemon's rate-limit gate. */
 export function createDaemonDiscovery(options: DaemonDiscoveryOptions): () => Promise<DiscoveryResult> {
     const { events, logger } = options;
-    const gate = createRateLimitGate();
-    events.on('rateLimited', ({ waitMs }) => gate.closeFor(waitMs));
     const client = createDiscoveryClient({
         host: options.host,
         apiKey: options.apiKey,
         timeoutMs: options.timeoutMs,
         retry: options.retry,
-        gate,
+        gate: options.gate,
         logger,
         // No onAuthResult: a key without `environment:connections:list` gets 403 here while it
         // may read records fine, so discovery must not mark the API key as refused.
-        onRateLimited: (waitMs) => events.emit('rateLimited', { waitMs }),
         onResponse: (status) => events.emit('nangoResponse', { status }),
     });
     return () =>

@@ -1,5 +1,5 @@
-import type { RecordRow } from '../storage/mirrorStore.js';
-import type { SyncKey } from './syncKey.js';
+import type { RecordRow } from '../domain/recordRow.js';
+import type { SyncKey } from '../domain/syncKey.js';
 
 /** One `GET /records` page, already turned into rows. */
 export interface RowPage {
@@ -17,7 +17,5 @@ export interface PageSource {
     pages(key: SyncKey, cursor: string | null, limit: number, signal?: AbortSignal): AsyncIterable<RowPage>;
     /** Starts what serves pages now (the worker thread) rather than on the first pull, which may come in a burst. */
     warmUp(): void;
-    /** Holds every request back for `ms`: a 429 met outside the page source (Nango's bucket is per account). */
-    holdBack(ms: number): void;
     close(): Promise<void>;
 }

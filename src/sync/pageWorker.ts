@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { createNangoClient, parsePage, peekNextCursor } from '../nango/client.js';
 import { createRateLimitGate } from '../nango/rateLimitGate.js';
 import { batchedPoster, serializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
-import type { SyncKey } from './syncKey.js';
+import type { SyncKey } from '../domain/syncKey.js';
 import { toRecordRow } from './toRecordRows.js';
 
 const port = parentPort!;

@@ -1,7 +1,7 @@
 import { NangoApiError, NangoNetworkError, NangoProtocolError } from '../nango/errors.js';
 import type { RetryPolicy } from '../nango/client.js';
 import type { RowPage } from './pageSource.js';
-import type { SyncKey } from './syncKey.js';
+import type { SyncKey } from '../domain/syncKey.js';
 
 /**
  * Messages cross between the threads in batches, one per turn of the event loop: under a webhook

@@ -1,20 +1,21 @@
 import type { Logger } from 'pino';
-import type { DaemonEvents } from '../lib/daemonEvents.js';
+import type { DaemonEvents } from '../domain/daemonEvents.js';
 import { isAuthError, isNangoApiError, isUnknownConnection } from '../nango/errors.js';
-import type { DeleteMode, MirrorStore } from '../storage/mirrorStore.js';
-import { dateToMicroIso } from '../storage/timestamps.js';
-import { describeKey, type SyncKey } from './syncKey.js';
+import type { DeleteMode } from '../domain/recordRow.js';
+import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
+import type { PullSession, PullSessions } from '../storage/store.js';
+import { dateToMicroIso } from '../domain/timestamps.js';
+import { describeKey, type SyncKey } from '../domain/syncKey.js';
 import type { PageSource } from './pageSource.js';
 
 export interface PullDeps {
-    store: MirrorStore;
+    sessions: PullSessions;
     pages: PageSource;
     logger: Logger;
     pageSize: number;
     deletes: DeleteMode;
     /** Delay before a failed key is tried again, doubled per consecutive failure. */
-    failedPullDelayMs: number;
-    failedPullMaxDelayMs: number;
+    failedPullBackoff: BackoffPolicy;
     now?: () => Date;
     events?: DaemonEvents;
 }
@@ -42,12 +43,22 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
         if (deps.logger.isLevelEnabled('debug')) log().debug(fields, msg);
     };
     const startedAt = dateToMicroIso(now());
-    const claimed = await deps.store.startPull(key, startedAt);
-    if (!claimed) {
-        debug({}, 'another daemon is pulling this key');
-        return { outcome: 'busy', records: 0, pages: 0 };
-    }
-    const start = claimed;
+    const outcome = await deps.sessions.withPull(key, startedAt, (session) => pullClaimed(deps, session, startedAt, signal, { started, log, debug, now }));
+    if (outcome) return outcome;
+    debug({}, 'another daemon is pulling this key');
+    return { outcome: 'busy', records: 0, pages: 0 };
+}
+
+interface PullContext {
+    started: number;
+    log: () => Logger;
+    debug: (fields: object, msg: string) => void;
+    now: () => Date;
+}
+
+async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: string, signal: AbortSignal, ctx: PullContext): Promise<PullOutcome> {
+    const { key, start } = session;
+    const { started, log, debug, now } = ctx;
     debug({ cursor: start.cursor }, 'pull started');
     let pages = 0;
     let records = 0;
@@ -72,7 +83,7 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
             const last = rows[rows.length - 1]!;
             // Persist the last record's cursor, never a null next_cursor.
             const t0 = performance.now();
-            const result = await deps.store.commitPage(key, { rows, cursor: last.cursor, deletes: deps.deletes, syncedAt: dateToMicroIso(now()), pullStartedAt: startedAt });
+            const result = await session.commitPage({ rows, cursor: last.cursor, deletes: deps.deletes, syncedAt: dateToMicroIso(now()), pullStartedAt: startedAt });
             commitMs += performance.now() - t0;
             deps.events?.emit('pageCommitted', { key, upserted: result.upserted, deleted: result.deleted, skipped: result.skipped, cursor: last.cursor, committedAt: dateToMicroIso(now()) });
             cursor = last.cursor;
@@ -84,28 +95,26 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
         if (start.resyncFrom !== null && start.resyncSweep) {
             // This pull started after the resync, so it read from the start (or resumed such a read):
             // whatever it did not write since the resync has vanished upstream.
-            const swept = await deps.store.sweep(key, start.resyncFrom, deps.deletes, dateToMicroIso(now()));
+            const swept = await session.sweep(start.resyncFrom, deps.deletes, dateToMicroIso(now()));
             deleted += swept;
             log().info({ swept }, 'sweep after a full read: rows Nango no longer has were deleted');
         }
-        await deps.store.finishPull(key, { requestSeq: start.requestSeq, startedAt, records, pages, at: dateToMicroIso(now()) });
+        await session.finish({ requestSeq: start.requestSeq, startedAt, records, pages, at: dateToMicroIso(now()) });
         return finish({ outcome: 'ok', records, pages, upserted, deleted, coveredSeq: start.requestSeq });
     } catch (err) {
         const at = dateToMicroIso(now());
         if (signal.aborted) {
-            await deps.store.abandonPull(key, at);
+            await session.abandon(at);
             return finish({ outcome: 'aborted', records, pages });
         }
         if (isUnknownConnection(err)) {
-            await deps.store.markKeyGone(key, 'Nango does not know this connection (400 unknown_connection); it is left alone until a webhook names it again.', at);
+            await session.markGone('Nango does not know this connection (400 unknown_connection); it is left alone until a webhook names it again.', at);
             return finish({ outcome: 'gone', records, pages });
         }
         const { code, error } = classifyFailure(err, cursor);
-        const delay = Math.min(deps.failedPullMaxDelayMs, deps.failedPullDelayMs * 2 ** Math.min(start.consecutiveFailures, 30));
-        await deps.store.failPull(key, { code, error, at, nextAttemptAt: dateToMicroIso(new Date(now().getTime() + delay)) });
+        const delay = backoffDelay(start.consecutiveFailures + 1, deps.failedPullBackoff);
+        await session.fail({ code, error, at, nextAttemptAt: dateToMicroIso(new Date(now().getTime() + delay)) });
         return finish({ outcome: 'failed', records, pages, code, error });
-    } finally {
-        await deps.store.releasePull(key);
     }
 }
 

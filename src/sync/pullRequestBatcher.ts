@@ -1,6 +1,6 @@
-import type { MirrorStore } from '../storage/mirrorStore.js';
-import { dateToMicroIso } from '../storage/timestamps.js';
-import type { SyncKey } from './syncKey.js';
+import type { PullRequests } from '../storage/store.js';
+import { dateToMicroIso } from '../domain/timestamps.js';
+import type { SyncKey } from '../domain/syncKey.js';
 
 /**
  * Group commit for pull requests. Every webhook must be durable before its 2xx, and a durable
@@ -18,7 +18,7 @@ interface Waiting {
     reject: (err: unknown) => void;
 }
 
-export function createPullRequestBatcher(store: Pick<MirrorStore, 'requestPulls'>): PullRequestBatcher {
+export function createPullRequestBatcher(store: Pick<PullRequests, 'requestPulls'>): PullRequestBatcher {
     let waiting: Waiting[] = [];
     let scheduled = false;
 

@@ -1,16 +1,16 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import type { MirrorStore } from '../storage/mirrorStore.js';
-import { dateToMicroIso } from '../storage/timestamps.js';
+import type { KeyStates } from '../storage/store.js';
+import { dateToMicroIso } from '../domain/timestamps.js';
 import type { PullOutcome } from './pullKey.js';
-import { keyString, type SyncKey } from './syncKey.js';
+import { keyString, type SyncKey } from '../domain/syncKey.js';
 
 export type PullReason = 'webhook' | 'reconcile' | 'pending' | 'admin';
 
 export type ScheduledOutcome = PullOutcome & { reason: PullReason };
 
 export interface PullSchedulerDeps {
-    store: MirrorStore;
+    keys: Pick<KeyStates, 'listDueKeys'>;
     logger: Logger;
     concurrency: number;
     /** Runs one pull; the scheduler guarantees at most one per key at a time. */
@@ -129,7 +129,7 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
             // One look at a time: two overlapping looks could both see a key as idle.
             waking ??= (async () => {
                 try {
-                    const due = await deps.store.listDueKeys(dateToMicroIso(new Date()));
+                    const due = await deps.keys.listDueKeys(dateToMicroIso(new Date()));
                     // Take only what this daemon can start now: daemons sharing a database leave
                     // the rest to each other instead of queueing the same keys everywhere.
                     let free = deps.concurrency - entries.size;

@@ -1,20 +1,20 @@
 import type { Logger } from 'pino';
-import type { DaemonEvents } from '../lib/daemonEvents.js';
-import type { MirrorStore } from '../storage/mirrorStore.js';
-import type { ModelEntry } from '../config/schema.js';
-import { dateToMicroIso } from '../storage/timestamps.js';
-import { isAllowed } from '../webhooks/classifyWebhook.js';
+import type { DaemonEvents } from '../domain/daemonEvents.js';
+import type { KeyStates, Leases } from '../storage/store.js';
+import { dateToMicroIso } from '../domain/timestamps.js';
+import { isAllowed, type AllowEntry } from '../domain/allowList.js';
 import type { PullScheduler } from './pullScheduler.js';
 
 export interface ReconcilerDeps {
-    store: MirrorStore;
+    keys: Pick<KeyStates, 'listActiveKeys'>;
+    leases: Pick<Leases, 'claimLease'>;
     scheduler: PullScheduler;
     logger: Logger;
     intervalMs: number;
     /** Who this daemon is, for the lease that lets one daemon of a group run each pass. */
     holder: string;
     /** The `models` allow-list: keys it no longer names are not pulled. */
-    allowList?: readonly Pick<ModelEntry, 'providerConfigKey' | 'model' | 'variant'>[];
+    allowList?: readonly AllowEntry[];
     events?: DaemonEvents;
     /** `sync.discover`: seeds keys for Nango's connections × sync models at the start of each pass. A failure is logged, not fatal. */
     discover?: () => Promise<unknown>;
@@ -47,7 +47,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
                 deps.logger.warn({ err }, 'discovery failed; this pass pulls the keys already known');
             }
         }
-        const keys = (await deps.store.listActiveKeys()).filter((k) => isAllowed(k, deps.allowList ?? []));
+        const keys = (await deps.keys.listActiveKeys()).filter((k) => isAllowed(k, deps.allowList ?? []));
         const outcomes = await Promise.all(keys.map((key) => deps.scheduler.request(key, 'reconcile')));
         // Only pulls the pass itself started: records a webhook-led pull found were announced.
         const found = outcomes.filter((o) => o.reason === 'reconcile').reduce((n, o) => n + o.records, 0);
@@ -61,7 +61,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         // Daemons sharing a Postgres mirror race for the lease; the winner runs the pass for the
         // group and the others skip it. 90% of the interval, so timer jitter never skips a pass.
         const now = Date.now();
-        const claimed = await deps.store.claimLease('reconcile', deps.holder, dateToMicroIso(new Date(now)), dateToMicroIso(new Date(now + deps.intervalMs * 0.9)));
+        const claimed = await deps.leases.claimLease('reconcile', deps.holder, dateToMicroIso(new Date(now)), dateToMicroIso(new Date(now + deps.intervalMs * 0.9)));
         if (!claimed) {
             deps.logger.debug('another daemon ran this reconcile pass');
             return null;

@@ -1,5 +1,5 @@
-import { toMicroIso } from '../storage/timestamps.js';
-import type { RecordRow } from '../storage/mirrorStore.js';
+import { toMicroIso } from '../domain/timestamps.js';
+import type { RecordRow } from '../domain/recordRow.js';
 
 /** A page record as Nango returns it (protocol §4.2); checked by hand because this runs per row. */
 export interface NangoRecordMetadata {

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KeyStatus, MirrorStore } from '../storage/mirrorStore.js';
-import type { SyncKey } from './syncKey.js';
+import type { KeyStatus } from '../domain/keyState.js';
+import type { KeyStates } from '../storage/store.js';
+import type { SyncKey } from '../domain/syncKey.js';
 
 export type WaitOutcome =
     | { ok: true; status: KeyStatus }
@@ -11,13 +12,13 @@ export type WaitOutcome =
  * (done_seq ≥ requestSeq), whichever daemon ran it: the mirror is then current as of the request.
  * Fails as soon as the key is recorded failed or gone after the request.
  */
-export async function waitForPull(store: MirrorStore, key: SyncKey, requestSeq: number, options: { timeoutMs: number; pollMs?: number; signal?: AbortSignal }): Promise<WaitOutcome> {
+export async function waitForPull(keys: Pick<KeyStates, 'getKeyStatus'>, key: SyncKey, requestSeq: number, options: { timeoutMs: number; pollMs?: number; signal?: AbortSignal }): Promise<WaitOutcome> {
     const deadline = Date.now() + options.timeoutMs;
     const cheap = { counts: false };
-    const seenFailures = (await store.listKeyStatus(key, cheap))[0]?.consecutiveFailures ?? 0;
+    const seenFailures = (await keys.getKeyStatus(key, cheap))?.consecutiveFailures ?? 0;
     for (;;) {
-        const status = (await store.listKeyStatus(key, cheap))[0];
-        if (status && status.doneSeq >= requestSeq) return { ok: true, status: (await store.listKeyStatus(key))[0] ?? status };
+        const status = await keys.getKeyStatus(key, cheap);
+        if (status && status.doneSeq >= requestSeq) return { ok: true, status: (await keys.getKeyStatus(key)) ?? status };
         if (status?.status === 'gone') return { ok: false, code: 'connection_gone', message: status.lastError ?? 'Nango does not know this connection.', status };
         if (status?.status === 'failed' && status.consecutiveFailures > seenFailures) {
             return { ok: false, code: 'pull_failed', message: `${status.lastErrorCode ?? 'error'}: ${status.lastError ?? 'the pull failed'}`, status };

@@ -1,15 +1,20 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { RateLimitGate } from '../nango/rateLimitGate.js';
 import type { PageSource, RowPage } from './pageSource.js';
 import { batchedPoster, deserializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
-import type { SyncKey } from './syncKey.js';
+import type { SyncKey } from '../domain/syncKey.js';
 
 export interface WorkerPageSourceOptions extends PageWorkerData {
     logger: Logger;
     /** Pages fetched ahead of the one being committed. @default 3 */
     window?: number;
+    /**
+     * The daemon's 429 gate (one bucket per Nango account): the worker's 429s close it, and its
+     * closings from elsewhere (discovery) hold the worker back. Without one, the worker's own gate alone.
+     */
+    gate?: RateLimitGate;
     onAuthResult?: (ok: boolean) => void;
-    onRateLimited?: (waitMs: number) => void;
     onResponse?: (status: number | 'network_error') => void;
 }
 
@@ -35,7 +40,7 @@ function newWorker(workerData: PageWorkerData): Worker {
  * overlap instead of adding up. Memory stays bounded by `window` pages per key.
  */
 export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSource {
-    const { logger, onAuthResult, onRateLimited, onResponse, window = 3, ...data } = options;
+    const { logger, gate, onAuthResult, onResponse, window = 3, ...data } = options;
     const consumers = new Map<number, Consumer>();
     let nextId = 1;
     let worker: Worker | undefined;
@@ -56,7 +61,7 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
                     return onAuthResult?.(message.ok);
                 case 'rate_limited':
                     logger.warn({ waitMs: message.waitMs }, 'Nango rate limit reached (429); every key waits');
-                    return onRateLimited?.(message.waitMs);
+                    return gate?.closeFor(message.waitMs, source);
                 case 'response':
                     return onResponse?.(message.status);
                 case 'retry':
@@ -122,17 +127,20 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
         }
     }
 
-    return {
+    const source: PageSource = {
         pages,
         warmUp() {
             if (!closed) worker ??= start();
         },
-        holdBack(ms) {
-            if (worker) post?.({ type: 'hold_back', waitMs: ms });
-        },
         async close() {
             closed = true;
+            unsubscribe?.();
             await worker?.terminate();
         },
     };
+    // A 429 met elsewhere holds the worker's requests back too; its own are already in its gate.
+    const unsubscribe = gate?.onClose((ms, from) => {
+        if (from !== source && worker) post?.({ type: 'hold_back', waitMs: ms });
+    });
+    return source;
 }

@@ -1,7 +1,7 @@
 import type { NangoAuthWebhookBody, NangoSyncWebhookBodyError, NangoSyncWebhookBodySuccess } from '@nangohq/types';
 import { z } from 'zod';
-import type { ModelEntry } from '../config/schema.js';
-import { BASE_VARIANT, type SyncKey } from '../sync/syncKey.js';
+import { isAllowed, type AllowEntry } from '../domain/allowList.js';
+import { BASE_VARIANT, type SyncKey } from '../domain/syncKey.js';
 
 /**
  * An identifier as text every engine can store exactly: no NUL (Postgres text cannot hold it) and
@@ -59,7 +59,6 @@ const typesAgree: [
 ] = [true, true, true];
 void typesAgree;
 
-type AllowEntry = Pick<ModelEntry, 'providerConfigKey' | 'model' | 'variant'>;
 
 export type WebhookAction =
     | { kind: 'pull'; keys: SyncKey[]; syncName?: string | undefined }
@@ -113,14 +112,6 @@ export function classifyWebhook(body: unknown, allowList: readonly AllowEntry[])
         return { kind: 'auth', providerConfigKey: w.providerConfigKey, connectionId: w.connectionId, operation: w.operation, success: w.success };
     }
     return { kind: 'ignore', reason: `webhook type ${JSON.stringify(type)} carries nothing to mirror` };
-}
-
-/** Whether the `models` allow-list lets this key be mirrored (an empty list allows all). */
-export function isAllowed(key: SyncKey, allowList: readonly AllowEntry[]): boolean {
-    if (allowList.length === 0) return true;
-    return allowList.some(
-        (e) => e.providerConfigKey === key.providerConfigKey && e.model === key.model && (e.variant === undefined || e.variant === key.variant),
-    );
 }
 
 function invalid(error: z.ZodError): WebhookAction {

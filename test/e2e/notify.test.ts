@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { createDaemonEvents, type DaemonEventMap } from '../../src/lib/daemonEvents.js';
+import { createDaemonEvents, type DaemonEventMap } from '../../src/domain/daemonEvents.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
 import type { NotifierTuning } from '../../src/notify/notifier.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
 import Database from 'better-sqlite3';
-import { toMicroIso } from '../../src/storage/timestamps.js';
+import { toMicroIso } from '../../src/domain/timestamps.js';
 
 /**
  * The engines the end-to-end suite runs against. Postgres: $TEST_POSTGRES_URL, else

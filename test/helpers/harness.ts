@@ -6,7 +6,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { toMicroIso } from '../../src/storage/timestamps.js';
+import { toMicroIso } from '../../src/domain/timestamps.js';
 import { FakeNango } from '../fakes/fakeNango.js';
 import type { StoreKey } from '../fakes/fakeRecordStore.js';
 import { postWebhook, syncSuccessBody } from '../fakes/webhooks.js';

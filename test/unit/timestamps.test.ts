@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { toMicroIso } from '../../src/storage/timestamps.js';
+import { toMicroIso } from '../../src/domain/timestamps.js';
 
 test('Postgres to_json timestamps keep all six fraction digits in UTC', () => {
     assert.equal(toMicroIso('2026-04-14T18:46:03.097459+00:00'), '2026-04-14T18:46:03.097459Z');

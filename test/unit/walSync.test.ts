@@ -15,27 +15,36 @@ function walFile(): { path: string; dispose: () => void } {
 
 test('flushes asked for together share one fsync; one asked for during an fsync gets the next', async () => {
     const wal = walFile();
-    const started: number[] = [];
-    let release!: () => void;
-    // The real fsync, held open until the test lets it finish.
+    let starts = 0;
+    // No sleeps: the first fsync signals that it has started, then waits at a gate the test opens.
+    let firstStarted!: () => void;
+    const started = new Promise<void>((r) => (firstStarted = r));
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
     const sync = createWalSync(wal.path, async (file: FileHandle) => {
-        started.push(Date.now());
+        starts++;
         await file.sync();
-        if (started.length === 1) await new Promise<void>((r) => (release = r));
+        if (starts === 1) {
+            firstStarted();
+            await gate;
+        }
     });
     try {
         const first = [sync.flush(), sync.flush(), sync.flush()];
-        await new Promise((r) => setTimeout(r, 20));
-        assert.equal(started.length, 1, 'three flushes in one turn: one fsync');
+        await started;
+        assert.equal(starts, 1, 'three flushes in one turn: one fsync');
         // This commit came after the running fsync began: that fsync may not cover it.
         let lateDone = false;
         const late = sync.flush().then(() => (lateDone = true));
-        await new Promise((r) => setTimeout(r, 20));
+        // Let every settled promise run: the late flush must still wait, whatever the machine's speed.
+        await new Promise((r) => setImmediate(r));
         assert.equal(lateDone, false, 'not resolved by the fsync that was already running');
-        release();
+        assert.equal(starts, 1, 'no second fsync while the first one runs');
+        openGate();
         await Promise.all([...first, late]);
-        assert.equal(started.length, 2, 'the late flush got an fsync of its own, after the first');
+        assert.equal(starts, 2, 'the late flush got an fsync of its own, after the first');
     } finally {
+        openGate();
         await sync.close();
         wal.dispose();
     }

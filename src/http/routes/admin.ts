@@ -2,16 +2,18 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { Router, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { MirrorStore } from '../../storage/mirrorStore.js';
-import { dateToMicroIso } from '../../storage/timestamps.js';
+import { MODEL_NAME_PATTERN, NANGO_NAME_MAX_LENGTH, VARIANT_NAME_PATTERN } from '../../domain/nangoNames.js';
+import type { KeyStates, PullRequests } from '../../storage/store.js';
+import { dateToMicroIso } from '../../domain/timestamps.js';
 import type { PullScheduler } from '../../sync/pullScheduler.js';
-import { BASE_VARIANT, describeKey } from '../../sync/syncKey.js';
+import { BASE_VARIANT, describeKey } from '../../domain/syncKey.js';
 import { waitForPull } from '../../sync/waitForPull.js';
 import { HttpError, sendError } from '../httpError.js';
 
 export interface AdminDeps {
     token: string;
-    store: MirrorStore;
+    requests: Pick<PullRequests, 'requestPulls' | 'requestResync'>;
+    keys: Pick<KeyStates, 'getKeyStatus' | 'listKeyStatus'>;
     scheduler: PullScheduler;
     logger: Logger;
     /** Longest a `wait: true` request waits. @default 300000 */
@@ -19,10 +21,10 @@ export interface AdminDeps {
 }
 
 const syncRequest = z.strictObject({
-    providerConfigKey: z.string().min(1).max(255),
-    connectionId: z.string().min(1).max(255),
-    model: z.string().regex(/^[A-Z][a-zA-Z0-9_-]+$/).max(255),
-    variant: z.string().regex(/^[a-zA-Z0-9_-]+$/).max(255).optional(),
+    providerConfigKey: z.string().min(1).max(NANGO_NAME_MAX_LENGTH),
+    connectionId: z.string().min(1).max(NANGO_NAME_MAX_LENGTH),
+    model: z.string().regex(MODEL_NAME_PATTERN).max(NANGO_NAME_MAX_LENGTH),
+    variant: z.string().regex(VARIANT_NAME_PATTERN).max(NANGO_NAME_MAX_LENGTH).optional(),
     /** Forget the cursor and read from the start. */
     reset: z.boolean().default(false),
     /** With reset: rows the full read does not write are deleted at its end. */
@@ -46,7 +48,7 @@ export function adminRouter(deps: AdminDeps): Router {
     router.use('/admin', requireToken, express.json({ limit: '16kb' }));
 
     router.get('/admin/keys', async (_req, res) => {
-        res.json({ keys: await deps.store.listKeyStatus() });
+        res.json({ keys: await deps.keys.listKeyStatus() });
     });
 
     router.post('/admin/sync', async (req, res) => {
@@ -59,13 +61,13 @@ export function adminRouter(deps: AdminDeps): Router {
         if (sweep && !reset) return sendError(res, new HttpError(400, 'invalid_request', 'sweep needs reset: a sweep only makes sense after a full read.'));
         const key = { ...rest, variant: variant ?? BASE_VARIANT };
         const at = dateToMicroIso(new Date());
-        if (reset) await deps.store.requestResync(key, sweep, at);
-        else await deps.store.requestPulls([key], at);
-        const requestSeq = (await deps.store.listKeyStatus(key, { counts: false }))[0]?.requestSeq ?? 0;
+        if (reset) await deps.requests.requestResync(key, sweep, at);
+        else await deps.requests.requestPulls([key], at);
+        const requestSeq = (await deps.keys.getKeyStatus(key, { counts: false }))?.requestSeq ?? 0;
         deps.logger.info({ key: describeKey(key), reset, sweep }, 'pull requested through the admin API');
         void deps.scheduler.request(key, 'admin');
         if (!wait) return res.status(202).json({ status: 'requested', requestSeq });
-        const outcome = await waitForPull(deps.store, key, requestSeq, { timeoutMs: deps.maxWaitMs ?? 300_000 });
+        const outcome = await waitForPull(deps.keys, key, requestSeq, { timeoutMs: deps.maxWaitMs ?? 300_000 });
         if (outcome.ok) return res.json({ status: 'synced', requestSeq, key: outcome.status });
         const status = outcome.code === 'wait_timeout' ? 504 : outcome.code === 'connection_gone' ? 409 : 502;
         return sendError(res, new HttpError(status, outcome.code, outcome.message));

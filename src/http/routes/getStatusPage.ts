@@ -1,11 +1,11 @@
 import { Router, type Response } from 'express';
 import type { Registry } from 'prom-client';
-import type { MirrorStore } from '../../storage/mirrorStore.js';
+import type { KeyStates } from '../../storage/store.js';
 import { renderStatusPage, STATUS_PAGE_CSP } from '../statusPage/renderStatusPage.js';
 import { statusSnapshot } from '../statusPage/statusSnapshot.js';
 
 export interface StatusPageDeps {
-    store: Pick<MirrorStore, 'listKeyStatus'>;
+    keys: Pick<KeyStates, 'listKeyStatus'>;
     registry: Registry;
     /** Seconds between refreshes unless `?refresh=N` (1–3600) asks otherwise. @default 5 */
     refreshSeconds?: number;
@@ -16,7 +16,7 @@ export interface StatusPageDeps {
 /** `GET /`: the read-only status page; `GET /status.json`: the same data as JSON. */
 export function statusPageRouter(deps: StatusPageDeps): Router {
     const router = Router();
-    const snapshot = () => statusSnapshot({ store: deps.store, registry: deps.registry, ...(deps.maxRows === undefined ? {} : { maxRows: deps.maxRows }) });
+    const snapshot = () => statusSnapshot({ keys: deps.keys, registry: deps.registry, ...(deps.maxRows === undefined ? {} : { maxRows: deps.maxRows }) });
 
     router.get('/', async (req, res) => {
         const asked = Number(req.query['refresh']);

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { MirrorStore } from '../../storage/mirrorStore.js';
+import type { Schema } from '../../storage/store.js';
 import type { DaemonHealth } from '../../lib/daemonHealth.js';
 
 /** 200 while the process runs. */
@@ -10,11 +10,11 @@ export function getHealthz(): RequestHandler {
 }
 
 /** 200 only when the database answers and is migrated, and Nango did not last refuse the API key. */
-export function getReadyz(store: MirrorStore, health: DaemonHealth): RequestHandler {
+export function getReadyz(schema: Pick<Schema, 'checkReady'>, health: DaemonHealth): RequestHandler {
     return async (_req, res) => {
         const problems: string[] = [];
         try {
-            await store.checkReady();
+            await schema.checkReady();
         } catch (err) {
             problems.push(`database: ${(err as Error).message}`);
         }

@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { ModelEntry } from '../../config/schema.js';
-import type { DaemonEvents } from '../../lib/daemonEvents.js';
-import type { MirrorStore } from '../../storage/mirrorStore.js';
-import { dateToMicroIso } from '../../storage/timestamps.js';
+import type { AllowEntry } from '../../domain/allowList.js';
+import type { DaemonEvents } from '../../domain/daemonEvents.js';
+import type { PullRequests } from '../../storage/store.js';
+import { dateToMicroIso } from '../../domain/timestamps.js';
 import type { PullRequestBatcher } from '../../sync/pullRequestBatcher.js';
 import type { PullScheduler } from '../../sync/pullScheduler.js';
-import { describeKey } from '../../sync/syncKey.js';
+import { describeKey } from '../../domain/syncKey.js';
 import { classifyWebhook, type WebhookAction } from '../../webhooks/classifyWebhook.js';
 import { HttpError, isHttpError, sendError, sendJson } from '../httpError.js';
 import { readBody } from '../readBody.js';
@@ -16,8 +16,8 @@ export interface WebhookRouteDeps {
     signingKeys: readonly string[];
     acceptLegacySignature: boolean;
     maxBodyBytes: number;
-    allowList: readonly ModelEntry[];
-    store: MirrorStore;
+    allowList: readonly AllowEntry[];
+    requests: Pick<PullRequests, 'recordNangoSyncError' | 'markConnectionGone'>;
     /** Stores pull requests durably, many webhooks per transaction. */
     pullRequests: PullRequestBatcher;
     scheduler: PullScheduler;
@@ -100,11 +100,11 @@ export function postWebhook(deps: WebhookRouteDeps): (req: IncomingMessage, res:
                 if (log.isLevelEnabled('debug')) log.debug({ keys: action.keys.map(describeKey) }, 'pull requested');
                 return;
             case 'sync_failed':
-                await deps.store.recordNangoSyncError(action.keys, action.error, at);
+                await deps.requests.recordNangoSyncError(action.keys, action.error, at);
                 log.warn({ keys: action.keys.map(describeKey), error: action.error }, 'Nango reports a failed sync');
                 return;
             case 'connection_deleted': {
-                const n = await deps.store.markConnectionGone(action.providerConfigKey, action.connectionId, 'Nango deleted the connection (auth webhook, operation deletion); rows kept.', at);
+                const n = await deps.requests.markConnectionGone(action.providerConfigKey, action.connectionId, 'Nango deleted the connection (auth webhook, operation deletion); rows kept.', at);
                 log.info({ providerConfigKey: action.providerConfigKey, connectionId: action.connectionId, keys: n }, 'connection deleted in Nango; its keys are marked gone');
                 return;
             }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isFailing, KEY_STATES, shownState } from '../../domain/keyState.js';
 import { METRIC } from '../../metrics/createMetrics.js';
 import type { StatusCounterValue, StatusKeyRow, StatusSnapshot } from './statusSnapshot.js';
 
@@ -111,17 +112,16 @@ export function formatDuration(seconds: number): string {
     return `${Math.floor(s / 86_400)} d ${Math.round((s % 86_400) / 3600)} h`;
 }
 
-const KNOWN_STATUSES = new Set(['ok', 'failed', 'running', 'pending', 'gone']);
+const KNOWN_STATUSES = new Set<string>(KEY_STATES);
 
 function statusBadge(row: StatusKeyRow): string {
-    // Like `nango-mirror status`: an ok key with a request no pull covers yet is pending.
-    const shown = row.status === 'ok' && row.pending ? 'pending' : row.status;
+    const shown = shownState(row.status, row.pending);
     const cls = KNOWN_STATUSES.has(shown) ? shown : 'other';
     return `<span class="badge st-${cls}">${escapeHtml(shown)}</span>`;
 }
 
 function keyRow(row: StatusKeyRow): string {
-    const failing = row.status === 'failed' || row.consecutiveFailures > 0;
+    const failing = isFailing(row);
     const lag = row.lagSeconds === null ? '<span class="muted">never</span>' : escapeHtml(formatDuration(row.lagSeconds));
     const lagTitle = row.lastSuccessAt === null ? 'no successful pull yet' : `last success ${row.lastSuccessAt}`;
     const error = row.lastError === null && row.lastErrorCode === null ? '' : `${row.lastErrorCode === null ? '' : `<span class="code">${escapeHtml(row.lastErrorCode)}</span>`}${escapeHtml(clip(row.lastError ?? '', 300))}`;

@@ -1,7 +1,8 @@
 import type { Registry } from 'prom-client';
-import { METRIC, oldestSuccessAgeSeconds, pendingKeyCount } from '../../metrics/createMetrics.js';
-import type { KeyStatus, MirrorStore } from '../../storage/mirrorStore.js';
-import { describeKey } from '../../sync/syncKey.js';
+import { isFailing, isPending, oldestSuccessAgeSeconds, pendingKeyCount, type KeyState, type KeyStatus } from '../../domain/keyState.js';
+import { METRIC } from '../../metrics/createMetrics.js';
+import type { KeyStates } from '../../storage/store.js';
+import { describeKey } from '../../domain/syncKey.js';
 
 /** One key as the status page shows it. Every string here may come from a webhook: escape it. */
 export interface StatusKeyRow {
@@ -10,7 +11,7 @@ export interface StatusKeyRow {
     connectionId: string;
     model: string;
     variant: string;
-    status: string;
+    status: KeyState;
     /** True while a request waits for a pull (the key's work is not done). */
     pending: boolean;
     lastSuccessAt: string | null;
@@ -46,7 +47,7 @@ export interface StatusSnapshot {
 const COUNTERS = [METRIC.webhooks, METRIC.recordsWritten, METRIC.pulls, METRIC.nangoRequests, METRIC.rateLimitedSeconds, METRIC.reconcileFound] as const;
 
 export interface SnapshotDeps {
-    store: Pick<MirrorStore, 'listKeyStatus'>;
+    keys: Pick<KeyStates, 'listKeyStatus'>;
     registry: Registry;
     now?: () => number;
     /** @default 1000 */
@@ -54,13 +55,12 @@ export interface SnapshotDeps {
 }
 
 export async function statusSnapshot(deps: SnapshotDeps): Promise<StatusSnapshot> {
-    const keys = await deps.store.listKeyStatus();
+    const keys = await deps.keys.listKeyStatus();
     const nowMs = (deps.now ?? Date.now)();
     const statusCounts: Record<string, number> = {};
     for (const k of keys) statusCounts[k.status] = (statusCounts[k.status] ?? 0) + 1;
-    const failing = (k: KeyStatus) => k.status === 'failed' || k.consecutiveFailures > 0;
     // A stable sort: the store's key order within each group.
-    const sorted = [...keys].sort((a, b) => Number(failing(b)) - Number(failing(a)));
+    const sorted = [...keys].sort((a, b) => Number(isFailing(b)) - Number(isFailing(a)));
     const maxRows = deps.maxRows ?? 1000;
     return {
         generatedAt: new Date(nowMs).toISOString(),
@@ -83,7 +83,7 @@ function toRow(k: KeyStatus, nowMs: number): StatusKeyRow {
         model: k.model,
         variant: k.variant,
         status: k.status,
-        pending: k.status !== 'gone' && k.requestSeq > k.doneSeq,
+        pending: isPending(k),
         lastSuccessAt: k.lastSuccessAt,
         lagSeconds: Number.isNaN(success) ? null : Math.max(0, Math.round((nowMs - success) / 1000)),
         liveRows: k.liveRows,

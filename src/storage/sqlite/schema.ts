@@ -1,93 +1,30 @@
-import { sql } from 'drizzle-orm';
-import { integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { fileURLToPath } from 'node:url';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import type { Schema } from '../store.js';
+import type { SqliteConnection } from './connection.js';
+import { recoverSqliteInterruptedPulls } from './pullSessions.js';
+import { applySqliteViews } from './views.js';
 
-/**
- * The mirror: one row per Nango record and key. Public API — the app queries it with plain SQL,
- * so names only ever get added. Timestamps are UTC ISO-8601 text with exactly six fraction digits
- * (`2026-11-22T10:00:00.123456Z`) so they sort and compare as text without losing Nango's microseconds.
- */
-export const nangoRecords = sqliteTable(
-    'nango_records',
-    {
-        providerConfigKey: text('provider_config_key').notNull(),
-        connectionId: text('connection_id').notNull(),
-        model: text('model').notNull(),
-        variant: text('variant').notNull().default('base'),
-        /** The record's external id, always text: Nango returns `5` as `"5"`. */
-        id: text('id').notNull(),
-        /** The record as JSON, without `_nango_metadata`. */
-        data: text('data').notNull(),
-        lastAction: text('last_action').notNull(),
-        deletedAt: text('deleted_at'),
-        prunedAt: text('pruned_at'),
-        firstSeenAt: text('first_seen_at').notNull(),
-        lastModifiedAt: text('last_modified_at').notNull(),
-        /** The record's own Nango cursor. */
-        cursor: text('cursor').notNull(),
-        /** When the mirror last wrote this row. */
-        syncedAt: text('synced_at').notNull(),
-    },
-    (t) => [primaryKey({ columns: [t.providerConfigKey, t.connectionId, t.model, t.variant, t.id] })],
-);
+const MIGRATIONS = fileURLToPath(new URL('../../../drizzle/sqlite', import.meta.url));
 
-/** One row per (provider_config_key, connection_id, model, variant): the pull's cursor and health. */
-export const nangoSyncState = sqliteTable(
-    'nango_sync_state',
-    {
-        providerConfigKey: text('provider_config_key').notNull(),
-        connectionId: text('connection_id').notNull(),
-        model: text('model').notNull(),
-        variant: text('variant').notNull().default('base'),
-        /** The last committed cursor; null means "from the beginning". */
-        cursor: text('cursor'),
-        /** pending | running | ok | failed | gone */
-        status: text('status').notNull().default('pending'),
-        /** Bumped by every pull request; a pull that started at seq N covers every request up to N. */
-        requestSeq: integer('request_seq').notNull().default(0),
-        /** The highest request seq covered by a finished pull; pending while request_seq > done_seq. */
-        doneSeq: integer('done_seq').notNull().default(0),
-        pullRequestedAt: text('pull_requested_at'),
-        pullStartedAt: text('pull_started_at'),
-        lastSuccessAt: text('last_success_at'),
-        /** When a failed key may be tried again (backoff). */
-        nextAttemptAt: text('next_attempt_at'),
-        lastError: text('last_error'),
-        lastErrorCode: text('last_error_code'),
-        consecutiveFailures: integer('consecutive_failures').notNull().default(0),
-        /** The last failed-sync webhook Nango sent for this key (Nango's failure, not ours). */
-        nangoSyncError: text('nango_sync_error'),
-        nangoSyncErrorAt: text('nango_sync_error_at'),
-        goneAt: text('gone_at'),
-        /** When a resync was asked for: pulls that started earlier no longer move the cursor. */
-        resyncFrom: text('resync_from'),
-        /** With the resync: once the full read ends, rows it did not write are deleted. */
-        resyncSweep: integer('resync_sweep', { mode: 'boolean' }).notNull().default(false),
-        /** Records written by all pulls of this key, and by the last finished pull. */
-        recordsPulledTotal: integer('records_pulled_total').notNull().default(0),
-        lastPullRecords: integer('last_pull_records').notNull().default(0),
-        lastPullPages: integer('last_pull_pages').notNull().default(0),
-        createdAt: text('created_at')
-            .notNull()
-            .default(sql`(strftime('%Y-%m-%dT%H:%M:%f','now') || '000Z')`),
-        updatedAt: text('updated_at')
-            .notNull()
-            .default(sql`(strftime('%Y-%m-%dT%H:%M:%f','now') || '000Z')`),
-    },
-    (t) => [primaryKey({ columns: [t.providerConfigKey, t.connectionId, t.model, t.variant] })],
-);
-
-export type SyncStateRow = typeof nangoSyncState.$inferSelect;
-
-/** Named leases: the single-writer guard on a SQLite file, and one reconcile pass per interval. */
-export const nangoMirrorLeases = sqliteTable('nango_mirror_leases', {
-    name: text('name').primaryKey(),
-    holder: text('holder').notNull(),
-    expiresAt: text('expires_at').notNull(),
-});
-
-/** Typed views the daemon created from `models[].view`, so it can drop the ones the config no longer names. */
-export const nangoMirrorViews = sqliteTable('nango_mirror_views', {
-    name: text('name').primaryKey(),
-    kind: text('kind').notNull(),
-    definition: text('definition').notNull(),
-});
+export function sqliteSchema(conn: SqliteConnection): Schema {
+    return {
+        async migrate() {
+            migrate(drizzle(conn.db), { migrationsFolder: MIGRATIONS });
+            conn.attachWal();
+        },
+        async checkReady() {
+            const row = conn.db
+                .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('nango_records', 'nango_sync_state')")
+                .get() as { n: number };
+            if (row.n !== 2) throw new Error('The mirror tables do not exist: run `nango-mirror migrate`.');
+        },
+        async applyViews(views, indexes) {
+            applySqliteViews(conn.db, views, indexes);
+        },
+        async recoverInterruptedPulls(at) {
+            return recoverSqliteInterruptedPulls(conn, at);
+        },
+    };
+}

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { SyncKey } from '../sync/syncKey.js';
+import type { SyncKey } from './syncKey.js';
 
 /** What the daemon reports as it works; metrics, notifications and the status page listen. */
 export interface DaemonEventMap {

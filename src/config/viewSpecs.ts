@@ -1,15 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { ModelEntry } from '../config/schema.js';
-import type { IndexSpec, ViewSpec } from './mirrorStore.js';
+import type { IndexSpec, ViewSpec } from '../domain/viewSpec.js';
+import type { ModelEntry } from './schema.js';
 
 /** `$.a.b[0]` → ['a', 'b', '0'] (the config schema already allowed only identifiers and indexes). */
 export function parseJsonPath(path: string): string[] {
     return [...path.matchAll(/\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]/g)].map((m) => m[1] ?? m[2]!);
-}
-
-/** Back to `$.a.b[0]` for SQLite's json functions. */
-export function sqliteJsonPath(segments: readonly string[]): string {
-    return '$' + segments.map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s}`)).join('');
 }
 
 /** The views and indexes the config asks for, in the engine-neutral form the stores render. */
@@ -39,9 +34,4 @@ export function viewSpecsFromConfig(models: readonly ModelEntry[]): { views: Vie
         names.add(v.name);
     }
     return { views, indexes };
-}
-
-/** SQL string literal for values that come from validated config (quotes doubled all the same). */
-export function sqlLiteral(value: string): string {
-    return `'${value.replace(/'/g, "''")}'`;
 }

@@ -1,14 +1,12 @@
-import type Database from 'better-sqlite3';
-import type { SyncKey } from '../../sync/syncKey.js';
-import type { PageCommit, PageResult } from '../mirrorStore.js';
+import type { SyncKey } from '../../domain/syncKey.js';
+import type { PageCommit, PageResult } from '../store.js';
+import type { SqliteConnection } from './connection.js';
 
 /**
  * The hot path: one page of records and its cursor in one transaction, through prepared
  * statements (drizzle's builder would rebuild the SQL per row; this runs at database speed).
  */
-export interface RecordWriter {
-    commitPage(key: SyncKey, page: PageCommit): PageResult;
-}
+export type PageWriter = (key: SyncKey, page: PageCommit) => PageResult;
 
 // `>=`: a re-read of the same version is idempotent, and a prune (which keeps last_modified_at)
 // still lands; only an older version is refused.
@@ -38,12 +36,14 @@ SET cursor = CASE WHEN resync_from > @pullStartedAt THEN cursor ELSE @cursor END
     records_pulled_total = records_pulled_total + @count, updated_at = @syncedAt
 WHERE provider_config_key = @pck AND connection_id = @conn AND model = @model AND variant = @variant`;
 
-export function createRecordWriter(sqlite: Database.Database): RecordWriter {
-    const upsert = sqlite.prepare(UPSERT);
-    const hardDelete = sqlite.prepare(HARD_DELETE);
-    const advanceCursor = sqlite.prepare(ADVANCE_CURSOR);
+/** Prepares the page statements: call once the tables exist. */
+export function createPageWriter(conn: SqliteConnection): PageWriter {
+    const { db } = conn;
+    const upsert = db.prepare(UPSERT);
+    const hardDelete = db.prepare(HARD_DELETE);
+    const advanceCursor = db.prepare(ADVANCE_CURSOR);
 
-    const commit = sqlite.transaction((key: SyncKey, page: PageCommit): PageResult => {
+    return db.transaction((key: SyncKey, page: PageCommit): PageResult => {
         const base = { pck: key.providerConfigKey, conn: key.connectionId, model: key.model, variant: key.variant };
         const result: PageResult = { upserted: 0, deleted: 0, skipped: 0 };
         for (const row of page.rows) {
@@ -67,6 +67,4 @@ export function createRecordWriter(sqlite: Database.Database): RecordWriter {
         if (updated.changes !== 1) throw new Error('The sync state row of this key is missing; the page was rolled back.');
         return result;
     });
-
-    return { commitPage: (key, page) => commit(key, page) };
 }

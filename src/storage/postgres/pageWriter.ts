@@ -1,6 +1,7 @@
 import type pg from 'pg';
-import type { SyncKey } from '../../sync/syncKey.js';
-import type { PageCommit, PageResult, RecordRow } from '../mirrorStore.js';
+import type { RecordRow } from '../../domain/recordRow.js';
+import type { SyncKey } from '../../domain/syncKey.js';
+import type { PageCommit, PageResult } from '../store.js';
 import { restoreCommitFlush } from './synchronousCommit.js';
 
 // One statement per page: the rows travel as arrays and `unnest` turns them back into rows, so a

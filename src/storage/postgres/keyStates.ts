@@ -1,0 +1,53 @@
+import type pg from 'pg';
+import type { KeyStatus } from '../../domain/keyState.js';
+import type { SyncKey } from '../../domain/syncKey.js';
+import type { DueKey, KeyStates } from '../store.js';
+import { iso, KEY_WHERE, keyArgs } from './pool.js';
+
+const COLUMNS = `s.provider_config_key AS "providerConfigKey", s.connection_id AS "connectionId", s.model, s.variant, s.status, s.cursor,
+    s.request_seq::float8 AS "requestSeq", s.done_seq::float8 AS "doneSeq", ${iso('s.pull_requested_at')} AS "pullRequestedAt",
+    ${iso('s.pull_started_at')} AS "pullStartedAt", ${iso('s.last_success_at')} AS "lastSuccessAt", ${iso('s.next_attempt_at')} AS "nextAttemptAt",
+    s.last_error AS "lastError", s.last_error_code AS "lastErrorCode", s.consecutive_failures AS "consecutiveFailures",
+    s.nango_sync_error AS "nangoSyncError", s.records_pulled_total::float8 AS "recordsPulledTotal"`;
+
+/** With row counts; the count scans only the rows it reports (one key's, or all). */
+const counted = (recordsWhere: string) => `
+SELECT ${COLUMNS}, coalesce(r.live, 0)::float8 AS "liveRows", coalesce(r.deleted, 0)::float8 AS "deletedRows"
+FROM nango_sync_state s
+LEFT JOIN (SELECT provider_config_key, connection_id, model, variant,
+              count(*) FILTER (WHERE deleted_at IS NULL) AS live, count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted
+           FROM nango_records ${recordsWhere} GROUP BY 1, 2, 3, 4) r
+  USING (provider_config_key, connection_id, model, variant)`;
+const UNCOUNTED = `SELECT ${COLUMNS}, 0::float8 AS "liveRows", 0::float8 AS "deletedRows" FROM nango_sync_state s`;
+const THE_KEY = 'WHERE s.provider_config_key = $1 AND s.connection_id = $2 AND s.model = $3 AND s.variant = $4';
+
+const ONE = `${counted(`WHERE ${KEY_WHERE}`)} ${THE_KEY}`;
+const ONE_UNCOUNTED = `${UNCOUNTED} ${THE_KEY}`;
+const ALL = `${counted('')} ORDER BY 1, 2, 3, 4`;
+const ALL_UNCOUNTED = `${UNCOUNTED} ORDER BY 1, 2, 3, 4`;
+
+const LIST_DUE = `
+SELECT provider_config_key AS "providerConfigKey", connection_id AS "connectionId", model, variant, request_seq::float8 AS "requestSeq",
+       ${iso('pull_requested_at')} AS "requestedAt"
+FROM nango_sync_state
+WHERE request_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
+ORDER BY pull_requested_at NULLS FIRST`;
+
+const LIST_ACTIVE = `SELECT provider_config_key AS "providerConfigKey", connection_id AS "connectionId", model, variant FROM nango_sync_state WHERE status <> 'gone'`;
+
+export function postgresKeyStates(pool: pg.Pool): KeyStates {
+    return {
+        async getKeyStatus(key, options) {
+            return (await pool.query<KeyStatus>(options?.counts === false ? ONE_UNCOUNTED : ONE, keyArgs(key))).rows[0];
+        },
+        async listKeyStatus(options) {
+            return (await pool.query<KeyStatus>(options?.counts === false ? ALL_UNCOUNTED : ALL)).rows;
+        },
+        async listDueKeys(now) {
+            return (await pool.query<DueKey>(LIST_DUE, [now])).rows;
+        },
+        async listActiveKeys() {
+            return (await pool.query<SyncKey>(LIST_ACTIVE)).rows;
+        },
+    };
+}

@@ -1,0 +1,30 @@
+import type { Store } from '../store.js';
+import { postgresKeyStates } from './keyStates.js';
+import { postgresLeases } from './leases.js';
+import { createPostgresPool, type PostgresPoolOptions } from './pool.js';
+import { postgresPullRequests } from './pullRequests.js';
+import { postgresPullSessions } from './pullSessions.js';
+import { postgresSchema } from './schema.js';
+
+export type PostgresStoreOptions = PostgresPoolOptions;
+
+/** The shared engine: replicas use one database; each pull holds its key's advisory lock (pullSessions.ts). */
+export function openPostgresStore(options: PostgresStoreOptions): Store {
+    const pool = createPostgresPool(options);
+    const pulls = postgresPullSessions(pool, options.schema);
+    let closed: Promise<void> | undefined;
+    return {
+        requests: postgresPullRequests(pool),
+        pulls,
+        keys: postgresKeyStates(pool),
+        leases: postgresLeases(pool),
+        schema: postgresSchema(pool, { schema: options.schema, keepOpen: options.keepOpen ?? 0 }, pulls),
+        close() {
+            closed ??= (async () => {
+                pulls.destroyAll();
+                await pool.end();
+            })();
+            return closed;
+        },
+    };
+}

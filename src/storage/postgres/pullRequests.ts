@@ -1,0 +1,78 @@
+import type pg from 'pg';
+import type { PullRequests } from '../store.js';
+import { keyArgs, keyArrays } from './pool.js';
+
+// What every pull request does to a known key: one more request (or `excluded.request_seq` more, for
+// a batch naming it several times), due now whatever backoff it was in, revived if gone, and a
+// successful sync webhook supersedes the last failed one.
+const REQUEST_SET = `
+    request_seq = nango_sync_state.request_seq + excluded.request_seq,
+    pull_requested_at = excluded.pull_requested_at,
+    next_attempt_at = NULL,
+    status = CASE WHEN nango_sync_state.status IN ('running', 'failed') THEN nango_sync_state.status ELSE 'pending' END,
+    gone_at = NULL,
+    nango_sync_error = NULL,
+    nango_sync_error_at = NULL,
+    updated_at = excluded.updated_at`;
+
+const REQUEST_PULLS = `
+INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, pull_requested_at, created_at, updated_at)
+SELECT k.pck, k.conn, k.model, k.variant, 'pending', k.n, $5, $5, $5
+FROM (SELECT pck, conn, model, variant, count(*) AS n
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(pck, conn, model, variant)
+      GROUP BY 1, 2, 3, 4) k
+-- Rows locked in one order by every batch (they run concurrently, here and in other replicas):
+-- two batches naming the same keys cannot deadlock.
+ORDER BY k.pck, k.conn, k.model, k.variant
+ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET ${REQUEST_SET}`;
+
+// One statement: a pull claiming the key concurrently waits for its row lock, then sees the request
+// and the reset cursor together, or claimed before and leaves the resync pending (resync_from).
+const REQUEST_RESYNC = `
+INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, pull_requested_at, created_at, updated_at, cursor, resync_from, resync_sweep)
+VALUES ($1, $2, $3, $4, 'pending', 1, $5, $5, $5, NULL, $5, $6)
+ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET ${REQUEST_SET},
+    cursor = NULL,
+    resync_from = excluded.resync_from,
+    resync_sweep = excluded.resync_sweep`;
+
+const SEED = `
+INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, pull_requested_at, created_at, updated_at)
+SELECT DISTINCT u.pck, u.conn, u.model, u.variant, 'pending', 1, $5::timestamptz, $5::timestamptz, $5::timestamptz
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(pck, conn, model, variant)
+ON CONFLICT DO NOTHING`;
+
+const NANGO_SYNC_ERROR = `
+INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, nango_sync_error, nango_sync_error_at, created_at, updated_at)
+SELECT DISTINCT u.pck, u.conn, u.model, u.variant, 'ok', $5, $6::timestamptz, $6::timestamptz, $6::timestamptz
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(pck, conn, model, variant)
+ORDER BY 1, 2, 3, 4
+ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET
+    nango_sync_error = excluded.nango_sync_error, nango_sync_error_at = excluded.nango_sync_error_at, updated_at = excluded.updated_at`;
+
+const CONNECTION_GONE = `
+UPDATE nango_sync_state SET status = 'gone', gone_at = $3, last_error = $4, last_error_code = 'connection_deleted', done_seq = request_seq, updated_at = $3
+WHERE provider_config_key = $1 AND connection_id = $2`;
+
+export function postgresPullRequests(pool: pg.Pool): PullRequests {
+    return {
+        async requestPulls(keys, at) {
+            if (keys.length === 0) return;
+            await pool.query(REQUEST_PULLS, [...keyArrays(keys), at]);
+        },
+        async requestResync(key, sweep, at) {
+            await pool.query(REQUEST_RESYNC, [...keyArgs(key), at, sweep]);
+        },
+        async seedKeys(keys, at) {
+            if (keys.length === 0) return 0;
+            return (await pool.query(SEED, [...keyArrays(keys), at])).rowCount ?? 0;
+        },
+        async recordNangoSyncError(keys, error, at) {
+            if (keys.length === 0) return;
+            await pool.query(NANGO_SYNC_ERROR, [...keyArrays(keys), error, at]);
+        },
+        async markConnectionGone(providerConfigKey, connectionId, reason, at) {
+            return (await pool.query(CONNECTION_GONE, [providerConfigKey, connectionId, at, reason])).rowCount ?? 0;
+        },
+    };
+}

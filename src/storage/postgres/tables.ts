@@ -1,0 +1,72 @@
+import { sql } from 'drizzle-orm';
+import { bigint, boolean, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+// The same public tables and columns as on SQLite, with Postgres types. Tables are created in
+// `database.schema` (the migrations run with that search_path), so no schema is named here.
+const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 6, mode: 'string' });
+
+export const nangoRecords = pgTable(
+    'nango_records',
+    {
+        providerConfigKey: text('provider_config_key').notNull(),
+        connectionId: text('connection_id').notNull(),
+        model: text('model').notNull(),
+        variant: text('variant').notNull().default('base'),
+        id: text('id').notNull(),
+        data: jsonb('data').notNull(),
+        lastAction: text('last_action').notNull(),
+        deletedAt: ts('deleted_at'),
+        prunedAt: ts('pruned_at'),
+        firstSeenAt: ts('first_seen_at').notNull(),
+        lastModifiedAt: ts('last_modified_at').notNull(),
+        cursor: text('cursor').notNull(),
+        syncedAt: ts('synced_at').notNull(),
+    },
+    (t) => [primaryKey({ columns: [t.providerConfigKey, t.connectionId, t.model, t.variant, t.id] })],
+);
+
+export const nangoSyncState = pgTable(
+    'nango_sync_state',
+    {
+        providerConfigKey: text('provider_config_key').notNull(),
+        connectionId: text('connection_id').notNull(),
+        model: text('model').notNull(),
+        variant: text('variant').notNull().default('base'),
+        cursor: text('cursor'),
+        status: text('status').notNull().default('pending'),
+        requestSeq: bigint('request_seq', { mode: 'number' }).notNull().default(0),
+        doneSeq: bigint('done_seq', { mode: 'number' }).notNull().default(0),
+        pullRequestedAt: ts('pull_requested_at'),
+        pullStartedAt: ts('pull_started_at'),
+        lastSuccessAt: ts('last_success_at'),
+        nextAttemptAt: ts('next_attempt_at'),
+        lastError: text('last_error'),
+        lastErrorCode: text('last_error_code'),
+        consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+        nangoSyncError: text('nango_sync_error'),
+        nangoSyncErrorAt: ts('nango_sync_error_at'),
+        goneAt: ts('gone_at'),
+        /** When a resync was asked for: pulls that started earlier no longer move the cursor. */
+        resyncFrom: ts('resync_from'),
+        /** With the resync: once the full read ends, rows it did not write are deleted. */
+        resyncSweep: boolean('resync_sweep').notNull().default(false),
+        recordsPulledTotal: bigint('records_pulled_total', { mode: 'number' }).notNull().default(0),
+        lastPullRecords: integer('last_pull_records').notNull().default(0),
+        lastPullPages: integer('last_pull_pages').notNull().default(0),
+        createdAt: ts('created_at').notNull().default(sql`now()`),
+        updatedAt: ts('updated_at').notNull().default(sql`now()`),
+    },
+    (t) => [primaryKey({ columns: [t.providerConfigKey, t.connectionId, t.model, t.variant] })],
+);
+
+export const nangoMirrorLeases = pgTable('nango_mirror_leases', {
+    name: text('name').primaryKey(),
+    holder: text('holder').notNull(),
+    expiresAt: ts('expires_at').notNull(),
+});
+
+export const nangoMirrorViews = pgTable('nango_mirror_views', {
+    name: text('name').primaryKey(),
+    kind: text('kind').notNull(),
+    definition: text('definition').notNull(),
+});

@@ -1,0 +1,67 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { createWalSync, type WalSync } from './walSync.js';
+
+/** The daemon's one SQLite connection, shared by every role of the store. */
+export interface SqliteConnection {
+    readonly db: Database.Database;
+    readonly path: string;
+    /** A statement prepared on first use (the tables exist only once migrated), then reused. */
+    statement<P extends unknown[] = unknown[], R = unknown>(sql: string): () => Database.Statement<P, R>;
+    /**
+     * Commits `write` without an fsync on the event loop. Pull requests and pages then wait for
+     * `flush()`, which runs the fsync on libuv's thread pool: as durable as FULL, and the daemon keeps
+     * answering webhooks meanwhile. A pull's own bookkeeping (running, finished, failed) does not wait
+     * for any fsync: losing it to a power cut costs at most a repeated pull, since WAL keeps commits in
+     * order and the next durable one syncs every commit before it.
+     */
+    withoutFsync<T>(write: () => T): T;
+    /** Resolves once every commit made so far is on disk (nothing to wait for without a WAL). */
+    flush(): Promise<void>;
+    /** Called once migrated: the WAL file exists once the migrations have written. */
+    attachWal(): void;
+    close(): Promise<void>;
+}
+
+export function openSqliteConnection(path: string): SqliteConnection {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path);
+    // WAL lets the app read while a page commits. FULL by default; pull requests and pages use
+    // withoutFsync + the WAL flush, equally durable (power loss, not just a process crash).
+    // A filesystem that cannot hold a WAL (or `:memory:`) keeps another journal mode.
+    const inWal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    let wal: WalSync | undefined;
+
+    return {
+        db,
+        path,
+        statement<P extends unknown[], R>(sql: string) {
+            let prepared: Database.Statement<P, R> | undefined;
+            return () => (prepared ??= db.prepare<P, R>(sql));
+        },
+        withoutFsync(write) {
+            // Without a WAL there is no file to flush afterwards: commit with FULL.
+            if (!inWal) return write();
+            db.exec('PRAGMA synchronous = NORMAL');
+            try {
+                return write();
+            } finally {
+                db.exec('PRAGMA synchronous = FULL');
+            }
+        },
+        async flush() {
+            await wal?.flush();
+        },
+        attachWal() {
+            if (inWal) wal ??= createWalSync(`${path}-wal`);
+        },
+        async close() {
+            await wal?.close();
+            wal = undefined;
+            if (db.open) db.close();
+        },
+    };
+}

@@ -1,0 +1,60 @@
+import type { KeyStatus } from '../../domain/keyState.js';
+import type { SyncKey } from '../../domain/syncKey.js';
+import type { DueKey, KeyStates } from '../store.js';
+import type { SqliteConnection } from './connection.js';
+
+const KEY_FILTER = 'provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?';
+
+const COLUMNS = `s.provider_config_key AS providerConfigKey, s.connection_id AS connectionId, s.model, s.variant, s.status, s.cursor,
+    s.request_seq AS requestSeq, s.done_seq AS doneSeq, s.pull_requested_at AS pullRequestedAt, s.pull_started_at AS pullStartedAt,
+    s.last_success_at AS lastSuccessAt, s.next_attempt_at AS nextAttemptAt, s.last_error AS lastError, s.last_error_code AS lastErrorCode,
+    s.consecutive_failures AS consecutiveFailures, s.nango_sync_error AS nangoSyncError, s.records_pulled_total AS recordsPulledTotal`;
+
+/** With row counts; the count scans only the rows it reports (one key's, or all). */
+const counted = (recordsWhere: string) => `
+SELECT ${COLUMNS}, coalesce(r.live, 0) AS liveRows, coalesce(r.deleted, 0) AS deletedRows
+FROM nango_sync_state s
+LEFT JOIN (SELECT provider_config_key, connection_id, model, variant, sum(deleted_at IS NULL) AS live, sum(deleted_at IS NOT NULL) AS deleted
+           FROM nango_records ${recordsWhere} GROUP BY 1, 2, 3, 4) r
+  USING (provider_config_key, connection_id, model, variant)`;
+const UNCOUNTED = `SELECT ${COLUMNS}, 0 AS liveRows, 0 AS deletedRows FROM nango_sync_state s`;
+const THE_KEY = 'WHERE s.provider_config_key = ? AND s.connection_id = ? AND s.model = ? AND s.variant = ?';
+
+const ONE = `${counted(`WHERE ${KEY_FILTER}`)} ${THE_KEY}`;
+const ONE_UNCOUNTED = `${UNCOUNTED} ${THE_KEY}`;
+const ALL = `${counted('')} ORDER BY 1, 2, 3, 4`;
+const ALL_UNCOUNTED = `${UNCOUNTED} ORDER BY 1, 2, 3, 4`;
+
+const LIST_DUE = `
+SELECT provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant, request_seq AS requestSeq, pull_requested_at AS requestedAt
+FROM nango_sync_state
+WHERE request_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+ORDER BY pull_requested_at`;
+
+const LIST_ACTIVE = `SELECT provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant FROM nango_sync_state WHERE status <> 'gone'`;
+
+export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
+    const one = conn.statement<unknown[], KeyStatus>(ONE);
+    const oneUncounted = conn.statement<unknown[], KeyStatus>(ONE_UNCOUNTED);
+    const all = conn.statement<[], KeyStatus>(ALL);
+    const allUncounted = conn.statement<[], KeyStatus>(ALL_UNCOUNTED);
+    const listDue = conn.statement<[string], DueKey>(LIST_DUE);
+    const listActive = conn.statement<[], SyncKey>(LIST_ACTIVE);
+    const keyArgs = (k: SyncKey) => [k.providerConfigKey, k.connectionId, k.model, k.variant];
+
+    return {
+        async getKeyStatus(key, options) {
+            if (options?.counts === false) return oneUncounted().get(...keyArgs(key));
+            return one().get(...keyArgs(key), ...keyArgs(key));
+        },
+        async listKeyStatus(options) {
+            return (options?.counts === false ? allUncounted() : all()).all();
+        },
+        async listDueKeys(now) {
+            return listDue().all(now);
+        },
+        async listActiveKeys() {
+            return listActive().all();
+        },
+    };
+}

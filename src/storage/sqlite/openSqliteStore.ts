@@ -1,0 +1,34 @@
+import type { Store } from '../store.js';
+import { openSqliteConnection } from './connection.js';
+import { sqliteKeyStates } from './keyStates.js';
+import { sqliteLeases, sqliteWriterLock } from './leases.js';
+import { sqlitePullRequests } from './pullRequests.js';
+import { sqlitePullSessions } from './pullSessions.js';
+import { sqliteSchema } from './schema.js';
+
+export interface SqliteStoreOptions {
+    /** Path of the database file (parent folders are created), or `:memory:`. */
+    path: string;
+}
+
+/** The embedded engine: one file, one writing daemon, every role on one connection. */
+export function openSqliteStore(options: SqliteStoreOptions): Store {
+    const conn = openSqliteConnection(options.path);
+    const writerLock = sqliteWriterLock(conn);
+    let closed: Promise<void> | undefined;
+    return {
+        requests: sqlitePullRequests(conn),
+        pulls: sqlitePullSessions(conn),
+        keys: sqliteKeyStates(conn),
+        leases: sqliteLeases(conn),
+        schema: sqliteSchema(conn),
+        writerLock,
+        close() {
+            closed ??= (async () => {
+                writerLock.release();
+                await conn.close();
+            })();
+            return closed;
+        },
+    };
+}

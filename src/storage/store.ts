@@ -1,0 +1,161 @@
+import type { KeyStatus } from '../domain/keyState.js';
+import type { DeleteMode, RecordRow } from '../domain/recordRow.js';
+import type { SyncKey } from '../domain/syncKey.js';
+import type { IndexSpec, ViewSpec } from '../domain/viewSpec.js';
+
+/**
+ * What the daemon keeps, split by the role each caller plays. Both engines implement every role with
+ * the same behaviour (test/unit/storeContract.test.ts runs each operation on both); what one engine
+ * cannot do is not offered (`writerLock` exists on SQLite only).
+ */
+export interface Store {
+    /** Webhooks, the admin API, discovery and the CLI: what should be pulled. */
+    readonly requests: PullRequests;
+    /** The puller: a claimed key's pages, cursor and outcome. */
+    readonly pulls: PullSessions;
+    /** The scheduler, reconcile, status surfaces and waiters: reads of the keys' state. */
+    readonly keys: KeyStates;
+    /** Named leases shared by daemons (one reconcile pass per interval for a group). */
+    readonly leases: Leases;
+    /** Start-up: migrations, typed views, pulls a crash left running. */
+    readonly schema: Schema;
+    /**
+     * SQLite has one writer: a daemon holds the file, a second one is refused. Postgres is shared by
+     * replicas and has no such lock, so its store has no `writerLock`.
+     */
+    readonly writerLock?: WriterLock;
+    /** Releases what the store holds (connections, the writer lock). Safe to call twice. */
+    close(): Promise<void>;
+}
+
+export interface PullRequests {
+    /** Durably records a pull request for each key (one transaction). Revives gone keys. */
+    requestPulls(keys: readonly SyncKey[], at: string): Promise<void>;
+    /**
+     * Forgets the key's cursor and requests a pull from the start, atomically: a pull that claims the
+     * key concurrently either reads the reset cursor or leaves the resync pending. With `sweep`, rows
+     * that full read does not write are deleted at its end.
+     */
+    requestResync(key: SyncKey, sweep: boolean, at: string): Promise<void>;
+    /** Adds keys the store does not know yet, each with a pending request (discovery); returns how many were new. */
+    seedKeys(keys: readonly SyncKey[], at: string): Promise<number>;
+    /** Records a failed-sync webhook on its keys (one transaction); pulls nothing. */
+    recordNangoSyncError(keys: readonly SyncKey[], error: string, at: string): Promise<void>;
+    /** Marks every key of a connection gone (rows kept); returns how many. */
+    markConnectionGone(providerConfigKey: string, connectionId: string, reason: string, at: string): Promise<number>;
+}
+
+export interface PullSessions {
+    /**
+     * Claims the key for this process, marks it running and runs `pull` with the session; the claim
+     * is released when `pull` settles, whatever happens. Resolves `null` without running `pull` when
+     * another daemon sharing the database is pulling the key right now.
+     */
+    withPull<T>(key: SyncKey, at: string, pull: (session: PullSession) => Promise<T>): Promise<T | null>;
+}
+
+/** One claimed pull of one key. Valid only inside `withPull`'s callback. */
+export interface PullSession {
+    readonly key: SyncKey;
+    /** The key's state when the claim was taken. */
+    readonly start: PullStart;
+    /** Writes one page's rows and its cursor in one transaction. */
+    commitPage(page: PageCommit): Promise<PageResult>;
+    /** Deletes (soft: marks deleted) the key's rows not written since `from`; returns how many. */
+    sweep(from: string, deletes: DeleteMode, at: string): Promise<number>;
+    finish(result: PullFinish): Promise<void>;
+    /** Records the failure and keeps the request pending until `nextAttemptAt`. */
+    fail(failure: PullFailure): Promise<void>;
+    /** The connection is unknown to Nango: stop pulling this key until a webhook names it again. */
+    markGone(reason: string, at: string): Promise<void>;
+    /** A pull stopped by shutdown: keep it pending so the next start resumes it. */
+    abandon(at: string): Promise<void>;
+}
+
+export interface KeyStates {
+    /** One key's state, with its row counts unless `counts: false`; undefined for a key never seen. */
+    getKeyStatus(key: SyncKey, options?: { counts?: boolean }): Promise<KeyStatus | undefined>;
+    /**
+     * Every key with its state, sorted by key. Counting rows scans the mirror; `counts: false` reads
+     * only the sync state (row counts are then 0).
+     */
+    listKeyStatus(options?: { counts?: boolean }): Promise<KeyStatus[]>;
+    /** Keys with an unfinished request that are due (not gone, backoff elapsed), oldest request first. */
+    listDueKeys(now: string): Promise<DueKey[]>;
+    /** Every key that is not gone, for the reconcile pass. */
+    listActiveKeys(): Promise<SyncKey[]>;
+}
+
+export interface Leases {
+    /** Takes a named lease until `expiresAt` unless another holder has one that has not expired. */
+    claimLease(name: string, holder: string, now: string, expiresAt: string): Promise<boolean>;
+    /** Gives back every lease `holder` has, so a restarted daemon need not wait for them to expire. */
+    releaseLeases(holder: string): Promise<void>;
+}
+
+export interface Schema {
+    /** Applies pending migrations. */
+    migrate(): Promise<void>;
+    /** Throws unless the database answers and is migrated. */
+    checkReady(): Promise<void>;
+    /** Creates the typed views and expression indexes the config asks for; drops those it no longer names. */
+    applyViews(views: readonly ViewSpec[], indexes: readonly IndexSpec[]): Promise<void>;
+    /** Keys left running by a crash (no live daemon holds them) become pending again; returns how many. */
+    recoverInterruptedPulls(at: string): Promise<number>;
+}
+
+export interface WriterLock {
+    /** Takes the file for this daemon, or throws naming the daemon that has it. */
+    acquire(holder: string): Promise<void>;
+}
+
+export interface PageCommit {
+    rows: RecordRow[];
+    /** The page's last record cursor: stored in the same transaction as the rows. */
+    cursor: string;
+    deletes: DeleteMode;
+    syncedAt: string;
+    /** When this pull started: if a resync was asked for since, the page's rows land but the cursor stays reset. */
+    pullStartedAt: string;
+}
+
+export interface PageResult {
+    upserted: number;
+    deleted: number;
+    /** Rows skipped because the mirror already had a newer version. */
+    skipped: number;
+}
+
+export interface PullStart {
+    cursor: string | null;
+    /** The request seq this pull covers once it finishes. */
+    requestSeq: number;
+    /** Failed pulls since the last success, for the retry backoff. */
+    consecutiveFailures: number;
+    /** When a resync was last asked for and not yet completed; null otherwise. */
+    resyncFrom: string | null;
+    /** That resync wants rows the full read does not write deleted at its end. */
+    resyncSweep: boolean;
+}
+
+export interface DueKey extends SyncKey {
+    requestSeq: number;
+    /** When the last pull request was stored. */
+    requestedAt: string | null;
+}
+
+export interface PullFinish {
+    requestSeq: number;
+    /** When the pull started: a resync asked for before it is complete once it finishes. */
+    startedAt: string;
+    records: number;
+    pages: number;
+    at: string;
+}
+
+export interface PullFailure {
+    error: string;
+    code: string;
+    at: string;
+    nextAttemptAt: string;
+}

@@ -1,0 +1,59 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { DaemonEvents } from '../domain/daemonEvents.js';
+import type { SyncKey } from '../domain/syncKey.js';
+import type { RateLimitGate } from '../nango/rateLimitGate.js';
+import type { PullSessions } from '../storage/store.js';
+import type { PageSource } from './pageSource.js';
+import { pullKey, type PullOutcome } from './pullKey.js';
+import { createWorkerPageSource } from './workerPageSource.js';
+
+export interface PullerDeps {
+    nango: Pick<Config['nango'], 'host' | 'apiKey'>;
+    sync: Pick<Config['sync'], 'requestTimeoutSeconds' | 'retry' | 'pageSize' | 'deletes'>;
+    sessions: PullSessions;
+    logger: Logger;
+    /** The daemon's 429 gate, shared with discovery; the CLI has none of its own to share. */
+    gate?: RateLimitGate;
+    events?: DaemonEvents;
+    /** Told after every Nango answer whether the API key was accepted. */
+    onAuthResult?: (ok: boolean) => void;
+}
+
+export interface Puller {
+    /** Pulls one key from its stored cursor to the end (see pullKey). */
+    pull(key: SyncKey, signal: AbortSignal): Promise<PullOutcome>;
+    /** Where the pages come from: the page worker, started now so the first burst of pulls does not wait for it. */
+    readonly pages: PageSource;
+    close(): Promise<void>;
+}
+
+/** The pull as the daemon and the `sync`/`resync` commands run it: one page worker, the config's page size, deletes and backoff. */
+export function createPuller(deps: PullerDeps): Puller {
+    const { sync, events } = deps;
+    const pages = createWorkerPageSource({
+        host: deps.nango.host,
+        apiKey: deps.nango.apiKey,
+        timeoutMs: sync.requestTimeoutSeconds * 1000,
+        retry: sync.retry,
+        logger: deps.logger,
+        ...(deps.gate ? { gate: deps.gate } : {}),
+        ...(deps.onAuthResult ? { onAuthResult: deps.onAuthResult } : {}),
+        ...(events ? { onResponse: (status: number | 'network_error') => events.emit('nangoResponse', { status }) } : {}),
+    });
+    pages.warmUp();
+    const pullDeps = {
+        sessions: deps.sessions,
+        pages,
+        logger: deps.logger,
+        pageSize: sync.pageSize,
+        deletes: sync.deletes,
+        failedPullBackoff: { baseDelayMs: sync.retry.failedPullDelayMs, maxDelayMs: sync.retry.failedPullMaxDelayMs },
+        ...(events ? { events } : {}),
+    };
+    return {
+        pull: (key, signal) => pullKey(pullDeps, key, signal),
+        pages,
+        close: () => pages.close(),
+    };
+}
