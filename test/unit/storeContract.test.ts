@@ -1,0 +1,458 @@
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import type { RecordRow } from '../../src/domain/recordRow.js';
+import type { SyncKey } from '../../src/domain/syncKey.js';
+import { openStore } from '../../src/storage/openStore.js';
+import type { PullSession, Store } from '../../src/storage/store.js';
+import { createTestDatabase, testEngines, type MirrorReader, type TestDatabase } from '../helpers/engines.js';
+import { makeTempDir, mirrorQueries } from '../helpers/harness.js';
+
+// Every storage operation, through openStore, on both engines, without HTTP: the behaviour the
+// rest of the daemon relies on, pinned once for each engine so they cannot drift apart.
+
+const T = (second: number) => `2026-11-30T10:00:${String(second).padStart(2, '0')}.000000Z`;
+let keyCounter = 0;
+const newKey = (model = 'Contact'): SyncKey => ({ providerConfigKey: 'hubspot', connectionId: `conn-${++keyCounter}`, model, variant: 'base' });
+
+function record(id: string, cursor: string, lastModifiedAt: string, overrides: Partial<RecordRow> = {}): RecordRow {
+    return { id, data: JSON.stringify({ id, name: `n-${id}` }), keepData: false, lastAction: 'ADDED', deletedAt: null, prunedAt: null, firstSeenAt: lastModifiedAt, lastModifiedAt, cursor, ...overrides };
+}
+
+/** Claims the key, runs `body`, and fails the test if another daemon held it. */
+async function pull<T>(store: Store, key: SyncKey, at: string, body: (s: PullSession) => Promise<T>): Promise<T> {
+    const result = await store.pulls.withPull(key, at, body);
+    assert.notEqual(result, null, 'the claim was refused');
+    return result as T;
+}
+
+const engines = await testEngines();
+
+for (const engine of engines) {
+    describe(`store contract: ${engine}`, () => {
+        let dir: string;
+        let db: TestDatabase;
+        let store: Store;
+        let reader: MirrorReader;
+        let q: ReturnType<typeof mirrorQueries>;
+
+        before(async () => {
+            dir = makeTempDir('store-contract-');
+            db = await createTestDatabase(engine, dir);
+            store = openStore({ url: db.database.url, schema: db.database.schema ?? 'public' });
+            await store.schema.migrate();
+            reader = db.reader();
+            q = mirrorQueries(reader);
+        });
+
+        after(async () => {
+            await reader.close();
+            await store.close();
+            await db.drop();
+            rmSync(dir, { recursive: true, force: true });
+        });
+
+        test('checkReady answers once migrated; a second migrate changes nothing', async () => {
+            await store.schema.checkReady();
+            await store.schema.migrate();
+            await store.schema.checkReady();
+        });
+
+        test('a page commits its rows and its cursor together; a page that fails leaves neither', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(2), async (s) => {
+                assert.equal(s.start.cursor, null);
+                const result = await s.commitPage({ rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                assert.deepEqual(result, { upserted: 2, deleted: 0, skipped: 0 });
+                // The second page breaks on its last row (a NOT NULL column): the whole page rolls back.
+                const broken = record('4', 'c4', T(1), { firstSeenAt: null as unknown as string });
+                await assert.rejects(s.commitPage({ rows: [record('3', 'c3', T(1)), broken], cursor: 'c4', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) }));
+            });
+            assert.deepEqual((await q.rows(key)).map((r) => r.id), ['1', '2']);
+            assert.equal((await q.state(key))?.cursor, 'c2', 'the cursor stays with the last page whose rows are there');
+            const status = await store.keys.getKeyStatus(key);
+            assert.equal(status?.recordsPulledTotal, 2);
+        });
+
+        test('an older version never overwrites a newer one; the same version is idempotent', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(2), async (s) => {
+                await s.commitPage({ rows: [record('1', 'c1', T(5))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                const stale = await s.commitPage({ rows: [record('1', 'c0', T(4), { data: '{"id":"1","name":"old"}' })], cursor: 'c0', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) });
+                assert.deepEqual(stale, { upserted: 0, deleted: 0, skipped: 1 });
+                const same = await s.commitPage({ rows: [record('1', 'c1', T(5))], cursor: 'c1', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) });
+                assert.equal(same.skipped, 0);
+            });
+            const [row] = await q.rows(key);
+            assert.equal(JSON.parse(row!.data).name, 'n-1');
+            assert.equal(row!.last_modified_at, T(5));
+        });
+
+        test('deletes: soft keeps a tombstone with the stored data, hard removes the row', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(2), async (s) => {
+                await s.commitPage({ rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                const tombstone = record('1', 'c3', T(3), { data: '{"id":"1"}', keepData: true, lastAction: 'DELETED', deletedAt: T(3) });
+                assert.deepEqual(await s.commitPage({ rows: [tombstone], cursor: 'c3', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) }), { upserted: 0, deleted: 1, skipped: 0 });
+                const gone = record('2', 'c4', T(4), { data: '{"id":"2"}', keepData: true, lastAction: 'DELETED', deletedAt: T(4) });
+                assert.deepEqual(await s.commitPage({ rows: [gone], cursor: 'c4', deletes: 'hard', syncedAt: T(4), pullStartedAt: T(2) }), { upserted: 0, deleted: 1, skipped: 0 });
+            });
+            const rows = await q.rows(key);
+            assert.deepEqual(rows.map((r) => [r.id, r.last_action, r.deleted_at, JSON.parse(r.data).name]), [['1', 'DELETED', T(3), 'n-1']]);
+            const status = await store.keys.getKeyStatus(key);
+            assert.deepEqual([status?.liveRows, status?.deletedRows], [0, 1]);
+        });
+
+        test('request and done sequence: a pull covers the requests made before it claimed the key', async () => {
+            const key = newKey();
+            // One batch naming the key twice counts twice.
+            await store.requests.requestPulls([key, key], T(1));
+            assert.equal((await store.keys.getKeyStatus(key, { counts: false }))?.requestSeq, 2);
+            assert.ok((await store.keys.listDueKeys(T(1))).some((d) => d.connectionId === key.connectionId && d.requestSeq === 2));
+            await pull(store, key, T(2), async (s) => {
+                assert.equal(s.start.requestSeq, 2);
+                assert.equal((await store.keys.getKeyStatus(key, { counts: false }))?.status, 'running');
+                // A webhook while it runs: this pull does not cover it.
+                await store.requests.requestPulls([key], T(3));
+                await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 0, pages: 0, at: T(4) });
+            });
+            let status = await store.keys.getKeyStatus(key, { counts: false });
+            assert.deepEqual([status?.status, status?.requestSeq, status?.doneSeq], ['pending', 3, 2]);
+            assert.ok((await store.keys.listDueKeys(T(5))).some((d) => d.connectionId === key.connectionId));
+            await pull(store, key, T(5), (s) => s.finish({ requestSeq: s.start.requestSeq, startedAt: T(5), records: 0, pages: 0, at: T(6) }));
+            status = await store.keys.getKeyStatus(key, { counts: false });
+            assert.deepEqual([status?.status, status?.requestSeq, status?.doneSeq, status?.lastSuccessAt], ['ok', 3, 3, T(6)]);
+            assert.ok(!(await store.keys.listDueKeys(T(7))).some((d) => d.connectionId === key.connectionId));
+        });
+
+        test('a failed pull keeps its request and waits out its backoff; a success resets the count', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            for (const [n, at] of [[1, T(2)], [2, T(3)]] as const) {
+                await pull(store, key, at, (s) => s.fail({ error: 'boom', code: 'http_500', at, nextAttemptAt: T(30) }));
+                const status = await store.keys.getKeyStatus(key, { counts: false });
+                assert.deepEqual([status?.status, status?.consecutiveFailures, status?.nextAttemptAt, status?.lastErrorCode], ['failed', n, T(30), 'http_500']);
+                assert.ok(status!.requestSeq > status!.doneSeq, 'still pending');
+            }
+            const due = (now: string) => store.keys.listDueKeys(now).then((d) => d.some((k) => k.connectionId === key.connectionId));
+            assert.equal(await due(T(29)), false, 'not due during its backoff');
+            assert.equal(await due(T(30)), true, 'due once the backoff has passed');
+            // A new request makes it due now, whatever backoff it was in.
+            await store.requests.requestPulls([key], T(4));
+            assert.equal(await due(T(5)), true);
+            await pull(store, key, T(6), async (s) => {
+                assert.equal(s.start.consecutiveFailures, 2);
+                await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(6), records: 0, pages: 0, at: T(7) });
+            });
+            const status = await store.keys.getKeyStatus(key, { counts: false });
+            assert.deepEqual([status?.status, status?.consecutiveFailures, status?.nextAttemptAt, status?.lastError], ['ok', 0, null, null]);
+        });
+
+        test('a pull stopped by shutdown stays pending; a crash-left running key is recovered', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(2), async (s) => {
+                await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 0, pages: 0, at: T(3) });
+            });
+            await pull(store, key, T(4), (s) => s.abandon(T(5)));
+            let status = await store.keys.getKeyStatus(key, { counts: false });
+            assert.equal(status?.status, 'pending');
+            assert.ok(status.requestSeq > status.doneSeq, 'abandoned: a request is left for the next start');
+            // A crash: the claim is taken and nothing ends it.
+            await reader.exec(`UPDATE nango_sync_state SET status = 'running' WHERE connection_id = '${key.connectionId}'`);
+            assert.ok((await store.schema.recoverInterruptedPulls(T(6))) >= 1);
+            status = await store.keys.getKeyStatus(key, { counts: false });
+            assert.equal(status?.status, 'pending');
+        });
+
+        test('resync, asked before the claim: the pull reads from the start and completes the resync', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(2), async (s) => {
+                await s.commitPage({ rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 1, pages: 1, at: T(3) });
+            });
+            await store.requests.requestResync(key, true, T(4));
+            await pull(store, key, T(5), async (s) => {
+                assert.deepEqual([s.start.cursor, s.start.resyncFrom, s.start.resyncSweep], [null, T(4), true]);
+                await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(5), records: 0, pages: 0, at: T(6) });
+            });
+            const status = await store.keys.getKeyStatus(key, { counts: false });
+            assert.deepEqual([status?.status, status?.requestSeq === status?.doneSeq], ['ok', true]);
+            assert.equal((await q.state(key) as unknown as { resync_from: string | null }).resync_from, null);
+        });
+
+        test('resync, asked while a pull runs: that pull moves no cursor and leaves the resync pending', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(2), async (s) => {
+                await s.commitPage({ rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 1, pages: 1, at: T(3) });
+            });
+            await pull(store, key, T(4), async (s) => {
+                assert.equal(s.start.cursor, 'c1');
+                await store.requests.requestResync(key, false, T(5));
+                await s.commitPage({ rows: [record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(6), pullStartedAt: T(4) });
+                await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(4), records: 1, pages: 1, at: T(7) });
+            });
+            const status = await store.keys.getKeyStatus(key, { counts: false });
+            assert.deepEqual([status?.cursor, status?.status], [null, 'pending']);
+            assert.ok((await store.keys.listDueKeys(T(8))).some((d) => d.connectionId === key.connectionId));
+            await pull(store, key, T(9), async (s) => {
+                assert.deepEqual([s.start.cursor, s.start.resyncFrom], [null, T(5)]);
+                await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(9), records: 0, pages: 0, at: T(10) });
+            });
+        });
+
+        test('a sweep after a full read deletes (soft) the rows it did not write since the resync', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(2), async (s) => {
+                await s.commitPage({ rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 2, pages: 1, at: T(3) });
+            });
+            await store.requests.requestResync(key, true, T(4));
+            await pull(store, key, T(5), async (s) => {
+                await s.commitPage({ rows: [record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(5), pullStartedAt: T(5) });
+                assert.equal(await s.sweep(s.start.resyncFrom!, 'soft', T(6)), 1);
+                assert.equal(await s.sweep(s.start.resyncFrom!, 'soft', T(6)), 0, 'a second sweep finds nothing left');
+            });
+            const rows = await q.rows(key);
+            assert.deepEqual(rows.map((r) => [r.id, r.deleted_at]), [['1', T(6)], ['2', null]]);
+        });
+
+        test('gone keys: neither due nor active, and revived by the next request', async () => {
+            const key = newKey();
+            const sibling = { ...key, model: 'Deal' };
+            await store.requests.requestPulls([key, sibling], T(1));
+            assert.equal(await store.requests.markConnectionGone(key.providerConfigKey, key.connectionId, 'deleted in Nango', T(2)), 2);
+            const isListed = async (k: SyncKey) => ({
+                due: (await store.keys.listDueKeys(T(3))).some((d) => d.connectionId === k.connectionId && d.model === k.model),
+                active: (await store.keys.listActiveKeys()).some((d) => d.connectionId === k.connectionId && d.model === k.model),
+            });
+            assert.deepEqual(await isListed(key), { due: false, active: false });
+            assert.equal((await store.keys.getKeyStatus(key, { counts: false }))?.lastErrorCode, 'connection_deleted');
+            await store.requests.requestPulls([key], T(4));
+            assert.deepEqual(await isListed(key), { due: true, active: true });
+            assert.equal((await store.keys.getKeyStatus(key, { counts: false }))?.status, 'pending');
+            // Gone from inside a pull (Nango does not know the connection), then revived the same way.
+            await pull(store, key, T(5), (s) => s.markGone('unknown connection', T(6)));
+            const gone = await store.keys.getKeyStatus(key, { counts: false });
+            assert.deepEqual([gone?.status, gone?.lastErrorCode, gone?.requestSeq === gone?.doneSeq], ['gone', 'unknown_connection', true]);
+            await store.requests.requestPulls([key], T(7));
+            assert.deepEqual(await isListed(key), { due: true, active: true });
+        });
+
+        test('seeding adds only unknown keys; a Nango sync error is recorded and cleared by the next request', async () => {
+            const known = newKey();
+            const fresh = newKey();
+            await store.requests.requestPulls([known], T(1));
+            assert.equal(await store.requests.seedKeys([known, fresh, fresh], T(2)), 1);
+            assert.equal((await store.keys.getKeyStatus(known, { counts: false }))?.requestSeq, 1, 'a known key is left as it was');
+            assert.deepEqual((await store.keys.getKeyStatus(fresh, { counts: false }))?.status, 'pending');
+            await store.requests.recordNangoSyncError([known, fresh], 'provider_error: 502', T(3));
+            assert.equal((await store.keys.getKeyStatus(fresh, { counts: false }))?.nangoSyncError, 'provider_error: 502');
+            await store.requests.requestPulls([fresh], T(4));
+            assert.equal((await store.keys.getKeyStatus(fresh, { counts: false }))?.nangoSyncError, null);
+            assert.equal((await store.keys.getKeyStatus(known, { counts: false }))?.nangoSyncError, 'provider_error: 502');
+            // A key first named by a failed-sync webhook exists, with no request.
+            const errorOnly = newKey();
+            await store.requests.recordNangoSyncError([errorOnly], 'x', T(5));
+            const status = await store.keys.getKeyStatus(errorOnly, { counts: false });
+            assert.deepEqual([status?.status, status?.requestSeq, status?.nangoSyncError], ['ok', 0, 'x']);
+        });
+
+        test('key status: one key or all, sorted, with or without row counts', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(2), async (s) => {
+                await s.commitPage({ rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 1, pages: 1, at: T(3) });
+            });
+            const counted = await store.keys.getKeyStatus(key);
+            assert.deepEqual([counted?.liveRows, counted?.deletedRows, counted?.cursor, counted?.lastSuccessAt, counted?.pullStartedAt], [1, 0, 'c1', T(3), T(2)]);
+            assert.equal((await store.keys.getKeyStatus(key, { counts: false }))?.liveRows, 0);
+            assert.equal(await store.keys.getKeyStatus(newKey()), undefined);
+            const all = await store.keys.listKeyStatus();
+            const names = all.map((k) => JSON.stringify([k.providerConfigKey, k.connectionId, k.model, k.variant]));
+            assert.deepEqual(names, [...names].sort(), 'sorted by key');
+            assert.equal(all.find((k) => k.connectionId === key.connectionId)?.liveRows, 1);
+            assert.equal((await store.keys.listKeyStatus({ counts: false })).find((k) => k.connectionId === key.connectionId)?.liveRows, 0);
+        });
+
+        test('leases: one holder until it expires or is released', async () => {
+            const name = `lease-${engine}-${++keyCounter}`;
+            assert.equal(await store.leases.claimLease(name, 'daemon-a', T(1), T(10)), true);
+            assert.equal(await store.leases.claimLease(name, 'daemon-b', T(2), T(11)), false, 'held');
+            assert.equal(await store.leases.claimLease(name, 'daemon-a', T(3), T(12)), true, 'the holder renews');
+            assert.equal(await store.leases.claimLease(name, 'daemon-b', T(11), T(20)), false, 'renewed until 12');
+            assert.equal(await store.leases.claimLease(name, 'daemon-b', T(12), T(20)), true, 'expired: taken over');
+            await store.leases.releaseLeases('daemon-b');
+            assert.equal(await store.leases.claimLease(name, 'daemon-a', T(13), T(21)), true, 'released: free at once');
+        });
+
+        test('views: created from specs, replaced when they change, dropped when no longer named', async () => {
+            const key = newKey('Company');
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(2), (s) => s.commitPage({ rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
+            const view = (type: 'text' | 'json') => ({ name: `contract_companies_${engine}`, providerConfigKey: 'hubspot', model: 'Company', columns: [{ name: 'name', path: ['name'], type }] });
+            await store.schema.applyViews([view('text')], []);
+            assert.deepEqual(await reader.all(`SELECT id, name FROM contract_companies_${engine} WHERE connection_id = ?`, key.connectionId), [{ id: '1', name: 'n-1' }]);
+            await store.schema.applyViews([view('json')], []);
+            await store.schema.applyViews([], []);
+            await assert.rejects(reader.all(`SELECT * FROM contract_companies_${engine}`));
+        });
+    });
+}
+
+describe('store contract: both engines', { skip: engines.length < 2 ? 'Postgres does not answer' : false }, () => {
+    test('the public tables have the same columns, nullability and indexes on both engines', async () => {
+        const dir = makeTempDir('store-parity-');
+        const sqlite = await createTestDatabase('sqlite', dir);
+        const postgres = await createTestDatabase('postgres', dir);
+        const stores = [sqlite, postgres].map((d) => openStore({ url: d.database.url, schema: d.database.schema ?? 'public' }));
+        try {
+            for (const s of stores) await s.schema.migrate();
+            const lite = sqlite.reader();
+            const pgReader = postgres.reader();
+            for (const table of ['nango_records', 'nango_sync_state']) {
+                const liteColumns = await lite.all<{ name: string; notnull: number }>(`SELECT name, "notnull" FROM pragma_table_info('${table}') ORDER BY name`);
+                const pgColumns = await pgReader.all<{ name: string; notnull: boolean }>(
+                    `SELECT column_name AS name, is_nullable = 'NO' AS notnull FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY name`,
+                    postgres.database.schema,
+                    table,
+                );
+                assert.deepEqual(pgColumns.map((c) => [c.name, c.notnull]), liteColumns.map((c) => [c.name, c.notnull === 1]), `${table}: columns`);
+                const liteIndexes = await lite.all<{ cols: string }>(
+                    `SELECT group_concat(ii.name, ',') AS cols FROM pragma_index_list('${table}') il, pragma_index_info(il.name) ii GROUP BY il.name ORDER BY cols`,
+                );
+                const pgIndexes = await pgReader.all<{ cols: string }>(
+                    `SELECT string_agg(a.attname, ',' ORDER BY k.ord) AS cols
+                     FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+                     CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                     JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+                     WHERE n.nspname = ? AND t.relname = ? GROUP BY i.indexrelid ORDER BY cols`,
+                    postgres.database.schema,
+                    table,
+                );
+                assert.deepEqual(pgIndexes.map((i) => i.cols), liteIndexes.map((i) => i.cols), `${table}: indexes`);
+            }
+            await lite.close();
+            await pgReader.close();
+        } finally {
+            for (const s of stores) await s.close();
+            await postgres.drop();
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe('store contract: engine-specific guarantees', () => {
+    test('SQLite: one writer; a second daemon on the file is refused, and the file is free once the first closes', async () => {
+        const dir = makeTempDir('store-writer-');
+        const url = `sqlite:${dir}/mirror.db`;
+        const first = openStore({ url, schema: 'public' });
+        const second = openStore({ url, schema: 'public' });
+        try {
+            await first.schema.migrate();
+            assert.ok(first.writerLock && second.writerLock);
+            await first.writerLock.acquire('host-a:1');
+            await assert.rejects(second.writerLock.acquire('host-b:2'), /Another nango-mirror \(host-a:1\) is using .*single writer/);
+            await first.close();
+            await second.writerLock.acquire('host-b:2');
+        } finally {
+            await first.close();
+            await second.close();
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    test('Postgres: no writer lock; a key pulled by one daemon is refused to another until released', { skip: engines.includes('postgres') ? false : 'Postgres does not answer' }, async () => {
+        const dir = makeTempDir('store-claims-');
+        const db = await createTestDatabase('postgres', dir);
+        const location = { url: db.database.url, schema: db.database.schema! };
+        const [a, b] = [openStore(location), openStore(location)];
+        try {
+            await a.schema.migrate();
+            assert.equal(a.writerLock, undefined);
+            const key = newKey();
+            await a.requests.requestPulls([key], T(1));
+            let refused: unknown = 'not tried';
+            await pull(a, key, T(2), async () => {
+                refused = await b.pulls.withPull(key, T(3), async () => 'ran');
+                // A crash-left key is recovered only when no live daemon holds it.
+                assert.equal(await b.schema.recoverInterruptedPulls(T(3)), 0);
+            });
+            assert.equal(refused, null, 'the second daemon was refused while the first held the key');
+            assert.equal(await b.pulls.withPull(key, T(4), async () => 'ran'), 'ran', 'released with the pull');
+        } finally {
+            await a.close();
+            await b.close();
+            await db.drop();
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    test('Postgres: a resync is atomic against a claim that races it', { skip: engines.includes('postgres') ? false : 'Postgres does not answer' }, async () => {
+        // The worst interleaving, forced: a transaction here holds the key's row, the resync queues on
+        // it, then the claim queues behind the resync. Released, a resync written as two statements
+        // would let the claim in between them: it would read the old cursor, move it on, and
+        // complete the resync it never did.
+        const dir = makeTempDir('store-race-');
+        const db = await createTestDatabase('postgres', dir);
+        const store = openStore({ url: db.database.url, schema: db.database.schema! });
+        const blocker = new pg.Client({ connectionString: db.database.url, options: `-c search_path=${db.database.schema}` });
+        try {
+            await store.schema.migrate();
+            await blocker.connect();
+            const me = (await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+            const waitingOn = async (pids: number[], count: number) => {
+                for (let i = 0; i < 1000; i++) {
+                    // Inside a transaction, pg_stat_activity is a snapshot taken once: clear it to look again.
+                    await blocker.query('SELECT pg_stat_clear_snapshot()');
+                    const res = await blocker.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pg_blocking_pids(pid) && $1::int[]', [pids]);
+                    if (res.rows.length >= count) return res.rows.map((r) => r.pid);
+                    await new Promise((r) => setTimeout(r, 10));
+                }
+                throw new Error('the statements never queued on the row lock');
+            };
+            // Which of the two goes first once the row is free is up to the server's scheduling: a
+            // two-statement resync lost this race in 2 runs of 3 (measured), so it is run 5 times.
+            for (let round = 0; round < 5; round++) {
+                const key = newKey();
+                await store.requests.requestPulls([key], T(1));
+                await pull(store, key, T(2), async (s) => {
+                    await s.commitPage({ rows: [record('1', 'c-old', T(1))], cursor: 'c-old', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                    await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 1, pages: 1, at: T(3) });
+                });
+                await blocker.query('BEGIN');
+                await blocker.query('SELECT 1 FROM nango_sync_state WHERE connection_id = $1 FOR UPDATE', [key.connectionId]);
+                const resync = store.requests.requestResync(key, false, T(4));
+                const [resyncPid] = await waitingOn([me], 1);
+                let claimedCursor: string | null | undefined;
+                const claim = pull(store, key, T(5), async (s) => {
+                    claimedCursor = s.start.cursor;
+                    await s.commitPage({ rows: [record('2', 'c-new', T(1))], cursor: 'c-new', deletes: 'soft', syncedAt: T(6), pullStartedAt: T(5) });
+                    await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(5), records: 1, pages: 1, at: T(7) });
+                });
+                await waitingOn([me, resyncPid!], 2);
+                await blocker.query('COMMIT');
+                await Promise.all([resync, claim]);
+                const status = await store.keys.getKeyStatus(key, { counts: false });
+                const resyncDone = claimedCursor === null;
+                const resyncPending = status?.cursor === null && status.requestSeq > status.doneSeq;
+                assert.ok(resyncDone || resyncPending, `round ${round}: the resync was lost: the claim read cursor ${JSON.stringify(claimedCursor)}, and the key ended at cursor ${JSON.stringify(status?.cursor)}, ${status?.status}`);
+            }
+        } finally {
+            await blocker.end();
+            await store.close();
+            await db.drop();
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
