@@ -6,7 +6,7 @@ import type { RecordRow } from '../../src/domain/recordRow.js';
 import type { SyncKey } from '../../src/domain/syncKey.js';
 import { openStore } from '../../src/storage/openStore.js';
 import type { PullSession, Store } from '../../src/storage/store.js';
-import { createTestDatabase, testEngines, type MirrorReader, type TestDatabase } from '../helpers/engines.js';
+import { createTestDatabase, testEngines, type EngineName, type MirrorReader, type TestDatabase } from '../helpers/engines.js';
 import { makeTempDir, mirrorQueries } from '../helpers/harness.js';
 
 // Every storage operation, through openStore, on both engines, without HTTP: the behaviour the
@@ -28,6 +28,18 @@ async function pull<T>(store: Store, key: SyncKey, at: string, body: (s: PullSes
 }
 
 const engines = await testEngines();
+
+/** A fresh database of `engine` for one test (a SQLite file in a temp folder, or a Postgres schema), dropped after. */
+async function withScratchDatabase(engine: EngineName, body: (location: { url: string; schema: string }, db: TestDatabase) => Promise<void>): Promise<void> {
+    const dir = makeTempDir('store-contract-');
+    const db = await createTestDatabase(engine, dir);
+    try {
+        await body({ url: db.database.url, schema: db.database.schema ?? 'public' }, db);
+    } finally {
+        await db.drop();
+        rmSync(dir, { recursive: true, force: true });
+    }
+}
 
 for (const engine of engines) {
     describe(`store contract: ${engine}`, () => {
@@ -353,48 +365,43 @@ describe('store contract: both engines', { skip: engines.length < 2 ? 'Postgres 
 
 describe('store contract: engine-specific guarantees', () => {
     test('SQLite: one writer; a second daemon on the file is refused, and the file is free once the first closes', async () => {
-        const dir = makeTempDir('store-writer-');
-        const url = `sqlite:${dir}/mirror.db`;
-        const first = openStore({ url, schema: 'public' });
-        const second = openStore({ url, schema: 'public' });
-        try {
-            await first.schema.migrate();
-            assert.ok(first.writerLock && second.writerLock);
-            await first.writerLock.acquire('host-a:1');
-            await assert.rejects(second.writerLock.acquire('host-b:2'), /Another nango-mirror \(host-a:1\) is using .*single writer/);
-            await first.close();
-            await second.writerLock.acquire('host-b:2');
-        } finally {
-            await first.close();
-            await second.close();
-            rmSync(dir, { recursive: true, force: true });
-        }
+        await withScratchDatabase('sqlite', async (location) => {
+            const [first, second] = [openStore(location), openStore(location)];
+            try {
+                await first.schema.migrate();
+                assert.ok(first.writerLock && second.writerLock);
+                await first.writerLock.acquire('host-a:1');
+                await assert.rejects(second.writerLock.acquire('host-b:2'), /Another nango-mirror \(host-a:1\) is using .*single writer/);
+                await first.close();
+                await second.writerLock.acquire('host-b:2');
+            } finally {
+                await first.close();
+                await second.close();
+            }
+        });
     });
 
     test('Postgres: no writer lock; a key pulled by one daemon is refused to another until released', { skip: engines.includes('postgres') ? false : 'Postgres does not answer' }, async () => {
-        const dir = makeTempDir('store-claims-');
-        const db = await createTestDatabase('postgres', dir);
-        const location = { url: db.database.url, schema: db.database.schema! };
-        const [a, b] = [openStore(location), openStore(location)];
-        try {
-            await a.schema.migrate();
-            assert.equal(a.writerLock, undefined);
-            const key = newKey();
-            await a.requests.requestPulls([key], T(1));
-            let refused: unknown = 'not tried';
-            await pull(a, key, T(2), async () => {
-                refused = await b.pulls.withPull(key, T(3), async () => 'ran');
-                // A crash-left key is recovered only when no live daemon holds it.
-                assert.equal(await b.schema.recoverInterruptedPulls(T(3)), 0);
-            });
-            assert.equal(refused, null, 'the second daemon was refused while the first held the key');
-            assert.equal(await b.pulls.withPull(key, T(4), async () => 'ran'), 'ran', 'released with the pull');
-        } finally {
-            await a.close();
-            await b.close();
-            await db.drop();
-            rmSync(dir, { recursive: true, force: true });
-        }
+        await withScratchDatabase('postgres', async (location) => {
+            const [a, b] = [openStore(location), openStore(location)];
+            try {
+                await a.schema.migrate();
+                assert.equal(a.writerLock, undefined);
+                const key = newKey();
+                await a.requests.requestPulls([key], T(1));
+                let refused: unknown = 'not tried';
+                await pull(a, key, T(2), async () => {
+                    refused = await b.pulls.withPull(key, T(3), async () => 'ran');
+                    // A crash-left key is recovered only when no live daemon holds it.
+                    assert.equal(await b.schema.recoverInterruptedPulls(T(3)), 0);
+                });
+                assert.equal(refused, null, 'the second daemon was refused while the first held the key');
+                assert.equal(await b.pulls.withPull(key, T(4), async () => 'ran'), 'ran', 'released with the pull');
+            } finally {
+                await a.close();
+                await b.close();
+            }
+        });
     });
 
     test('Postgres: a resync is atomic against a claim that races it', { skip: engines.includes('postgres') ? false : 'Postgres does not answer' }, async () => {
@@ -402,57 +409,55 @@ describe('store contract: engine-specific guarantees', () => {
         // it, then the claim queues behind the resync. Released, a resync written as two statements
         // would let the claim in between them: it would read the old cursor, move it on, and
         // complete the resync it never did.
-        const dir = makeTempDir('store-race-');
-        const db = await createTestDatabase('postgres', dir);
-        const store = openStore({ url: db.database.url, schema: db.database.schema! });
-        const blocker = new pg.Client({ connectionString: db.database.url, options: `-c search_path=${db.database.schema}` });
-        try {
-            await store.schema.migrate();
-            await blocker.connect();
-            const me = (await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-            const waitingOn = async (pids: number[], count: number) => {
-                for (let i = 0; i < 1000; i++) {
-                    // Inside a transaction, pg_stat_activity is a snapshot taken once: clear it to look again.
-                    await blocker.query('SELECT pg_stat_clear_snapshot()');
-                    const res = await blocker.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pg_blocking_pids(pid) && $1::int[]', [pids]);
-                    if (res.rows.length >= count) return res.rows.map((r) => r.pid);
-                    await new Promise((r) => setTimeout(r, 10));
+        await withScratchDatabase('postgres', async (location) => {
+            const store = openStore(location);
+            const blocker = new pg.Client({ connectionString: location.url, options: `-c search_path=${location.schema}` });
+            try {
+                await store.schema.migrate();
+                await blocker.connect();
+                const me = (await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+                const waitingOn = async (pids: number[], count: number) => {
+                    for (let i = 0; i < 1000; i++) {
+                        // Inside a transaction, pg_stat_activity is a snapshot taken once: clear it to look again.
+                        await blocker.query('SELECT pg_stat_clear_snapshot()');
+                        const res = await blocker.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pg_blocking_pids(pid) && $1::int[]', [pids]);
+                        if (res.rows.length >= count) return res.rows.map((r) => r.pid);
+                        await new Promise((r) => setTimeout(r, 10));
+                    }
+                    throw new Error('the statements never queued on the row lock');
+                };
+                // Which of the two goes first once the row is free is up to the server's scheduling: a
+                // two-statement resync lost this race in 2 runs of 3 (measured), so it is run 5 times.
+                for (let round = 0; round < 5; round++) {
+                    const key = newKey();
+                    await store.requests.requestPulls([key], T(1));
+                    await pull(store, key, T(2), async (s) => {
+                        await s.commitPage({ rows: [record('1', 'c-old', T(1))], cursor: 'c-old', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                        await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 1, pages: 1, at: T(3) });
+                    });
+                    await blocker.query('BEGIN');
+                    await blocker.query('SELECT 1 FROM nango_sync_state WHERE connection_id = $1 FOR UPDATE', [key.connectionId]);
+                    const resync = store.requests.requestResync(key, false, T(4));
+                    const [resyncPid] = await waitingOn([me], 1);
+                    let claimedCursor: string | null | undefined;
+                    const claim = pull(store, key, T(5), async (s) => {
+                        claimedCursor = s.start.cursor;
+                        await s.commitPage({ rows: [record('2', 'c-new', T(1))], cursor: 'c-new', deletes: 'soft', syncedAt: T(6), pullStartedAt: T(5) });
+                        await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(5), records: 1, pages: 1, at: T(7) });
+                    });
+                    await waitingOn([me, resyncPid!], 2);
+                    await blocker.query('COMMIT');
+                    await Promise.all([resync, claim]);
+                    const status = await store.keys.getKeyStatus(key, { counts: false });
+                    const resyncDone = claimedCursor === null;
+                    const resyncPending = status?.cursor === null && status.requestSeq > status.doneSeq;
+                    assert.ok(resyncDone || resyncPending, `round ${round}: the resync was lost: the claim read cursor ${JSON.stringify(claimedCursor)}, and the key ended at cursor ${JSON.stringify(status?.cursor)}, ${status?.status}`);
                 }
-                throw new Error('the statements never queued on the row lock');
-            };
-            // Which of the two goes first once the row is free is up to the server's scheduling: a
-            // two-statement resync lost this race in 2 runs of 3 (measured), so it is run 5 times.
-            for (let round = 0; round < 5; round++) {
-                const key = newKey();
-                await store.requests.requestPulls([key], T(1));
-                await pull(store, key, T(2), async (s) => {
-                    await s.commitPage({ rows: [record('1', 'c-old', T(1))], cursor: 'c-old', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
-                    await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 1, pages: 1, at: T(3) });
-                });
-                await blocker.query('BEGIN');
-                await blocker.query('SELECT 1 FROM nango_sync_state WHERE connection_id = $1 FOR UPDATE', [key.connectionId]);
-                const resync = store.requests.requestResync(key, false, T(4));
-                const [resyncPid] = await waitingOn([me], 1);
-                let claimedCursor: string | null | undefined;
-                const claim = pull(store, key, T(5), async (s) => {
-                    claimedCursor = s.start.cursor;
-                    await s.commitPage({ rows: [record('2', 'c-new', T(1))], cursor: 'c-new', deletes: 'soft', syncedAt: T(6), pullStartedAt: T(5) });
-                    await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(5), records: 1, pages: 1, at: T(7) });
-                });
-                await waitingOn([me, resyncPid!], 2);
-                await blocker.query('COMMIT');
-                await Promise.all([resync, claim]);
-                const status = await store.keys.getKeyStatus(key, { counts: false });
-                const resyncDone = claimedCursor === null;
-                const resyncPending = status?.cursor === null && status.requestSeq > status.doneSeq;
-                assert.ok(resyncDone || resyncPending, `round ${round}: the resync was lost: the claim read cursor ${JSON.stringify(claimedCursor)}, and the key ended at cursor ${JSON.stringify(status?.cursor)}, ${status?.status}`);
+            } finally {
+                await blocker.end();
+                await store.close();
             }
-        } finally {
-            await blocker.end();
-            await store.close();
-            await db.drop();
-            rmSync(dir, { recursive: true, force: true });
-        }
+        });
     });
 });
 
