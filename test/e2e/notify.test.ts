@@ -22,6 +22,7 @@ import {
     mirrorQueries,
     testConfig,
     testKey,
+    waitDaemonIdle,
     waitFor,
     type LogLine,
     type MirrorRow,
@@ -79,13 +80,7 @@ async function startRig(engine: EngineName, fake: FakeNango, notify: Record<stri
             const res = await postWebhook(`${daemon.url}${config.server.webhookPath}`, syncSuccessBody(key), SIGNING_KEY);
             assert.equal(res.status, 200, JSON.stringify(res.json));
         },
-        async waitIdle() {
-            await waitFor(async () => {
-                if (daemon.scheduler.activeCount > 0) return false;
-                const [pending] = await reader.all<{ n: number }>("SELECT count(*) AS n FROM nango_sync_state WHERE request_seq > done_seq AND status NOT IN ('gone', 'failed')");
-                return Number(pending?.n) === 0 && daemon.scheduler.activeCount === 0;
-            }, 15_000, 'the daemon to go idle');
-        },
+        waitIdle: () => waitDaemonIdle(daemon, reader),
         rows: queries.rows,
         state: queries.state,
         async close() {

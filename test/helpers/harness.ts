@@ -141,6 +141,15 @@ export function mirrorQueries(reader: MirrorReader) {
     };
 }
 
+/** Waits until no pull is queued or running and every stored request is covered (failed and gone keys aside). */
+export async function waitDaemonIdle(daemon: Daemon, reader: MirrorReader, timeoutMs = 15_000): Promise<void> {
+    await waitFor(async () => {
+        if (daemon.scheduler.activeCount > 0) return false;
+        const [pending] = await reader.all<{ n: number }>("SELECT count(*) AS n FROM nango_sync_state WHERE request_seq > done_seq AND status NOT IN ('gone', 'failed')");
+        return Number(pending?.n) === 0 && daemon.scheduler.activeCount === 0;
+    }, timeoutMs, 'the daemon to go idle');
+}
+
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
     const engine = options.engine ?? 'sqlite';
     const dir = makeTempDir();
@@ -177,15 +186,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         sendSync(key, signingKey = SIGNING_KEY) {
             return postWebhook(harness.webhookUrl, syncSuccessBody({ ...key, variant: key.variant }), signingKey);
         },
-        async waitIdle(timeoutMs = 15_000) {
-            await waitFor(async () => {
-                if (daemon.scheduler.activeCount > 0) return false;
-                const [pending] = await reader.all<{ n: number }>(
-                    "SELECT count(*) AS n FROM nango_sync_state WHERE request_seq > done_seq AND status NOT IN ('gone', 'failed')",
-                );
-                return Number(pending?.n) === 0 && daemon.scheduler.activeCount === 0;
-            }, timeoutMs, 'the daemon to go idle');
-        },
+        waitIdle: (timeoutMs = 15_000) => waitDaemonIdle(daemon, reader, timeoutMs),
         rows: queries.rows,
         row: queries.row,
         state: queries.state,
