@@ -110,13 +110,27 @@ async function migrate(configPath: string): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => exitWhenWritten(code),
     (err: unknown) => {
         if (isConfigError(err)) {
             console.error(err.message);
-            process.exit(2);
+            return exitWhenWritten(2);
         }
         console.error(err instanceof Error ? err.message : err);
-        process.exit(1);
+        return exitWhenWritten(1);
     },
 );
+
+/**
+ * Exits once stdout and stderr have handed everything to the OS. Into a pipe, a write the pipe has
+ * no room for is queued in the process, and process.exit() drops it: `status --json | jq` was cut
+ * off at 64–128 KiB. An empty write's callback runs after every write queued before it.
+ */
+function exitWhenWritten(code: number): void {
+    let waiting = 2;
+    const done = () => {
+        if (--waiting === 0) process.exit(code);
+    };
+    process.stdout.write('', done);
+    process.stderr.write('', done);
+}

@@ -57,12 +57,18 @@ export function pendingKeyCount(keys: readonly StateOf[]): number {
  * succeeded counts from when its first pull was requested. 0 with no such key.
  */
 export function oldestSuccessAgeSeconds(keys: readonly Pick<KeyStatus, 'status' | 'lastSuccessAt' | 'pullRequestedAt'>[], nowMs: number): number {
-    let oldest = Infinity;
+    let oldest: string | null = null;
     for (const k of keys) {
         if (k.status === 'gone') continue;
         const since = k.lastSuccessAt ?? k.pullRequestedAt;
-        const ms = since === null ? NaN : Date.parse(since);
-        if (!Number.isNaN(ms) && ms < oldest) oldest = ms;
+        // The mirror's timestamps order as text.
+        if (since !== null && (oldest === null || since < oldest)) oldest = since;
     }
-    return oldest === Infinity ? 0 : Math.max(0, (nowMs - oldest) / 1000);
+    return ageSeconds(oldest, nowMs);
+}
+
+/** Seconds from `since` to `nowMs`, never negative; 0 without a time. */
+export function ageSeconds(since: string | null, nowMs: number): number {
+    const ms = since === null ? NaN : Date.parse(since);
+    return Number.isNaN(ms) ? 0 : Math.max(0, (nowMs - ms) / 1000);
 }

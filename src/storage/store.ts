@@ -80,6 +80,8 @@ export interface KeyStates {
      * only the sync state (row counts are then 0).
      */
     listKeyStatus(options?: { counts?: boolean }): Promise<KeyStatus[]>;
+    /** Counts over every key, computed by the database: what `/metrics` reports, whatever the number of keys. */
+    summarizeKeys(): Promise<KeySummary>;
     /** Keys with an unfinished request that are due (not gone, backoff elapsed), oldest request first. */
     listDueKeys(now: string): Promise<DueKey[]>;
     /** Every key that is not gone, for the reconcile pass. */
@@ -136,6 +138,14 @@ export interface PullStart {
     resyncFrom: string | null;
     /** That resync wants rows the full read does not write deleted at its end. */
     resyncSweep: boolean;
+}
+
+export interface KeySummary {
+    keys: number;
+    /** Keys `isPending` (domain/keyState.ts) holds for. */
+    pendingKeys: number;
+    /** The earliest of each key's last success (or, never successful, its first request), gone keys aside; null with none. */
+    oldestSuccessAt: string | null;
 }
 
 export interface DueKey extends SyncKey {

@@ -7,6 +7,13 @@ import { keyString, type SyncKey } from '../domain/syncKey.js';
 
 export type PullReason = 'webhook' | 'reconcile' | 'pending' | 'admin';
 
+/**
+ * Announced changes first: a pull a webhook or the admin API asked for runs before stored requests
+ * the poll found (a restart's backlog, failed keys coming due, discovery's seeds), and those before a
+ * reconcile pass's keys, so a pass never keeps an announced change waiting behind it.
+ */
+const PRIORITY: Record<PullReason, number> = { webhook: 2, admin: 2, pending: 1, reconcile: 0 };
+
 export type ScheduledOutcome = PullOutcome & { reason: PullReason };
 
 export interface PullSchedulerDeps {
@@ -47,6 +54,7 @@ interface Waiter {
 interface Entry {
     key: SyncKey;
     state: 'queued' | 'running';
+    /** Why it runs: the most urgent reason among the requests it covers. */
     reason: PullReason;
     waiters: Waiter[];
     /** Requests that arrived while running: one follow-up pull. */
@@ -68,10 +76,18 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
     let stopped = false;
 
     const enqueue = (ks: string, entry: Entry) => {
-        void queue.add(() => run(ks, entry)).catch((err: unknown) => {
+        void queue.add(() => run(ks, entry), { id: ks, priority: PRIORITY[entry.reason] }).catch((err: unknown) => {
             deps.logger.error({ err }, 'pull task failed unexpectedly');
         });
     };
+
+    function raisePriority(ks: string, priority: number): void {
+        try {
+            queue.setPriority(ks, priority);
+        } catch {
+            // Already taken off the queue to start: nothing left to move up.
+        }
+    }
 
     async function run(ks: string, entry: Entry): Promise<void> {
         if (stopped) return settle(ks, entry, { outcome: 'aborted', records: 0, pages: 0 });
@@ -118,9 +134,16 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
                     enqueue(ks, fresh);
                 } else if (entry.state === 'queued') {
                     entry.waiters.push({ resolve });
+                    if (PRIORITY[reason] > PRIORITY[entry.reason]) {
+                        // A webhook for a key a pass has queued: the pull moves up, and what it finds
+                        // was announced, so it no longer counts as found by reconcile.
+                        entry.reason = reason;
+                        raisePriority(ks, PRIORITY[reason]);
+                    }
                 } else {
                     entry.next ??= { reason, waiters: [] };
                     entry.next.waiters.push({ resolve });
+                    if (PRIORITY[reason] > PRIORITY[entry.next.reason]) entry.next.reason = reason;
                 }
             });
         },

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { FakeNango } from '../fakes/fakeNango.js';
 import { postWebhook, syncSuccessBody } from '../fakes/webhooks.js';
+import { openStore } from '../../src/storage/openStore.js';
 import { spawnDaemon, writeConfig } from '../helpers/daemonProcess.js';
 import { createTestDatabase, findPostgres } from '../helpers/engines.js';
 import { API_KEY, SIGNING_KEY, fakeKey, makeTempDir, testKey, waitFor } from '../helpers/harness.js';
@@ -64,6 +65,29 @@ describe('process: CLI, shutdown and logs', () => {
         } finally {
             await db.drop();
         }
+    });
+
+    test('`status --json` through a pipe is complete, however slowly the reader reads', async () => {
+        const dbPath = join(dir, 'status-pipe.db');
+        const store = openStore({ url: `sqlite:${dbPath}`, schema: 'public' });
+        await store.schema.migrate();
+        const keys = Array.from({ length: 3000 }, (_, i) => ({ providerConfigKey: 'hubspot', connectionId: `customer-${i}`, model: 'Contact', variant: 'base' }));
+        await store.requests.seedKeys(keys, '2026-11-30T10:00:00.000000Z');
+        await store.close();
+        const path = writeConfig(dir, { nango: { apiKey: 'k', webhookSigningKey: 's' }, database: { url: `sqlite:${dbPath}` } }, 'status-pipe.json');
+        // A pipe whose reader waits before reading (as `| jq` may): the output is far larger than the
+        // pipe's buffer, so most of it is still queued in the process when the command is done.
+        const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'status', '--json', '--config', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+        child.stdout.pause();
+        await new Promise((r) => setTimeout(r, 1500));
+        const chunks: Buffer[] = [];
+        child.stdout.on('data', (c: Buffer) => chunks.push(c));
+        child.stdout.resume();
+        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+        assert.equal(code, 0);
+        const output = Buffer.concat(chunks);
+        assert.ok(output.length > 256 * 1024, `expected more than a pipe buffer of output, got ${output.length} bytes`);
+        assert.equal((JSON.parse(output.toString('utf8')) as unknown[]).length, keys.length);
     });
 
     test('SQLite refuses a second daemon on the same file, naming the first and the fix', async () => {

@@ -35,6 +35,41 @@ for (const engine of engines) {
             assert.equal(line['keys'], 2);
         });
 
+        test('a webhook for a key the pass has queued runs next, and what it finds is not counted as missed', async () => {
+            await h.restart({ sync: { concurrency: 1 } });
+            const keys = Array.from({ length: 12 }, (_, i) => testKey('Contact', `conn-prio-${i}`));
+            for (const k of keys) {
+                h.fake.addConnection(k.providerConfigKey, k.connectionId);
+                h.fake.save(fakeKey(k), [{ id: 'first' }]);
+                await h.sendSync(k);
+            }
+            await h.waitIdle();
+            // A change on every key, its webhook lost.
+            for (const k of keys) h.fake.save(fakeKey(k), [{ id: 'lost' }]);
+            // The pass's first pull waits at the fake until the test lets it go: every other key is queued behind it.
+            let release!: () => void;
+            const gate = new Promise<void>((r) => (release = r));
+            let held: string | undefined;
+            h.fake.inject(({ headers }) => {
+                held ??= String(headers['connection-id']);
+                return held === headers['connection-id'] ? { until: gate } : undefined;
+            });
+            const finished: string[] = [];
+            h.daemon.events.on('pullFinished', ({ key }) => finished.push(key.connectionId));
+            const pass = h.daemon.reconciler.runPass();
+            await waitFor(() => held !== undefined, 5000, 'the pass to start its first pull');
+            // The last key a FIFO pass would reach, announced now by a webhook.
+            const announced = [...keys].reverse().find((k) => k.connectionId !== held)!;
+            h.fake.save(fakeKey(announced), [{ id: 'announced' }]);
+            assert.equal((await h.sendSync(announced)).status, 200);
+            release();
+            h.fake.inject(undefined);
+            const found = await pass;
+            assert.deepEqual(finished.slice(0, 2), [held, announced.connectionId], 'the announced key is pulled right after the pull that was running');
+            assert.equal(found, keys.length - 1, 'the announced key\'s records are not counted as missed');
+            for (const k of keys) await assertMirrorExact(h, k);
+        });
+
         test('the interval timer runs passes by itself', async () => {
             await h.restart({ sync: { reconcileIntervalSeconds: 1 } });
             const k = testKey('Contact', 'conn-rec-a');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { ageSeconds, oldestSuccessAgeSeconds, pendingKeyCount } from '../../src/domain/keyState.js';
 import type { RecordRow } from '../../src/domain/recordRow.js';
 import type { SyncKey } from '../../src/domain/syncKey.js';
 import { openStore } from '../../src/storage/openStore.js';
@@ -294,6 +295,18 @@ for (const engine of engines) {
             assert.deepEqual(names, [...names].sort(), 'sorted by key');
             assert.equal(all.find((k) => k.connectionId === key.connectionId)?.liveRows, 1);
             assert.equal((await store.keys.listKeyStatus({ counts: false })).find((k) => k.connectionId === key.connectionId)?.liveRows, 0);
+        });
+
+        test('the key summary counts what the domain rules count, over keys in every state', async () => {
+            // The keys earlier tests left: pending, running-then-done, failed, gone, never pulled.
+            const all = await store.keys.listKeyStatus({ counts: false });
+            assert.ok(new Set(all.map((k) => k.status)).size >= 3, 'keys in several states');
+            const summary = await store.keys.summarizeKeys();
+            const now = Date.parse(T(59));
+            assert.deepEqual(
+                [summary.keys, summary.pendingKeys, ageSeconds(summary.oldestSuccessAt, now)],
+                [all.length, pendingKeyCount(all), oldestSuccessAgeSeconds(all, now)],
+            );
         });
 
         test('leases: one holder until it expires or is released', async () => {

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { KeyStatus } from '../../domain/keyState.js';
 import type { SyncKey } from '../../domain/syncKey.js';
-import type { DueKey, KeyStates } from '../store.js';
+import type { DueKey, KeyStates, KeySummary } from '../store.js';
 import { iso, KEY_WHERE, keyArgs } from './pool.js';
 
 const COLUMNS = `s.provider_config_key AS "providerConfigKey", s.connection_id AS "connectionId", s.model, s.variant, s.status, s.cursor,
@@ -33,6 +33,13 @@ FROM nango_sync_state
 WHERE request_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
 ORDER BY pull_requested_at NULLS FIRST`;
 
+// The rules of isPending and oldestSuccessAgeSeconds (domain/keyState.ts), as one aggregate.
+const SUMMARY = `
+SELECT count(*)::float8 AS keys,
+       (count(*) FILTER (WHERE status <> 'gone' AND request_seq > done_seq))::float8 AS "pendingKeys",
+       ${iso("min(coalesce(last_success_at, pull_requested_at)) FILTER (WHERE status <> 'gone')")} AS "oldestSuccessAt"
+FROM nango_sync_state`;
+
 const LIST_ACTIVE = `SELECT provider_config_key AS "providerConfigKey", connection_id AS "connectionId", model, variant FROM nango_sync_state WHERE status <> 'gone'`;
 
 export function postgresKeyStates(pool: pg.Pool): KeyStates {
@@ -42,6 +49,9 @@ export function postgresKeyStates(pool: pg.Pool): KeyStates {
         },
         async listKeyStatus(options) {
             return (await pool.query<KeyStatus>(options?.counts === false ? ALL_UNCOUNTED : ALL)).rows;
+        },
+        async summarizeKeys() {
+            return (await pool.query<KeySummary>(SUMMARY)).rows[0]!;
         },
         async listDueKeys(now) {
             return (await pool.query<DueKey>(LIST_DUE, [now])).rows;

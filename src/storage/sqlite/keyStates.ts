@@ -1,6 +1,6 @@
 import type { KeyStatus } from '../../domain/keyState.js';
 import type { SyncKey } from '../../domain/syncKey.js';
-import type { DueKey, KeyStates } from '../store.js';
+import type { DueKey, KeyStates, KeySummary } from '../store.js';
 import type { SqliteConnection } from './connection.js';
 
 const KEY_FILTER = 'provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?';
@@ -31,6 +31,13 @@ FROM nango_sync_state
 WHERE request_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
 ORDER BY pull_requested_at`;
 
+// The rules of isPending and oldestSuccessAgeSeconds (domain/keyState.ts), as one aggregate.
+const SUMMARY = `
+SELECT count(*) AS keys,
+       coalesce(sum(status <> 'gone' AND request_seq > done_seq), 0) AS pendingKeys,
+       min(CASE WHEN status <> 'gone' THEN coalesce(last_success_at, pull_requested_at) END) AS oldestSuccessAt
+FROM nango_sync_state`;
+
 const LIST_ACTIVE = `SELECT provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant FROM nango_sync_state WHERE status <> 'gone'`;
 
 export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
@@ -39,6 +46,7 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
     const all = conn.statement<[], KeyStatus>(ALL);
     const allUncounted = conn.statement<[], KeyStatus>(ALL_UNCOUNTED);
     const listDue = conn.statement<[string], DueKey>(LIST_DUE);
+    const summary = conn.statement<[], KeySummary>(SUMMARY);
     const listActive = conn.statement<[], SyncKey>(LIST_ACTIVE);
     const keyArgs = (k: SyncKey) => [k.providerConfigKey, k.connectionId, k.model, k.variant];
 
@@ -49,6 +57,9 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
         },
         async listKeyStatus(options) {
             return (options?.counts === false ? allUncounted() : all()).all();
+        },
+        async summarizeKeys() {
+            return summary().get()!;
         },
         async listDueKeys(now) {
             return listDue().all(now);
