@@ -82,8 +82,12 @@ export interface KeyStates {
     listKeyStatus(options?: { counts?: boolean }): Promise<KeyStatus[]>;
     /** Counts over every key, computed by the database: what `/metrics` reports, whatever the number of keys. */
     summarizeKeys(): Promise<KeySummary>;
-    /** Keys with an unfinished request that are due (not gone, backoff elapsed), oldest request first. */
-    listDueKeys(now: string): Promise<DueKey[]>;
+    /**
+     * Keys with an unfinished request that are due (not gone, backoff elapsed), oldest request first
+     * (never requested first), at most `limit`: read through an index, so it costs `limit` rows, not
+     * every pending key.
+     */
+    listDueKeys(now: string, limit: number): Promise<DueKey[]>;
     /** Every key that is not gone, for the reconcile pass. */
     listActiveKeys(): Promise<SyncKey[]>;
 }

@@ -152,10 +152,12 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
             // One look at a time: two overlapping looks could both see a key as idle.
             waking ??= (async () => {
                 try {
-                    const due = await deps.keys.listDueKeys(dateToMicroIso(new Date()));
                     // Take only what this daemon can start now: daemons sharing a database leave
-                    // the rest to each other instead of queueing the same keys everywhere.
+                    // the rest to each other instead of queueing the same keys everywhere. The
+                    // look reads only as many rows as could be taken, past those already queued
+                    // here or left to another daemon: a backlog of any size costs the same per key.
                     let free = deps.concurrency - entries.size;
+                    const due = await deps.keys.listDueKeys(dateToMicroIso(new Date()), Math.max(free, 0) + entries.size + busyUntil.size + 1);
                     const freshSince = Date.now() - (deps.freshRequestMs ?? 1000);
                     leftBehind = false;
                     for (const { requestSeq, requestedAt, ...key } of due) {

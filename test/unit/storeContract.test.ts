@@ -125,7 +125,7 @@ for (const engine of engines) {
             // One batch naming the key twice counts twice.
             await store.requests.requestPulls([key, key], T(1));
             assert.equal((await store.keys.getKeyStatus(key, { counts: false }))?.requestSeq, 2);
-            assert.ok((await store.keys.listDueKeys(T(1))).some((d) => d.connectionId === key.connectionId && d.requestSeq === 2));
+            assert.ok((await store.keys.listDueKeys(T(1), 1000)).some((d) => d.connectionId === key.connectionId && d.requestSeq === 2));
             await pull(store, key, T(2), async (s) => {
                 assert.equal(s.start.requestSeq, 2);
                 assert.equal((await store.keys.getKeyStatus(key, { counts: false }))?.status, 'running');
@@ -135,11 +135,25 @@ for (const engine of engines) {
             });
             let status = await store.keys.getKeyStatus(key, { counts: false });
             assert.deepEqual([status?.status, status?.requestSeq, status?.doneSeq], ['pending', 3, 2]);
-            assert.ok((await store.keys.listDueKeys(T(5))).some((d) => d.connectionId === key.connectionId));
+            assert.ok((await store.keys.listDueKeys(T(5), 1000)).some((d) => d.connectionId === key.connectionId));
             await pull(store, key, T(5), (s) => s.finish({ requestSeq: s.start.requestSeq, startedAt: T(5), records: 0, pages: 0, at: T(6) }));
             status = await store.keys.getKeyStatus(key, { counts: false });
             assert.deepEqual([status?.status, status?.requestSeq, status?.doneSeq, status?.lastSuccessAt], ['ok', 3, 3, T(6)]);
-            assert.ok(!(await store.keys.listDueKeys(T(7))).some((d) => d.connectionId === key.connectionId));
+            assert.ok(!(await store.keys.listDueKeys(T(7), 1000)).some((d) => d.connectionId === key.connectionId));
+        });
+
+        test('due keys come oldest request first, as many as asked for', async () => {
+            const keys = [newKey(), newKey(), newKey()];
+            // Requested in this order, at times later than any other key of this store.
+            for (const [i, k] of keys.entries()) await store.requests.requestPulls([k], `2026-12-01T00:00:0${i}.000000Z`);
+            const due = await store.keys.listDueKeys(T(59).replace('2026-11-30', '2026-12-02'), 10_000);
+            const ours = due.filter((d) => keys.some((k) => k.connectionId === d.connectionId)).map((d) => d.connectionId);
+            assert.deepEqual(ours, keys.map((k) => k.connectionId), 'oldest request first');
+            const firstTwo = await store.keys.listDueKeys(T(59).replace('2026-11-30', '2026-12-02'), 2);
+            assert.equal(firstTwo.length, 2);
+            assert.deepEqual(firstTwo, due.slice(0, 2), 'a limit takes the head of the same order');
+            // Finished: no longer due.
+            for (const k of keys) await pull(store, k, T(1), (s) => s.finish({ requestSeq: s.start.requestSeq, startedAt: T(1), records: 0, pages: 0, at: T(2) }));
         });
 
         test('a failed pull keeps its request and waits out its backoff; a success resets the count', async () => {
@@ -151,7 +165,7 @@ for (const engine of engines) {
                 assert.deepEqual([status?.status, status?.consecutiveFailures, status?.nextAttemptAt, status?.lastErrorCode], ['failed', n, T(30), 'http_500']);
                 assert.ok(status!.requestSeq > status!.doneSeq, 'still pending');
             }
-            const due = (now: string) => store.keys.listDueKeys(now).then((d) => d.some((k) => k.connectionId === key.connectionId));
+            const due = (now: string) => store.keys.listDueKeys(now, 1000).then((d) => d.some((k) => k.connectionId === key.connectionId));
             assert.equal(await due(T(29)), false, 'not due during its backoff');
             assert.equal(await due(T(30)), true, 'due once the backoff has passed');
             // A new request makes it due now, whatever backoff it was in.
@@ -214,7 +228,7 @@ for (const engine of engines) {
             });
             const status = await store.keys.getKeyStatus(key, { counts: false });
             assert.deepEqual([status?.cursor, status?.status], [null, 'pending']);
-            assert.ok((await store.keys.listDueKeys(T(8))).some((d) => d.connectionId === key.connectionId));
+            assert.ok((await store.keys.listDueKeys(T(8), 1000)).some((d) => d.connectionId === key.connectionId));
             await pull(store, key, T(9), async (s) => {
                 assert.deepEqual([s.start.cursor, s.start.resyncFrom], [null, T(5)]);
                 await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(9), records: 0, pages: 0, at: T(10) });
@@ -244,7 +258,7 @@ for (const engine of engines) {
             await store.requests.requestPulls([key, sibling], T(1));
             assert.equal(await store.requests.markConnectionGone(key.providerConfigKey, key.connectionId, 'deleted in Nango', T(2)), 2);
             const isListed = async (k: SyncKey) => ({
-                due: (await store.keys.listDueKeys(T(3))).some((d) => d.connectionId === k.connectionId && d.model === k.model),
+                due: (await store.keys.listDueKeys(T(3), 1000)).some((d) => d.connectionId === k.connectionId && d.model === k.model),
                 active: (await store.keys.listActiveKeys()).some((d) => d.connectionId === k.connectionId && d.model === k.model),
             });
             assert.deepEqual(await isListed(key), { due: false, active: false });

@@ -31,7 +31,8 @@ SELECT provider_config_key AS "providerConfigKey", connection_id AS "connectionI
        ${iso('pull_requested_at')} AS "requestedAt"
 FROM nango_sync_state
 WHERE request_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
-ORDER BY pull_requested_at NULLS FIRST`;
+ORDER BY pull_requested_at NULLS FIRST
+LIMIT $2`;
 
 // The rules of isPending and oldestSuccessAgeSeconds (domain/keyState.ts), as one aggregate.
 const SUMMARY = `
@@ -53,8 +54,8 @@ export function postgresKeyStates(pool: pg.Pool): KeyStates {
         async summarizeKeys() {
             return (await pool.query<KeySummary>(SUMMARY)).rows[0]!;
         },
-        async listDueKeys(now) {
-            return (await pool.query<DueKey>(LIST_DUE, [now])).rows;
+        async listDueKeys(now, limit) {
+            return (await pool.query<DueKey>(LIST_DUE, [now, limit])).rows;
         },
         async listActiveKeys() {
             return (await pool.query<SyncKey>(LIST_ACTIVE)).rows;

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { index, bigint, boolean, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 // The same public tables and columns as on SQLite, with Postgres types. Tables are created in
 // `database.schema` (the migrations run with that search_path), so no schema is named here.
@@ -56,7 +56,12 @@ export const nangoSyncState = pgTable(
         createdAt: ts('created_at').notNull().default(sql`now()`),
         updatedAt: ts('updated_at').notNull().default(sql`now()`),
     },
-    (t) => [primaryKey({ columns: [t.providerConfigKey, t.connectionId, t.model, t.variant] })],
+    (t) => [
+        primaryKey({ columns: [t.providerConfigKey, t.connectionId, t.model, t.variant] }),
+        // The due requests, oldest first: the scheduler reads only as many as it can start, so
+        // draining a backlog costs the same per key at any size (the condition is listDueKeys').
+        index('nango_sync_state_due').on(t.pullRequestedAt.asc().nullsFirst()).where(sql`request_seq > done_seq AND status <> 'gone'`),
+    ],
 );
 
 export const nangoMirrorLeases = pgTable('nango_mirror_leases', {

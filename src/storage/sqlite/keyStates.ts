@@ -29,7 +29,8 @@ const LIST_DUE = `
 SELECT provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant, request_seq AS requestSeq, pull_requested_at AS requestedAt
 FROM nango_sync_state
 WHERE request_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
-ORDER BY pull_requested_at`;
+ORDER BY pull_requested_at
+LIMIT ?`;
 
 // The rules of isPending and oldestSuccessAgeSeconds (domain/keyState.ts), as one aggregate.
 const SUMMARY = `
@@ -45,7 +46,7 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
     const oneUncounted = conn.statement<unknown[], KeyStatus>(ONE_UNCOUNTED);
     const all = conn.statement<[], KeyStatus>(ALL);
     const allUncounted = conn.statement<[], KeyStatus>(ALL_UNCOUNTED);
-    const listDue = conn.statement<[string], DueKey>(LIST_DUE);
+    const listDue = conn.statement<[string, number], DueKey>(LIST_DUE);
     const summary = conn.statement<[], KeySummary>(SUMMARY);
     const listActive = conn.statement<[], SyncKey>(LIST_ACTIVE);
     const keyArgs = (k: SyncKey) => [k.providerConfigKey, k.connectionId, k.model, k.variant];
@@ -61,8 +62,8 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
         async summarizeKeys() {
             return summary().get()!;
         },
-        async listDueKeys(now) {
-            return listDue().all(now);
+        async listDueKeys(now, limit) {
+            return listDue().all(now, limit);
         },
         async listActiveKeys() {
             return listActive().all();

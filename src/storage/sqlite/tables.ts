@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 /**
  * The mirror: one row per Nango record and key. Public API — the app queries it with plain SQL,
@@ -73,7 +73,12 @@ export const nangoSyncState = sqliteTable(
             .notNull()
             .default(sql`(strftime('%Y-%m-%dT%H:%M:%f','now') || '000Z')`),
     },
-    (t) => [primaryKey({ columns: [t.providerConfigKey, t.connectionId, t.model, t.variant] })],
+    (t) => [
+        primaryKey({ columns: [t.providerConfigKey, t.connectionId, t.model, t.variant] }),
+        // The due requests, oldest first: the scheduler reads only as many as it can start, so
+        // draining a backlog costs the same per key at any size (the condition is listDueKeys').
+        index('nango_sync_state_due').on(t.pullRequestedAt).where(sql`request_seq > done_seq AND status <> 'gone'`),
+    ],
 );
 
 export type SyncStateRow = typeof nangoSyncState.$inferSelect;

@@ -1,0 +1,1 @@
+CREATE INDEX "nango_sync_state_due" ON "nango_sync_state" USING btree ("pull_requested_at" NULLS FIRST) WHERE request_seq > done_seq AND status <> 'gone';
