@@ -14,6 +14,7 @@ import { createLogger } from './lib/logger.js';
 import { createReleasers } from './lib/releasers.js';
 import { createMetrics } from './metrics/createMetrics.js';
 import { createRateLimitGate } from './nango/rateLimitGate.js';
+import { createSyncStatusClient } from './nango/syncStatus.js';
 import { createNotifier, type Notifier, type NotifierTuning } from './notify/notifier.js';
 import { createPostgresNotify } from './notify/postgresNotify.js';
 import { openStore } from './storage/openStore.js';
@@ -50,6 +51,8 @@ export interface DaemonOptions {
     stopTimeoutMs?: number;
     /** Internal knobs of the notifier (tests make its retries fast); not config. */
     notify?: NotifierTuning;
+    /** Internal knob: the clock slack reconcile allows Nango's `finishedAt` (planReconcile.ts); tests set 0. */
+    finishedAtSlackMs?: number;
 }
 
 /**
@@ -86,12 +89,29 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         releasers.add('page worker', () => puller.close());
         const scheduler = createPullScheduler({ keys: store.keys, logger, concurrency: config.sync.concurrency, pull: (key, signal) => puller.pull(key, signal) });
         const discoveryAbort = new AbortController();
+        // Discovery and the sync status share the pulls' gate: one rate-limit bucket per Nango account.
+        const nangoClient = { host: config.nango.host, apiKey: config.nango.apiKey, timeoutMs: config.sync.requestTimeoutSeconds * 1000, retry: config.sync.retry, gate, logger };
         const discover = config.sync.discover
-            ? createDaemonDiscovery({ host: config.nango.host, apiKey: config.nango.apiKey, timeoutMs: config.sync.requestTimeoutSeconds * 1000, retry: config.sync.retry, gate, store: store.requests, logger, allowList: config.models, events, signal: discoveryAbort.signal })
+            ? createDaemonDiscovery({ ...nangoClient, store: store.requests, allowList: config.models, events, signal: discoveryAbort.signal })
             : undefined;
         const metrics = createMetrics({ events, keys: store.keys, registry: new Registry() });
         releasers.add('metrics', () => metrics.close());
-        const reconciler = createReconciler({ keys: store.keys, leases: store.leases, scheduler, logger, holder, allowList: config.models, events, intervalMs: config.sync.reconcileIntervalSeconds * 1000, ...(discover ? { discover } : {}) });
+        const syncStatus = createSyncStatusClient({ ...nangoClient, onResponse: (status) => events.emit('nangoResponse', { status }) });
+        const reconciler = createReconciler({
+            keys: store.keys,
+            leases: store.leases,
+            requests: store.requests,
+            syncStatus,
+            fullIntervalMs: config.sync.fullReconcileIntervalSeconds * 1000,
+            ...(options.finishedAtSlackMs === undefined ? {} : { finishedAtSlackMs: options.finishedAtSlackMs }),
+            scheduler,
+            logger,
+            holder,
+            allowList: config.models,
+            events,
+            intervalMs: config.sync.reconcileIntervalSeconds * 1000,
+            ...(discover ? { discover } : {}),
+        });
         const postgres = config.notify.pgChannel === undefined ? undefined : createPostgresNotify(config.database.url);
         if (postgres) releasers.add('NOTIFY connection', () => postgres.close());
         const notifier = createNotifier(config.notify, { logger, events, ...(postgres ? { postgres } : {}) }, options.notify);

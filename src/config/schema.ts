@@ -59,7 +59,18 @@ const syncSchema = z
     .strictObject({
         pageSize: z.number().int().min(1).max(10_000).default(1000).describe('`limit` of each `GET /records` page, 1–10000.'),
         concurrency: z.number().int().min(1).max(256).default(4).describe('Keys pulled at once, 1–256.'),
-        reconcileIntervalSeconds: z.number().int().min(0).default(900).describe('Seconds between reconcile passes; `0` turns reconcile off, including the start-up pass.'),
+        reconcileIntervalSeconds: z
+            .number()
+            .int()
+            .min(0)
+            .default(900)
+            .describe("Seconds between reconcile passes; `0` turns reconcile off, including the start-up pass. A pass asks Nango's sync status once per integration and pulls only the keys whose sync ran since their last pull."),
+        fullReconcileIntervalSeconds: z
+            .number()
+            .int()
+            .min(0)
+            .default(86_400)
+            .describe("The safety net: a reconcile pass also pulls every key not pulled for this long, whatever Nango's sync status says (each key at its own point between half and all of it, so they do not come due together); `0` turns it off."),
         requestTimeoutSeconds: z.number().positive().max(600).default(30).describe('Timeout of one Nango request, body included; at most 600 (the official SDK has none).'),
         deletes: z.enum(['soft', 'hard']).default('soft').describe('`soft`: keep deleted rows with `deleted_at` set. `hard`: delete them.'),
         discover: z

@@ -12,6 +12,8 @@ export interface DaemonEventMap {
     pageCommitted: [{ key: SyncKey; upserted: number; deleted: number; skipped: number; cursor: string; committedAt: string }];
     pullFinished: [{ key: SyncKey; outcome: string; records: number; pages: number; durationMs: number }];
     reconcilePass: [{ keys: number; found: number }];
+    /** `GET /sync/status` failed for an integration: a pass falls back to pulling its keys one by one. */
+    syncStatusUnavailable: [{ providerConfigKey: string }];
     /** A notice to the app was dropped because the backlog was full. */
     notifyDropped: [{ key: SyncKey; dropped: number }];
 }

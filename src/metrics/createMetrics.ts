@@ -110,6 +110,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         help: 'Records reconcile passes found that no webhook announced.',
         registers,
     });
+    const syncStatusUnavailable = new Counter({
+        name: 'nango_mirror_sync_status_unavailable_total',
+        help: "Reconcile passes that could not read Nango's sync status for an integration (its keys were pulled one by one instead).",
+        registers,
+    });
     const notifyDropped = new Counter({
         name: 'nango_mirror_notify_dropped_total',
         help: 'Notices to the app dropped because the notification backlog was full (oldest first).',
@@ -173,6 +178,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         if (found > 0) reconcileFound.inc(found);
     });
     listen('notifyDropped', ({ dropped }) => notifyDropped.inc(dropped));
+    listen('syncStatusUnavailable', () => syncStatusUnavailable.inc());
     notifyDropped.inc(0);
 
     return {

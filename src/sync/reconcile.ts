@@ -1,13 +1,27 @@
 import type { Logger } from 'pino';
 import type { DaemonEvents } from '../domain/daemonEvents.js';
-import type { KeyStates, Leases } from '../storage/store.js';
-import { dateToMicroIso } from '../domain/timestamps.js';
 import { isAllowed, type AllowEntry } from '../domain/allowList.js';
+import type { SyncKey } from '../domain/syncKey.js';
+import { dateToMicroIso } from '../domain/timestamps.js';
+import type { SyncStatusClient, SyncStatusItem } from '../nango/syncStatus.js';
+import type { KeyStates, Leases, PullRequests } from '../storage/store.js';
+import { planReconcile } from './planReconcile.js';
 import type { PullScheduler } from './pullScheduler.js';
 
 export interface ReconcilerDeps {
-    keys: Pick<KeyStates, 'listActiveKeys'>;
+    keys: Pick<KeyStates, 'listKeyStatus'>;
     leases: Pick<Leases, 'claimLease'>;
+    /** Seeds the keys Nango's status lists that the mirror does not know yet. */
+    requests: Pick<PullRequests, 'seedKeys'>;
+    /**
+     * Nango's `GET /sync/status`: with it, a pass pulls only the keys whose sync ran since their last
+     * pull (planReconcile.ts); without it, every key.
+     */
+    syncStatus?: SyncStatusClient;
+    /** `sync.fullReconcileIntervalSeconds` in ms: with the status, every key is still pulled at least this often; 0 = never. @default 0 */
+    fullIntervalMs?: number;
+    /** Clock slack for Nango's `finishedAt` (planReconcile.ts). Internal: tests set 0. */
+    finishedAtSlackMs?: number;
     scheduler: PullScheduler;
     logger: Logger;
     intervalMs: number;
@@ -32,11 +46,36 @@ export interface Reconciler {
 
 /**
  * Nango gives up on a webhook after 3 tries within about 10 s, so lost webhooks are normal:
- * every interval, every active key is pulled from its cursor, and what that finds is logged.
+ * every interval, the keys whose sync ran since their last pull (every key, without Nango's sync
+ * status) are pulled from their cursors, and what that finds is logged.
  */
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
     let timer: NodeJS.Timeout | undefined;
     let stopped = false;
+    /** Integrations whose status could not be read, warned about once each. */
+    const warnedUnavailable = new Set<string>();
+
+    /** One `GET /sync/status` per integration in use, one at a time; null for one that failed (its keys fall back to a pull each). */
+    async function readStatus(integrations: Iterable<string>): Promise<Map<string, SyncStatusItem[] | null>> {
+        const status = new Map<string, SyncStatusItem[] | null>();
+        for (const providerConfigKey of integrations) {
+            try {
+                status.set(providerConfigKey, deps.syncStatus ? await deps.syncStatus.getSyncStatus(providerConfigKey) : null);
+                warnedUnavailable.delete(providerConfigKey);
+            } catch (err) {
+                status.set(providerConfigKey, null);
+                deps.events?.emit('syncStatusUnavailable', { providerConfigKey });
+                if (!warnedUnavailable.has(providerConfigKey)) {
+                    warnedUnavailable.add(providerConfigKey);
+                    deps.logger.warn(
+                        { err, providerConfigKey },
+                        "could not read Nango's sync status (GET /sync/status; the API key needs environment:syncs:read): this integration's keys are pulled one by one at each pass",
+                    );
+                }
+            }
+        }
+        return status;
+    }
 
     async function runPass(): Promise<number> {
         const started = performance.now();
@@ -47,12 +86,30 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
                 deps.logger.warn({ err }, 'discovery failed; this pass pulls the keys already known');
             }
         }
-        const keys = (await deps.keys.listActiveKeys()).filter((k) => isAllowed(k, deps.allowList ?? []));
+        const allowList = deps.allowList ?? [];
+        const known = await deps.keys.listKeyStatus({ counts: false });
+        let keys: SyncKey[] = known.filter((k) => k.status !== 'gone' && isAllowed(k, allowList));
+        let unchanged = 0;
+        let discovered = 0;
+        if (deps.syncStatus) {
+            const integrations = new Set([...keys.map((k) => k.providerConfigKey), ...allowList.map((e) => e.providerConfigKey)]);
+            const plan = planReconcile({ keys: known, status: await readStatus(integrations), allowList, nowMs: Date.now(), fullIntervalMs: deps.fullIntervalMs ?? 0, ...(deps.finishedAtSlackMs === undefined ? {} : { slackMs: deps.finishedAtSlackMs }) });
+            if (plan.discovered.length > 0) {
+                discovered = await deps.requests.seedKeys(plan.discovered, dateToMicroIso(new Date()));
+                deps.logger.info({ keys: plan.discovered.length }, "keys Nango's sync status lists that the mirror did not know (variants included): pulling them");
+            }
+            keys = [...plan.pull, ...plan.discovered];
+            unchanged = plan.unchanged;
+            deps.logger.debug({ ...plan.reasons, unchanged }, 'reconcile plan');
+        }
         const outcomes = await Promise.all(keys.map((key) => deps.scheduler.request(key, 'reconcile')));
         // Only pulls the pass itself started: records a webhook-led pull found were announced.
         const found = outcomes.filter((o) => o.reason === 'reconcile').reduce((n, o) => n + o.records, 0);
         const failed = outcomes.filter((o) => o.outcome === 'failed').length;
-        deps.logger.info({ keys: keys.length, found, failed, durationMs: Math.round(performance.now() - started) }, `reconcile pass found ${found} records that no webhook announced`);
+        deps.logger.info(
+            { keys: keys.length, unchanged, discovered, found, failed, durationMs: Math.round(performance.now() - started) },
+            `reconcile pass found ${found} records that no webhook announced`,
+        );
         deps.events?.emit('reconcilePass', { keys: keys.length, found });
         return found;
     }

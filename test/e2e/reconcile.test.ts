@@ -79,3 +79,60 @@ for (const engine of engines) {
         });
     });
 }
+
+for (const engine of engines) {
+    describe(`[${engine}] reconcile by Nango's sync status`, () => {
+        let h: Harness;
+        before(async () => {
+            // No clock slack: the fake and the daemon share this machine's clock.
+            h = await startHarness({ engine, daemon: { finishedAtSlackMs: 0 } });
+            h.fake.setSyncs('hubspot', [{ name: 'contacts', models: ['Contact'] }]);
+        });
+        after(() => h.close());
+
+        const requestsDuring = async <T>(work: () => Promise<T>): Promise<{ result: T; records: number; status: number }> => {
+            const from = h.fake.requestCount;
+            const result = await work();
+            const during = h.fake.requests.filter((r) => r.n > from);
+            return { result, records: during.filter((r) => r.path === '/records').length, status: during.filter((r) => r.path === '/sync/status').length };
+        };
+
+        test('a pass asks for the status once per integration and pulls only the key whose sync ran since its last pull', async () => {
+            const keys = Array.from({ length: 5 }, (_, i) => testKey('Contact', `conn-status-${i}`));
+            for (const k of keys) {
+                h.fake.save(fakeKey(k), [{ id: 'first' }]);
+                await h.sendSync(k);
+            }
+            await h.waitIdle();
+            // A change whose webhook was lost, on one key.
+            h.fake.save(fakeKey(keys[3]!), [{ id: 'lost' }]);
+            const pass = await requestsDuring(() => h.daemon.reconciler.runPass());
+            assert.deepEqual([pass.result, pass.status, pass.records], [1, 1, 1], 'found 1 record, with 1 status request and 1 records request');
+            for (const k of keys) await assertMirrorExact(h, k);
+            // Nothing changed since: a pass costs the status request alone.
+            const quiet = await requestsDuring(() => h.daemon.reconciler.runPass());
+            assert.deepEqual([quiet.result, quiet.status, quiet.records], [0, 1, 0]);
+        });
+
+        test("a variant Nango's status lists is discovered and pulled without a webhook", async () => {
+            const variant = testKey('Contact', 'conn-status-1', 'emea');
+            h.fake.save(fakeKey(variant), [{ id: 'v1' }, { id: 'v2' }]);
+            assert.equal(await h.state(variant), undefined);
+            const found = await h.daemon.reconciler.runPass();
+            assert.equal(found, 2);
+            await assertMirrorExact(h, variant);
+            assert.ok(h.logs.some((l) => /sync status lists that the mirror did not know/.test(l.msg)));
+        });
+
+        test('when the status is refused (403), the pass pulls every key of the integration, and says so once', async () => {
+            h.fake.failNext(2, { status: 403, body: { error: { code: 'forbidden', message: 'Required: environment:syncs:read' } } }, '/sync/status');
+            const keys = await h.stateCount();
+            const first = await requestsDuring(() => h.daemon.reconciler.runPass());
+            assert.equal(first.records, keys, 'a records request per key, as before the status existed');
+            await requestsDuring(() => h.daemon.reconciler.runPass());
+            assert.equal(h.logs.filter((l) => /could not read Nango's sync status/.test(l.msg)).length, 1, 'warned once');
+            const metrics = await (await fetch(`${h.daemon.url}/metrics`)).text();
+            assert.match(metrics, /^nango_mirror_sync_status_unavailable_total 2$/m);
+        });
+    });
+}

@@ -47,7 +47,7 @@ export interface Fault {
 }
 
 /** The routes the fake serves, as fault targets; `/connection` counts as `/connections`. */
-export type FakeRoute = '/records' | '/connections' | '/scripts/config';
+export type FakeRoute = '/records' | '/connections' | '/scripts/config' | '/sync/status';
 
 /** One sync deployed on an integration, as `setSyncs` registers it. */
 export interface FakeSync {
@@ -148,6 +148,8 @@ export class FakeNango {
     private readonly connectionMeta = new Map<string, FakeConnectionMeta>();
     private nextConnectionId = 1;
     private nextSyncId = 1;
+    /** When the last sync run that changed each (integration, connection, model, variant) finished: `GET /sync/status`'s finishedAt. */
+    private readonly runFinishedMs = new Map<string, number>();
     /** Answer `GET /connections` like Nango before 2026-01: `limit`, `page` and `tags` are unknown keys (400). */
     legacyConnectionsQuery = false;
     private windowStartMs = 0;
@@ -231,6 +233,8 @@ export class FakeNango {
 
     private tracked<T>(key: StoreKey, result: T): T {
         this.track(key.providerConfigKey, key.connectionId);
+        // A change to the data stands for a sync run that made it: the run finished now.
+        this.runFinishedMs.set(JSON.stringify([key.providerConfigKey, key.connectionId, key.model, key.variant]), this.wallClockMs());
         return result;
     }
     records(key: StoreKey): Map<string, RecordState> {
@@ -316,7 +320,82 @@ export class FakeNango {
     private serve(route: FakeRoute, req: IncomingMessage, res: ServerResponse, url: URL, log: (status: number) => void): void {
         if (route === '/records') this.serveRecords(req, res, url, log);
         else if (route === '/connections') this.serveConnections(req, res, url, log);
+        else if (route === '/sync/status') this.serveSyncStatus(req, res, url, log);
         else this.serveScriptsConfig(req, res, url, log);
+    }
+
+    /**
+     * `GET /sync/status` (getSyncStatus.ts; protocol §6.1) without `connection_id`: one item per
+     * (enabled sync, variant, connection) of the integration, in the key order of
+     * `syncManager.syncStatus()`. The base variant is listed for every connection, a variant once
+     * the fake has data for it. `finishedAt` is when data of the item last changed (a "sync run");
+     * without any change the sync never ran: `SUCCESS` with no finishedAt. `recordCount` counts live
+     * records, pruned ones included, of the base variant (Nango's TODO on variants).
+     */
+    private serveSyncStatus(req: IncomingMessage, res: ServerResponse, url: URL, log: (status: number) => void): void {
+        const headers = this.authorize(req, res, log, { error: { code: 'too_many_request', method: 'GET', path: url.pathname } });
+        if (!headers) return;
+        const raw = parseQueryString(url.search);
+        const issues: { code: string; message: string; path: string[] }[] = [];
+        for (const key of raw.keys()) {
+            if (!['provider_config_key', 'syncs', 'connection_id'].includes(key)) issues.push({ code: 'unrecognized_keys', message: `Unrecognized key: "${key}"`, path: [] });
+        }
+        const text = (name: string): string | undefined => {
+            const value = raw.get(name);
+            if (value === undefined) return undefined;
+            if (value.kind !== 'string') issues.push({ code: 'invalid_type', message: `Invalid input: expected string, received ${value.kind}`, path: [name] });
+            return value.kind === 'string' ? value.value : undefined;
+        };
+        const providerConfigKey = text('provider_config_key');
+        const syncs = text('syncs');
+        if (raw.has('connection_id')) issues.push({ code: 'not_supported', message: 'the fake answers GET /sync/status without connection_id only', path: ['connection_id'] });
+        if (providerConfigKey === undefined && !raw.has('provider_config_key')) issues.push({ code: 'invalid_type', message: 'Invalid input: expected string, received undefined', path: ['provider_config_key'] });
+        if (syncs === undefined && !raw.has('syncs')) issues.push({ code: 'invalid_type', message: 'Invalid input: expected string, received undefined', path: ['syncs'] });
+        if (providerConfigKey !== undefined && (!/^[a-zA-Z0-9~:.@ _-]+$/.test(providerConfigKey) || providerConfigKey.length > 255)) {
+            issues.push({ code: 'invalid_format', message: 'Invalid string', path: ['provider_config_key'] });
+        }
+        if (issues.length > 0 || providerConfigKey === undefined || syncs === undefined) {
+            this.send(res, log, 400, { error: { code: 'invalid_query_params', errors: issues } }, headers);
+            return;
+        }
+        const wanted = syncs === '*' ? undefined : syncs.split(',').map((s) => { const [name, variant = 'base'] = s.split('::'); return `${name}::${variant}`; });
+        const integration = this.integrations.get(providerConfigKey);
+        const items: object[] = [];
+        const connections = [...this.connectionMeta.values()].filter((c) => c.providerConfigKey === providerConfigKey && this.store.hasConnection(c.providerConfigKey, c.connectionId));
+        for (const sync of integration?.syncs ?? []) {
+            // A disabled function's sync rows are soft-deleted: they vanish from this answer.
+            if (sync.enabled === false) continue;
+            for (const c of connections) {
+                const variants = new Set(['base']);
+                for (const k of this.runFinishedMs.keys()) {
+                    const [pck, conn, model, variant] = JSON.parse(k) as [string, string, string, string];
+                    if (pck === providerConfigKey && conn === c.connectionId && sync.models.includes(model)) variants.add(variant);
+                }
+                for (const variant of variants) {
+                    if (wanted && !wanted.includes(`${sync.name}::${variant}`)) continue;
+                    const finished = Math.max(...sync.models.map((model) => this.runFinishedMs.get(JSON.stringify([providerConfigKey, c.connectionId, model, variant])) ?? -Infinity));
+                    const recordCount = Object.fromEntries(
+                        sync.models.map((model) => [model, [...this.store.records({ providerConfigKey, connectionId: c.connectionId, model, variant: 'base' }).values()].filter((r) => !r.deleted).length]),
+                    );
+                    const ran = Number.isFinite(finished);
+                    items.push({
+                        id: `00000000-0000-4000-8000-${String(sync.id).padStart(6, '0')}${String(c.id).padStart(6, '0')}`,
+                        connection_id: c.connectionId,
+                        type: 'INITIAL',
+                        ...(ran ? { finishedAt: new Date(finished).toISOString() } : {}),
+                        nextScheduledSyncAt: null,
+                        name: sync.name,
+                        variant,
+                        status: 'SUCCESS',
+                        frequency: null,
+                        ...(ran ? { latestResult: {}, latestExecutionStatus: 'SUCCESS' } : {}),
+                        recordCount,
+                        checkpoint: null,
+                    });
+                }
+            }
+        }
+        this.send(res, log, 200, { syncs: items }, headers);
     }
 
     /** `jsonContentTypeMiddleware` → `secretKeyAuth` → `rateLimiterMiddleware`: the rate-limit headers, or undefined once answered. */
@@ -550,6 +629,7 @@ function routeOf(pathname: string): FakeRoute | undefined {
     if (path === '/records') return '/records';
     if (path === '/connections' || path === '/connection') return '/connections';
     if (path === '/scripts/config') return '/scripts/config';
+    if (path === '/sync/status') return '/sync/status';
     return undefined;
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { startDaemon, type Daemon } from '../../src/main.js';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/main.js';
 import { toMicroIso } from '../../src/domain/timestamps.js';
 import { FakeNango } from '../fakes/fakeNango.js';
 import type { StoreKey } from '../fakes/fakeRecordStore.js';
@@ -127,6 +127,8 @@ export interface HarnessOptions {
     config?: Record<string, unknown>;
     /** Keep using this fake (e.g. across harnesses); else a new one is started. */
     fake?: FakeNango;
+    /** Daemon options besides the logger (which the harness keeps, to read the logs). */
+    daemon?: Omit<DaemonOptions, 'logger'>;
 }
 
 const KEY_WHERE = 'provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?';
@@ -163,7 +165,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         },
     });
     let config = testConfig(nangoUrl, database.database, options.config);
-    let daemon = await startDaemon(config, { logger });
+    let daemon = await startDaemon(config, { ...options.daemon, logger });
     const reader = database.reader();
     const queries = mirrorQueries(reader);
 
@@ -197,7 +199,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         async restart(overrides) {
             await daemon.stop();
             if (overrides) config = testConfig(nangoUrl, database.database, { ...options.config, ...overrides });
-            daemon = await startDaemon(config, { logger });
+            daemon = await startDaemon(config, { ...options.daemon, logger });
         },
         async close() {
             await daemon.stop();

@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { isAllowed, type AllowEntry } from '../domain/allowList.js';
+import type { KeyStatus } from '../domain/keyState.js';
+import { keyString, type SyncKey } from '../domain/syncKey.js';
+import type { SyncStatusItem } from '../nango/syncStatus.js';
+
+export interface ReconcileInput {
+    /** Every key the mirror has, gone ones included (they are known, not rediscovered). */
+    keys: readonly KeyStatus[];
+    /** Nango's `GET /sync/status` per integration; `null` when it could not be read (the fallback). */
+    status: ReadonlyMap<string, readonly SyncStatusItem[] | null>;
+    allowList: readonly AllowEntry[];
+    nowMs: number;
+    /** `sync.fullReconcileIntervalSeconds` in ms: every key is pulled at least this often; 0 = never. */
+    fullIntervalMs: number;
+    /** @default FINISHED_AT_SLACK_MS */
+    slackMs?: number;
+}
+
+export interface ReconcilePlan {
+    pull: SyncKey[];
+    /** Keys Nango lists that the mirror does not know yet, variants included. */
+    discovered: SyncKey[];
+    /** How many known keys each reason sent to `pull`. */
+    reasons: Record<'changed' | 'never_pulled' | 'not_listed' | 'status_unavailable' | 'safety_net', number>;
+    /** Known keys Nango's status shows unchanged since their last pull began. */
+    unchanged: number;
+}
+
+/**
+ * Slack between Nango's clock (`finishedAt`, the jobs host) and the daemon's (`pull_started_at`), and
+ * for `GET /records` read replicas that lag the run's commits (§4.1): a run that finished up to this
+ * long before a pull began still sends the key to be pulled again.
+ */
+export const FINISHED_AT_SLACK_MS = 120_000;
+
+/**
+ * Which keys a reconcile pass pulls, from Nango's sync status instead of one request per key: a key
+ * whose sync finished after its last pull began, a key never pulled, a key Nango's status does not
+ * list or could not be read for (pulled as before: exact over cheap), and, as a safety net, a key
+ * not pulled for `fullIntervalMs` (each key at its own point of [½, 1] of the interval, so keys
+ * pulled together are not all due together).
+ */
+export function planReconcile(input: ReconcileInput): ReconcilePlan {
+    const plan: ReconcilePlan = { pull: [], discovered: [], reasons: { changed: 0, never_pulled: 0, not_listed: 0, status_unavailable: 0, safety_net: 0 }, unchanged: 0 };
+    /** Per key Nango lists: when its sync last finished (ms), or null while it never has. */
+    const finished = new Map<string, number | null>();
+    const known = new Set(input.keys.map((k) => keyString(k)));
+    const discovered = new Set<string>();
+    for (const [providerConfigKey, items] of input.status) {
+        for (const item of items ?? []) {
+            const at = item.finishedAt === undefined ? NaN : Date.parse(item.finishedAt);
+            for (const model of modelsOf(item)) {
+                const key = { providerConfigKey, connectionId: item.connection_id, model, variant: item.variant };
+                const ks = keyString(key);
+                // Two syncs may write one model: the later run counts; a run in progress has no time yet.
+                const previous = finished.get(ks) ?? null;
+                finished.set(ks, Number.isNaN(at) ? previous : Math.max(previous ?? -Infinity, at));
+                if (!known.has(ks) && !discovered.has(ks) && isAllowed(key, input.allowList)) {
+                    discovered.add(ks);
+                    plan.discovered.push(key);
+                }
+            }
+        }
+    }
+    for (const k of input.keys) {
+        if (k.status === 'gone' || !isAllowed(k, input.allowList)) continue;
+        const ks = keyString(k);
+        const reason = pullReason(k, input, finished.has(ks), finished.get(ks) ?? null);
+        if (reason === undefined) {
+            plan.unchanged++;
+            continue;
+        }
+        plan.reasons[reason]++;
+        plan.pull.push({ providerConfigKey: k.providerConfigKey, connectionId: k.connectionId, model: k.model, variant: k.variant });
+    }
+    return plan;
+}
+
+function pullReason(k: KeyStatus, input: ReconcileInput, listed: boolean, finishedMs: number | null): keyof ReconcilePlan['reasons'] | undefined {
+    if (input.status.get(k.providerConfigKey) == null) return 'status_unavailable';
+    if (!listed) return 'not_listed';
+    if (k.lastSuccessAt === null || k.pullStartedAt === null) return 'never_pulled';
+    if (finishedMs !== null && finishedMs > Date.parse(k.pullStartedAt) - (input.slackMs ?? FINISHED_AT_SLACK_MS)) return 'changed';
+    if (input.fullIntervalMs > 0 && input.nowMs - Date.parse(k.lastSuccessAt) > input.fullIntervalMs * spread(k)) return 'safety_net';
+    return undefined;
+}
+
+/** The models an item's sync writes: its `recordCount` keys (the enabled sync config's models), and those of its latest run. */
+function modelsOf(item: SyncStatusItem): Set<string> {
+    return new Set([...Object.keys(item.recordCount), ...Object.keys(item.latestResult ?? {})]);
+}
+
+/** A key's own point in [0.5, 1), stable across passes and daemons. */
+function spread(k: SyncKey): number {
+    return 0.5 + createHash('sha256').update(keyString(k)).digest().readUInt32BE(0) / 2 ** 33;
+}

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { KeyStatus } from '../../src/domain/keyState.js';
+import type { SyncStatusItem } from '../../src/nango/syncStatus.js';
+import { FINISHED_AT_SLACK_MS, planReconcile, type ReconcileInput } from '../../src/sync/planReconcile.js';
+
+const HOUR = 3_600_000;
+const NOW = Date.parse('2026-11-30T12:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString().replace('Z', '000Z');
+
+function key(connectionId: string, overrides: Partial<KeyStatus> = {}): KeyStatus {
+    return {
+        providerConfigKey: 'hubspot', connectionId, model: 'Contact', variant: 'base', status: 'ok', cursor: 'c', requestSeq: 1, doneSeq: 1,
+        pullRequestedAt: iso(NOW - 2 * HOUR), pullStartedAt: iso(NOW - HOUR), lastSuccessAt: iso(NOW - HOUR + 1000), nextAttemptAt: null, lastError: null,
+        lastErrorCode: null, consecutiveFailures: 0, nangoSyncError: null, recordsPulledTotal: 1, liveRows: 0, deletedRows: 0, ...overrides,
+    };
+}
+
+function item(connectionId: string, finishedAt: number | undefined, overrides: Partial<SyncStatusItem> = {}): SyncStatusItem {
+    return { connection_id: connectionId, name: 'contacts', variant: 'base', status: 'SUCCESS', ...(finishedAt === undefined ? {} : { finishedAt: new Date(finishedAt).toISOString() }), recordCount: { Contact: 1 }, ...overrides };
+}
+
+const plan = (keys: KeyStatus[], items: SyncStatusItem[] | null, extra: Partial<ReconcileInput> = {}) =>
+    planReconcile({ keys, status: new Map([['hubspot', items]]), allowList: [], nowMs: NOW, fullIntervalMs: 0, ...extra });
+
+test('a key is pulled when its sync finished after its last pull began (less the clock slack), not before', () => {
+    const pulledAt = NOW - HOUR;
+    const p = plan([key('ran'), key('quiet'), key('near')], [item('ran', pulledAt + 60_000), item('quiet', pulledAt - FINISHED_AT_SLACK_MS - 1), item('near', pulledAt - FINISHED_AT_SLACK_MS + 1000)]);
+    assert.deepEqual(p.pull.map((k) => k.connectionId), ['ran', 'near']);
+    assert.deepEqual([p.unchanged, p.reasons.changed], [1, 2]);
+});
+
+test('never pulled, not listed, gone, running and a status that could not be read', () => {
+    const keys = [key('new', { lastSuccessAt: null }), key('unlisted'), key('gone', { status: 'gone' }), key('running')];
+    const p = plan(keys, [item('new', NOW - 2 * HOUR), item('running', undefined, { status: 'RUNNING' }), item('gone', NOW)]);
+    assert.deepEqual(p.pull.map((k) => k.connectionId), ['new', 'unlisted']);
+    assert.deepEqual([p.reasons.never_pulled, p.reasons.not_listed, p.unchanged], [1, 1, 1], 'a run in progress waits for its finishedAt (or its webhook)');
+    const down = plan(keys, null);
+    assert.equal(down.reasons.status_unavailable, 3, 'every key but the gone one');
+});
+
+test('keys Nango lists that the mirror does not know are discovered, variants included, within the allow-list', () => {
+    const p = plan([key('known')], [item('known', NOW - 3 * HOUR), item('known', NOW, { variant: 'emea' }), item('other', undefined, { recordCount: { Contact: 0, Deal: 2 } })], {
+        allowList: [{ providerConfigKey: 'hubspot', model: 'Contact' }],
+    });
+    assert.deepEqual(p.discovered.map((k) => `${k.connectionId}/${k.model}/${k.variant}`), ['known/Contact/emea', 'other/Contact/base']);
+    assert.equal(p.pull.length, 0);
+});
+
+test('the safety net pulls a key unpulled for its share of the interval, spread over [½, 1] of it', () => {
+    const keys = Array.from({ length: 200 }, (_, i) => key(`k${i}`, { lastSuccessAt: iso(NOW - 18 * HOUR) }));
+    const items = keys.map((k) => item(k.connectionId, NOW - 20 * HOUR));
+    const p = plan(keys, items, { fullIntervalMs: 24 * HOUR });
+    // 18 h is 0.75 of the interval: about half the keys are due, never all, never none.
+    assert.ok(p.reasons.safety_net > 60 && p.reasons.safety_net < 140, `${p.reasons.safety_net} of 200`);
+    assert.equal(plan(keys, items, { fullIntervalMs: 0 }).pull.length, 0, 'off');
+    assert.equal(plan(keys.map((k) => ({ ...k, lastSuccessAt: iso(NOW - 25 * HOUR) })), items, { fullIntervalMs: 24 * HOUR }).pull.length, 200);
+});
