@@ -33,10 +33,11 @@ export async function statusCommand(config: Config, options: { json: boolean }, 
             return 0;
         }
         const table = [
-            ['KEY', 'STATUS', 'CURSOR AGE', 'LAST SUCCESS', 'ROWS', 'DELETED', 'FAILURES', 'LAST ERROR'],
+            ['KEY', 'STATUS', 'NANGO', 'CURSOR AGE', 'LAST SUCCESS', 'ROWS', 'DELETED', 'FAILURES', 'LAST ERROR'],
             ...rows.map((r) => [
                 r.key,
                 shownState(r.status, isPending(r)),
+                r.nangoSyncStatus ?? '-',
                 duration(r.cursorAgeSeconds),
                 r.lastSuccessAt ? `${duration(r.lastSuccessAgeSeconds)} ago` : 'never',
                 String(r.liveRows),

@@ -23,6 +23,12 @@ export interface KeyStatus extends SyncKey {
     lastErrorCode: string | null;
     consecutiveFailures: number;
     nangoSyncError: string | null;
+    /** Nango's sync status at the last reconcile pass (RUNNING, PAUSED, STOPPED, SUCCESS, ERROR); null before one read it. */
+    nangoSyncStatus: string | null;
+    /** When Nango's latest run of the key's sync finished, as of that pass. */
+    nangoFinishedAt: string | null;
+    /** Nango's live record count for the model (a variant reports its base's), as of that pass. */
+    nangoRecordCount: number | null;
     recordsPulledTotal: number;
     /** Rows in the mirror, live and deleted (0 when read without counts). */
     liveRows: number;

@@ -145,6 +145,14 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         },
     });
     new Gauge({
+        name: 'nango_mirror_nango_error_keys',
+        help: "Keys (gone aside) whose sync Nango's status reported in ERROR at the last reconcile pass.",
+        registers,
+        async collect() {
+            this.set((await summary()).nangoErrorKeys);
+        },
+    });
+    new Gauge({
         name: METRIC.oldestSuccessAge,
         help: 'Seconds since the least recently successful key (gone keys aside) last succeeded; never-successful keys count from their first pull request. 0 with no keys.',
         registers,

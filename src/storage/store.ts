@@ -41,6 +41,8 @@ export interface PullRequests {
     seedKeys(keys: readonly SyncKey[], at: string): Promise<number>;
     /** Records a failed-sync webhook on its keys (one transaction); pulls nothing. */
     recordNangoSyncError(keys: readonly SyncKey[], error: string, at: string): Promise<void>;
+    /** Stores what Nango's sync status says of each key the mirror knows (one transaction); unknown keys are skipped. */
+    recordNangoSyncStatus(observed: readonly NangoKeyStatus[], at: string): Promise<void>;
     /** Marks every key of a connection gone (rows kept); returns how many. */
     markConnectionGone(providerConfigKey: string, connectionId: string, reason: string, at: string): Promise<number>;
 }
@@ -144,8 +146,20 @@ export interface PullStart {
     resyncSweep: boolean;
 }
 
+/** One key as `GET /sync/status` shows it. */
+export interface NangoKeyStatus {
+    key: SyncKey;
+    /** RUNNING | PAUSED | STOPPED | SUCCESS | ERROR */
+    status: string;
+    /** The mirror's timestamp form; null while the sync runs or never ran. */
+    finishedAt: string | null;
+    recordCount: number | null;
+}
+
 export interface KeySummary {
     keys: number;
+    /** Keys (gone aside) whose sync Nango last reported in ERROR. */
+    nangoErrorKeys: number;
     /** Keys `isPending` (domain/keyState.ts) holds for. */
     pendingKeys: number;
     /** The earliest of each key's last success (or, never successful, its first request), gone keys aside; null with none. */

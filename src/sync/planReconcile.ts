@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { isAllowed, type AllowEntry } from '../domain/allowList.js';
 import type { KeyStatus } from '../domain/keyState.js';
 import { keyString, type SyncKey } from '../domain/syncKey.js';
+import { toMicroIso } from '../domain/timestamps.js';
 import type { SyncStatusItem } from '../nango/syncStatus.js';
+import type { NangoKeyStatus } from '../storage/store.js';
 
 export interface ReconcileInput {
     /** Every key the mirror has, gone ones included (they are known, not rediscovered). */
@@ -25,6 +27,8 @@ export interface ReconcilePlan {
     reasons: Record<'changed' | 'never_pulled' | 'not_listed' | 'status_unavailable' | 'safety_net', number>;
     /** Known keys Nango's status shows unchanged since their last pull began. */
     unchanged: number;
+    /** What Nango's status says of each key it lists (for the later run, when two syncs write one model). */
+    observed: NangoKeyStatus[];
 }
 
 /**
@@ -42,7 +46,8 @@ export const FINISHED_AT_SLACK_MS = 120_000;
  * pulled together are not all due together).
  */
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
-    const plan: ReconcilePlan = { pull: [], discovered: [], reasons: { changed: 0, never_pulled: 0, not_listed: 0, status_unavailable: 0, safety_net: 0 }, unchanged: 0 };
+    const plan: ReconcilePlan = { pull: [], discovered: [], reasons: { changed: 0, never_pulled: 0, not_listed: 0, status_unavailable: 0, safety_net: 0 }, unchanged: 0, observed: [] };
+    const observed = new Map<string, NangoKeyStatus & { finishedMs: number }>();
     /** Per key Nango lists: when its sync last finished (ms), or null while it never has. */
     const finished = new Map<string, number | null>();
     const known = new Set(input.keys.map((k) => keyString(k)));
@@ -56,6 +61,11 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
                 // Two syncs may write one model: the later run counts; a run in progress has no time yet.
                 const previous = finished.get(ks) ?? null;
                 finished.set(ks, Number.isNaN(at) ? previous : Math.max(previous ?? -Infinity, at));
+                const seen = observed.get(ks);
+                const finishedMs = Number.isNaN(at) ? Infinity : at; // a run in progress is the latest news
+                if (!seen || finishedMs >= seen.finishedMs) {
+                    observed.set(ks, { key, status: item.status, finishedAt: Number.isNaN(at) ? null : toMicroIso(item.finishedAt!), recordCount: item.recordCount[model] ?? null, finishedMs });
+                }
                 if (!known.has(ks) && !discovered.has(ks) && isAllowed(key, input.allowList)) {
                     discovered.add(ks);
                     plan.discovered.push(key);
@@ -63,6 +73,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
             }
         }
     }
+    plan.observed = [...observed.values()].map(({ finishedMs: _, ...o }) => o);
     for (const k of input.keys) {
         if (k.status === 'gone' || !isAllowed(k, input.allowList)) continue;
         const ks = keyString(k);

@@ -12,7 +12,7 @@ export interface ReconcilerDeps {
     keys: Pick<KeyStates, 'listKeyStatus'>;
     leases: Pick<Leases, 'claimLease'>;
     /** Seeds the keys Nango's status lists that the mirror does not know yet. */
-    requests: Pick<PullRequests, 'seedKeys'>;
+    requests: Pick<PullRequests, 'seedKeys' | 'recordNangoSyncStatus'>;
     /**
      * Nango's `GET /sync/status`: with it, a pass pulls only the keys whose sync ran since their last
      * pull (planReconcile.ts); without it, every key.
@@ -98,6 +98,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
                 discovered = await deps.requests.seedKeys(plan.discovered, dateToMicroIso(new Date()));
                 deps.logger.info({ keys: plan.discovered.length }, "keys Nango's sync status lists that the mirror did not know (variants included): pulling them");
             }
+            await deps.requests.recordNangoSyncStatus(plan.observed, dateToMicroIso(new Date()));
             keys = [...plan.pull, ...plan.discovered];
             unchanged = plan.unchanged;
             deps.logger.debug({ ...plan.reasons, unchanged }, 'reconcile plan');

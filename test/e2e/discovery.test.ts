@@ -186,7 +186,8 @@ for (const engine of engines) {
             ]);
             fake.setSyncs('salesforce', [{ name: 'accounts', models: ['Account'] }]);
             for (const [i, k] of all.entries()) fake.save(fakeKey(k), Array.from({ length: 3 + i }, (_, n) => ({ id: `${k.model}-${n}`, n })));
-            // A variant's records: discovery cannot know variants, a webhook must name them.
+            // A variant's records: GET /connections × the scripts config cannot know variants; the
+            // reconcile pass finds them in Nango's sync status.
             fake.save({ ...fakeKey(contactA), variant: 'eu' }, [{ id: 'v1' }]);
             h = await startHarness({ engine, fake, config: { sync: { discover: true } } });
         });
@@ -206,9 +207,12 @@ for (const engine of engines) {
             assert.equal(discoveryLines(h.logs)[0]!['added'], all.length);
         });
 
-        test('keys discovered again at the next pass are not duplicated; new connections are picked up', async () => {
+        test('keys discovered again at the next pass are not duplicated; new connections are picked up; variants come from the sync status', async () => {
+            const variant = { ...contactA, variant: 'eu' };
             await h.daemon.reconciler.runPass();
-            assert.equal(await h.stateCount(), all.length);
+            await h.waitIdle();
+            assert.equal(await h.stateCount(), all.length + 1, 'every key once, and the variant');
+            await assertMirrorExact(h, variant);
             assert.equal(discoveryLines(h.logs).at(-1)!['added'], 0);
             assert.equal(discoveryLines(h.logs).at(-1)!['keys'], all.length);
 
@@ -217,7 +221,7 @@ for (const engine of engines) {
             fake.save(fakeKey(contactD), [{ id: 'd1' }, { id: 'd2' }]);
             await h.daemon.reconciler.runPass();
             await h.waitIdle();
-            assert.equal(await h.stateCount(), all.length + 2);
+            assert.equal(await h.stateCount(), all.length + 3);
             assert.equal(discoveryLines(h.logs).at(-1)!['added'], 2);
             await assertMirrorExact(h, contactD);
             assert.equal((await h.state(dealD))!.status, 'ok', 'a model with no records yet is pulled empty');
@@ -244,8 +248,9 @@ for (const engine of engines) {
             assert.equal(discoveryLines(h.logs).length, lines + 1);
         });
 
-        test('a variant still comes from its webhook', async () => {
-            const variant = { ...contactA, variant: 'eu' };
+        test('a variant also comes from its webhook', async () => {
+            const variant = { ...contactA, variant: 'apac' };
+            fake.save(fakeKey(variant), [{ id: 'a1' }]);
             assert.equal(await h.state(variant), undefined);
             await h.sendSync(variant);
             await h.waitIdle();

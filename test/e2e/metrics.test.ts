@@ -148,7 +148,8 @@ for (const engine of engines) {
             assert.equal(valueOf(samples, 'nango_mirror_pulls_total', { outcome: 'gone' }), 1);
             assert.equal(valueOf(samples, 'nango_mirror_pulls_total', { outcome: 'busy' }), 0);
 
-            assert.equal(valueOf(samples, 'nango_mirror_nango_requests_total', { status: '200' }), 6);
+            // The six pulls' pages, and the reconcile pass's GET /sync/status (this fake lists no sync, so the pass pulled every key).
+            assert.equal(valueOf(samples, 'nango_mirror_nango_requests_total', { status: '200' }), 7);
             assert.equal(valueOf(samples, 'nango_mirror_nango_requests_total', { status: '429' }), 1);
             assert.equal(valueOf(samples, 'nango_mirror_nango_requests_total', { status: '500' }), 3);
             assert.equal(valueOf(samples, 'nango_mirror_nango_requests_total', { status: '400' }), 1);

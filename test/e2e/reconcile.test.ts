@@ -109,6 +109,9 @@ for (const engine of engines) {
             const pass = await requestsDuring(() => h.daemon.reconciler.runPass());
             assert.deepEqual([pass.result, pass.status, pass.records], [1, 1, 1], 'found 1 record, with 1 status request and 1 records request');
             for (const k of keys) await assertMirrorExact(h, k);
+            // Nango's view is kept beside the mirror's.
+            const nango = await h.daemon.store.keys.getKeyStatus(keys[3]!, { counts: false });
+            assert.deepEqual([nango?.nangoSyncStatus, nango?.nangoRecordCount, nango?.nangoFinishedAt === null], ['SUCCESS', 2, false]);
             // Nothing changed since: a pass costs the status request alone.
             const quiet = await requestsDuring(() => h.daemon.reconciler.runPass());
             assert.deepEqual([quiet.result, quiet.status, quiet.records], [0, 1, 0]);

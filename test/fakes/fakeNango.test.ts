@@ -98,13 +98,40 @@ test('query is validated strictly (400 invalid_query_params)', async (t) => {
     }
 });
 
+test('GET /sync/status: a strict query, one item per (enabled sync, variant, connection), finishedAt set by a change (protocol §6.1)', async (t) => {
+    const fake = await startFake(t);
+    fake.setSyncs(PCK, [{ name: 'contacts', models: ['Contact'] }, { name: 'off', models: ['Deal'], enabled: false }]);
+    for (const bad of ['provider_config_key=hubspot', 'syncs=*', `provider_config_key=${PCK}&syncs=*&model=Contact`, `provider_config_key=${PCK}&syncs=a&syncs=b`, 'provider_config_key=bad%2Fkey&syncs=*']) {
+        const res = await get(fake, bad, { path: '/sync/status' });
+        assert.equal(res.status, 400, bad);
+        assert.equal(errorCode(res), 'invalid_query_params', bad);
+    }
+    fake.addConnection(PCK, 'never-ran');
+    fake.save(KEY, [{ id: 'a' }, { id: 'b' }]);
+    fake.save({ ...KEY, variant: 'emea' }, [{ id: 'v' }]);
+    const res = await get(fake, `provider_config_key=${PCK}&syncs=*`, { path: '/sync/status' });
+    assert.equal(res.status, 200);
+    const items = (res.json as { syncs: Array<Record<string, unknown>> }).syncs;
+    const view = items.map((i) => [i['connection_id'], i['name'], i['variant'], i['status'], 'finishedAt' in i, i['recordCount']]).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    assert.deepEqual(view, [
+        [CONN, 'contacts', 'base', 'SUCCESS', true, { Contact: 2 }],
+        [CONN, 'contacts', 'emea', 'SUCCESS', true, { Contact: 2 }],
+        ['never-ran', 'contacts', 'base', 'SUCCESS', false, { Contact: 0 }],
+    ], 'the disabled sync is not listed; a variant reports its base count; a sync with no run has no finishedAt');
+    // This fake's wall clock stands still at START_MS + 60 s.
+    assert.equal(items.find((i) => i['connection_id'] === CONN && i['variant'] === 'base')!['finishedAt'], new Date(START_MS + 60_000).toISOString());
+    assert.deepEqual(Object.keys(items[0]!).slice(0, 3), ['id', 'connection_id', 'type'], "syncManager.syncStatus()'s key order");
+    const unknown = await get(fake, 'provider_config_key=nobody&syncs=*', { path: '/sync/status' });
+    assert.deepEqual([unknown.status, unknown.json], [200, { syncs: [] }], 'an unknown integration is an empty list');
+});
+
 test('paths: /records and /records/ serve, anything else is a JSON 404', async (t) => {
     const fake = await startFake(t);
     fake.save(KEY, [{ id: 'a' }]);
     assert.equal((await get(fake, 'model=Contact', { path: '/records/' })).status, 200);
     assert.equal((await page(fake, 'model=Contact')).records.length, 1);
-    // (/connections and /scripts/config are served too: test/e2e/discovery.test.ts)
-    const res = await get(fake, 'model=Contact', { path: '/sync/status' });
+    // (/connections and /scripts/config are served too: test/e2e/discovery.test.ts; /sync/status below)
+    const res = await get(fake, 'model=Contact', { path: '/sync/trigger' });
     assert.equal(res.status, 404);
     assert.equal(errorCode(res), 'not_found');
     // an unknown model is just empty

@@ -234,7 +234,7 @@ export class FakeNango {
     private tracked<T>(key: StoreKey, result: T): T {
         this.track(key.providerConfigKey, key.connectionId);
         // A change to the data stands for a sync run that made it: the run finished now.
-        this.runFinishedMs.set(JSON.stringify([key.providerConfigKey, key.connectionId, key.model, key.variant]), this.wallClockMs());
+        this.runFinishedMs.set(JSON.stringify([key.providerConfigKey, key.connectionId, key.model, key.variant ?? 'base']), this.wallClockMs());
         return result;
     }
     records(key: StoreKey): Map<string, RecordState> {

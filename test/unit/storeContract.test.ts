@@ -293,6 +293,27 @@ for (const engine of engines) {
             assert.deepEqual([status?.status, status?.requestSeq, status?.nangoSyncError], ['ok', 0, 'x']);
         });
 
+        test("Nango's sync status is stored on the keys it names; unknown keys are left alone", async () => {
+            const key = newKey();
+            const unknown = newKey();
+            await store.requests.requestPulls([key], T(1));
+            const before = (await store.keys.summarizeKeys()).nangoErrorKeys;
+            await store.requests.recordNangoSyncStatus(
+                [
+                    { key, status: 'ERROR', finishedAt: '2026-11-30T09:59:00.123000Z', recordCount: 42 },
+                    { key: unknown, status: 'SUCCESS', finishedAt: null, recordCount: 1 },
+                ],
+                T(2),
+            );
+            const status = await store.keys.getKeyStatus(key, { counts: false });
+            assert.deepEqual([status?.nangoSyncStatus, status?.nangoFinishedAt, status?.nangoRecordCount], ['ERROR', '2026-11-30T09:59:00.123000Z', 42]);
+            assert.equal(await store.keys.getKeyStatus(unknown), undefined);
+            assert.equal((await store.keys.summarizeKeys()).nangoErrorKeys, before + 1);
+            await store.requests.recordNangoSyncStatus([{ key, status: 'RUNNING', finishedAt: null, recordCount: null }], T(3));
+            const running = await store.keys.getKeyStatus(key, { counts: false });
+            assert.deepEqual([running?.nangoSyncStatus, running?.nangoFinishedAt, running?.nangoRecordCount], ['RUNNING', null, null]);
+        });
+
         test('key status: one key or all, sorted, with or without row counts', async () => {
             const key = newKey();
             await store.requests.requestPulls([key], T(1));

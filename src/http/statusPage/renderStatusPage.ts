@@ -120,6 +120,13 @@ function statusBadge(row: StatusKeyRow): string {
     return `<span class="badge st-${cls}">${escapeHtml(shown)}</span>`;
 }
 
+/** Nango's own view of the key's sync at the last reconcile pass, beside the mirror's. */
+function nangoStatus(row: StatusKeyRow): string {
+    if (row.nangoSyncStatus === null) return '';
+    const title = `Nango's sync status at the last reconcile pass${row.nangoFinishedAt === null ? '' : `; its latest run finished ${row.nangoFinishedAt}`}`;
+    return ` <span class="${row.nangoSyncStatus === 'ERROR' ? 'warn' : 'muted'}" title="${escapeHtml(title)}">Nango ${escapeHtml(row.nangoSyncStatus)}</span>`;
+}
+
 function keyRow(row: StatusKeyRow): string {
     const failing = isFailing(row);
     const lag = row.lagSeconds === null ? '<span class="muted">never</span>' : escapeHtml(formatDuration(row.lagSeconds));
@@ -129,9 +136,9 @@ function keyRow(row: StatusKeyRow): string {
     const errorTitle = [row.lastError, row.nangoSyncError].filter((e) => e !== null).join('\n');
     return `<tr class="${failing ? 'failing' : ''}">
 <td class="key" title="${escapeHtml(`${row.providerConfigKey} / ${row.connectionId} / ${row.model} / ${row.variant}`)}">${escapeHtml(row.key)}</td>
-<td>${statusBadge(row)}</td>
+<td>${statusBadge(row)}${nangoStatus(row)}</td>
 <td class="num" title="${escapeHtml(lagTitle)}">${lag}</td>
-<td class="num" title="${escapeHtml(`${row.liveRows} live, ${row.deletedRows} deleted`)}">${escapeHtml(formatNumber(row.liveRows))}${row.deletedRows > 0 ? ` <span class="muted">+${escapeHtml(formatNumber(row.deletedRows))} del</span>` : ''}</td>
+<td class="num" title="${escapeHtml(`${row.liveRows} live, ${row.deletedRows} deleted${row.nangoRecordCount === null ? '' : `; Nango counts ${row.nangoRecordCount}`}`)}">${escapeHtml(formatNumber(row.liveRows))}${row.deletedRows > 0 ? ` <span class="muted">+${escapeHtml(formatNumber(row.deletedRows))} del</span>` : ''}</td>
 <td class="err"${errorTitle ? ` title="${escapeHtml(clip(errorTitle, 2000))}"` : ''}>${error}${nango}</td>
 <td class="num">${escapeHtml(formatNumber(row.consecutiveFailures))}</td>
 </tr>`;

@@ -23,6 +23,9 @@ export interface StatusKeyRow {
     lastErrorCode: string | null;
     consecutiveFailures: number;
     nangoSyncError: string | null;
+    nangoSyncStatus: string | null;
+    nangoFinishedAt: string | null;
+    nangoRecordCount: number | null;
 }
 
 export interface StatusCounterValue {
@@ -92,6 +95,9 @@ function toRow(k: KeyStatus, nowMs: number): StatusKeyRow {
         lastErrorCode: k.lastErrorCode,
         consecutiveFailures: k.consecutiveFailures,
         nangoSyncError: k.nangoSyncError,
+        nangoSyncStatus: k.nangoSyncStatus,
+        nangoFinishedAt: k.nangoFinishedAt,
+        nangoRecordCount: k.nangoRecordCount,
     };
 }
 

@@ -8,7 +8,8 @@ const COLUMNS = `s.provider_config_key AS "providerConfigKey", s.connection_id A
     s.request_seq::float8 AS "requestSeq", s.done_seq::float8 AS "doneSeq", ${iso('s.pull_requested_at')} AS "pullRequestedAt",
     ${iso('s.pull_started_at')} AS "pullStartedAt", ${iso('s.last_success_at')} AS "lastSuccessAt", ${iso('s.next_attempt_at')} AS "nextAttemptAt",
     s.last_error AS "lastError", s.last_error_code AS "lastErrorCode", s.consecutive_failures AS "consecutiveFailures",
-    s.nango_sync_error AS "nangoSyncError", s.records_pulled_total::float8 AS "recordsPulledTotal"`;
+    s.nango_sync_error AS "nangoSyncError", s.nango_sync_status AS "nangoSyncStatus", ${iso('s.nango_finished_at')} AS "nangoFinishedAt",
+    s.nango_record_count::float8 AS "nangoRecordCount", s.records_pulled_total::float8 AS "recordsPulledTotal"`;
 
 /** With row counts; the count scans only the rows it reports (one key's, or all). */
 const counted = (recordsWhere: string) => `
@@ -38,6 +39,7 @@ LIMIT $2`;
 const SUMMARY = `
 SELECT count(*)::float8 AS keys,
        (count(*) FILTER (WHERE status <> 'gone' AND request_seq > done_seq))::float8 AS "pendingKeys",
+       (count(*) FILTER (WHERE status <> 'gone' AND nango_sync_status = 'ERROR'))::float8 AS "nangoErrorKeys",
        ${iso("min(coalesce(last_success_at, pull_requested_at)) FILTER (WHERE status <> 'gone')")} AS "oldestSuccessAt"
 FROM nango_sync_state`;
 

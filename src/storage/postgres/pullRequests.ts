@@ -50,6 +50,11 @@ ORDER BY 1, 2, 3, 4
 ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET
     nango_sync_error = excluded.nango_sync_error, nango_sync_error_at = excluded.nango_sync_error_at, updated_at = excluded.updated_at`;
 
+const NANGO_SYNC_STATUS = `
+UPDATE nango_sync_state s SET nango_sync_status = u.status, nango_finished_at = u.finished_at::timestamptz, nango_record_count = u.record_count::bigint, updated_at = $8
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(pck, conn, model, variant, status, finished_at, record_count)
+WHERE s.provider_config_key = u.pck AND s.connection_id = u.conn AND s.model = u.model AND s.variant = u.variant`;
+
 const CONNECTION_GONE = `
 UPDATE nango_sync_state SET status = 'gone', gone_at = $3, last_error = $4, last_error_code = 'connection_deleted', done_seq = request_seq, updated_at = $3
 WHERE provider_config_key = $1 AND connection_id = $2`;
@@ -71,6 +76,17 @@ export function postgresPullRequests(pool: pg.Pool): PullRequests {
             if (keys.length === 0) return;
             await pool.query(NANGO_SYNC_ERROR, [...keyArrays(keys), error, at]);
         },
+        async recordNangoSyncStatus(observed, at) {
+            if (observed.length === 0) return;
+            await pool.query(NANGO_SYNC_STATUS, [
+                ...keyArrays(observed.map((o) => o.key)),
+                observed.map((o) => o.status),
+                observed.map((o) => o.finishedAt),
+                observed.map((o) => (o.recordCount === null ? null : String(o.recordCount))),
+                at,
+            ]);
+        },
+
         async markConnectionGone(providerConfigKey, connectionId, reason, at) {
             return (await pool.query(CONNECTION_GONE, [providerConfigKey, connectionId, at, reason])).rowCount ?? 0;
         },

@@ -8,7 +8,8 @@ const KEY_FILTER = 'provider_config_key = ? AND connection_id = ? AND model = ? 
 const COLUMNS = `s.provider_config_key AS providerConfigKey, s.connection_id AS connectionId, s.model, s.variant, s.status, s.cursor,
     s.request_seq AS requestSeq, s.done_seq AS doneSeq, s.pull_requested_at AS pullRequestedAt, s.pull_started_at AS pullStartedAt,
     s.last_success_at AS lastSuccessAt, s.next_attempt_at AS nextAttemptAt, s.last_error AS lastError, s.last_error_code AS lastErrorCode,
-    s.consecutive_failures AS consecutiveFailures, s.nango_sync_error AS nangoSyncError, s.records_pulled_total AS recordsPulledTotal`;
+    s.consecutive_failures AS consecutiveFailures, s.nango_sync_error AS nangoSyncError, s.nango_sync_status AS nangoSyncStatus,
+    s.nango_finished_at AS nangoFinishedAt, s.nango_record_count AS nangoRecordCount, s.records_pulled_total AS recordsPulledTotal`;
 
 /** With row counts; the count scans only the rows it reports (one key's, or all). */
 const counted = (recordsWhere: string) => `
@@ -36,6 +37,7 @@ LIMIT ?`;
 const SUMMARY = `
 SELECT count(*) AS keys,
        coalesce(sum(status <> 'gone' AND request_seq > done_seq), 0) AS pendingKeys,
+       coalesce(sum(status <> 'gone' AND nango_sync_status = 'ERROR'), 0) AS nangoErrorKeys,
        min(CASE WHEN status <> 'gone' THEN coalesce(last_success_at, pull_requested_at) END) AS oldestSuccessAt
 FROM nango_sync_state`;
 

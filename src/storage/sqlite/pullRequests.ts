@@ -41,6 +41,10 @@ VALUES (?, ?, ?, ?, 'ok', ?, ?, ?, ?)
 ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET
     nango_sync_error = excluded.nango_sync_error, nango_sync_error_at = excluded.nango_sync_error_at, updated_at = excluded.updated_at`;
 
+const NANGO_SYNC_STATUS = `
+UPDATE nango_sync_state SET nango_sync_status = ?, nango_finished_at = ?, nango_record_count = ?, updated_at = ?
+WHERE provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?`;
+
 const CONNECTION_GONE = `
 UPDATE nango_sync_state
 SET status = 'gone', gone_at = ?, last_error = ?, last_error_code = 'connection_deleted', done_seq = request_seq, updated_at = ?
@@ -53,6 +57,7 @@ export function sqlitePullRequests(conn: SqliteConnection): PullRequests {
     const seed = conn.statement(SEED);
     const nangoSyncError = conn.statement(NANGO_SYNC_ERROR);
     const connectionGone = conn.statement(CONNECTION_GONE);
+    const nangoSyncStatus = conn.statement(NANGO_SYNC_STATUS);
 
     return {
         async requestPulls(keys, at) {
@@ -85,6 +90,16 @@ export function sqlitePullRequests(conn: SqliteConnection): PullRequests {
             const statement = nangoSyncError();
             db.transaction(() => {
                 for (const k of keys) statement.run(k.providerConfigKey, k.connectionId, k.model, k.variant, error, at, at, at);
+            })();
+        },
+
+        async recordNangoSyncStatus(observed, at) {
+            const statement = nangoSyncStatus();
+            db.transaction(() => {
+                for (const o of observed) {
+                    const k = o.key;
+                    statement.run(o.status, o.finishedAt, o.recordCount, at, k.providerConfigKey, k.connectionId, k.model, k.variant);
+                }
             })();
         },
 

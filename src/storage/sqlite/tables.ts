@@ -58,6 +58,12 @@ export const nangoSyncState = sqliteTable(
         nangoSyncError: text('nango_sync_error'),
         nangoSyncErrorAt: text('nango_sync_error_at'),
         goneAt: text('gone_at'),
+        /** Nango's view at the last reconcile pass (`GET /sync/status`): RUNNING, PAUSED, STOPPED, SUCCESS or ERROR. */
+        nangoSyncStatus: text('nango_sync_status'),
+        /** When Nango's latest run of the key's sync finished; null while it runs or never ran. */
+        nangoFinishedAt: text('nango_finished_at'),
+        /** Nango's `recordCount` for the model: live records, pruned ones included; a variant reports its base's. */
+        nangoRecordCount: integer('nango_record_count'),
         /** When a resync was asked for: pulls that started earlier no longer move the cursor. */
         resyncFrom: text('resync_from'),
         /** With the resync: once the full read ends, rows it did not write are deleted. */
