@@ -5,6 +5,7 @@ import { createLogger } from './lib/logger.js';
 import { startDaemon } from './main.js';
 import { requestPullCommand } from './commands/requestPull.js';
 import { statusCommand } from './commands/status.js';
+import { KEY_STATES, type KeyState } from './domain/keyState.js';
 import { openStore } from './storage/openStore.js';
 
 const USAGE = `Usage: nango-mirror <command> [--config <file>]
@@ -12,7 +13,9 @@ const USAGE = `Usage: nango-mirror <command> [--config <file>]
 Commands:
   serve                                   run the daemon (what \`npm start\` runs)
   migrate                                 apply database migrations and exit
-  status [--json]                         one row per key: status, cursor age, last success, rows, errors
+  status [--json] [--integration i] [--connection c] [--status s]
+                                          one row per key: status, Nango's status, cursor age, last
+                                          success, rows, errors; s is pending, running, ok, failed or gone
   sync <providerConfigKey> <connectionId> <model> [--variant v] [--wait]
                                           request a pull; --wait exits 0 once the mirror is current
   resync <providerConfigKey> <connectionId> <model> [--variant v] [--sweep] [--wait]
@@ -30,6 +33,9 @@ async function main(argv: string[]): Promise<number> {
             config: { type: 'string', short: 'c' },
             help: { type: 'boolean', short: 'h' },
             json: { type: 'boolean' },
+            integration: { type: 'string' },
+            connection: { type: 'string' },
+            status: { type: 'string' },
             variant: { type: 'string' },
             wait: { type: 'boolean' },
             sweep: { type: 'boolean' },
@@ -46,8 +52,14 @@ async function main(argv: string[]): Promise<number> {
             return serve(configPath);
         case 'migrate':
             return migrate(configPath);
-        case 'status':
-            return statusCommand(loadConfigFile(configPath), { json: values.json ?? false });
+        case 'status': {
+            const status = values.status;
+            if (status !== undefined && !(KEY_STATES as readonly string[]).includes(status)) {
+                console.error(`--status: expected one of ${KEY_STATES.join(', ')}, got ${JSON.stringify(status)}.`);
+                return 2;
+            }
+            return statusCommand(loadConfigFile(configPath), { json: values.json ?? false, integration: values.integration, connection: values.connection, status: status as KeyState | undefined });
+        }
         case 'sync':
         case 'resync': {
             const [, providerConfigKey, connectionId, model] = positionals;

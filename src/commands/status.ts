@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import { cursorTime } from '../nango/cursor.js';
-import { isPending, shownState, type KeyStatus } from '../domain/keyState.js';
+import { isPending, shownState, type KeyState, type KeyStatus } from '../domain/keyState.js';
 import { openStore } from '../storage/openStore.js';
 import { describeKey } from '../domain/syncKey.js';
 
@@ -11,14 +11,28 @@ export interface StatusRow extends KeyStatus {
     lastSuccessAgeSeconds: number | null;
 }
 
-/** `nango-mirror status [--json]`: one row per key, read from the database (the daemon may be running). */
-export async function statusCommand(config: Config, options: { json: boolean }, out: (line: string) => void = console.log): Promise<number> {
+export interface StatusOptions {
+    json: boolean;
+    /** Only keys of this integration (providerConfigKey). */
+    integration?: string | undefined;
+    /** Only keys of this connection. */
+    connection?: string | undefined;
+    /** Only keys shown in this state (`pending` includes `ok` keys with a request no pull covers yet). */
+    status?: KeyState | undefined;
+}
+
+/** `nango-mirror status [--json] [--integration i] [--connection c] [--status s]`: one row per key, read from the database (the daemon may be running). */
+export async function statusCommand(config: Config, options: StatusOptions, out: (line: string) => void = console.log): Promise<number> {
     const store = openStore(config.database);
     try {
         await store.schema.checkReady();
         const now = Date.now();
         const age = (iso: string | null) => (iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : null);
-        const rows: StatusRow[] = (await store.keys.listKeyStatus()).map((s) => ({
+        const wanted = (s: KeyStatus) =>
+            (options.integration === undefined || s.providerConfigKey === options.integration) &&
+            (options.connection === undefined || s.connectionId === options.connection) &&
+            (options.status === undefined || shownState(s.status, isPending(s)) === options.status);
+        const rows: StatusRow[] = (await store.keys.listKeyStatus()).filter(wanted).map((s) => ({
             key: describeKey(s),
             ...s,
             cursorAgeSeconds: age(cursorTime(s.cursor)),

@@ -90,6 +90,34 @@ describe('process: CLI, shutdown and logs', () => {
         assert.equal((JSON.parse(output.toString('utf8')) as unknown[]).length, keys.length);
     });
 
+    test('`status` filters by integration, connection and shown state; a bad state is exit code 2', async () => {
+        const dbPath = join(dir, 'status-filter.db');
+        const store = openStore({ url: `sqlite:${dbPath}`, schema: 'public' });
+        await store.schema.migrate();
+        const at = '2026-11-30T10:00:00.000000Z';
+        const keys = [
+            { providerConfigKey: 'hubspot', connectionId: 'acme', model: 'Contact', variant: 'base' },
+            { providerConfigKey: 'hubspot', connectionId: 'globex', model: 'Contact', variant: 'base' },
+            { providerConfigKey: 'salesforce', connectionId: 'acme', model: 'Account', variant: 'base' },
+        ];
+        await store.requests.seedKeys(keys, at);
+        await store.requests.markConnectionGone('hubspot', 'globex', 'deleted', at);
+        await store.close();
+        const path = writeConfig(dir, { nango: { apiKey: 'k', webhookSigningKey: 's' }, database: { url: `sqlite:${dbPath}` } }, 'status-filter.json');
+        const keysOf = async (...args: string[]) => {
+            const res = await cli(['status', '--json', '--config', path, ...args]);
+            assert.equal(res.code, 0, res.stderr);
+            return (JSON.parse(res.stdout) as Array<{ key: string }>).map((r) => r.key);
+        };
+        assert.deepEqual(await keysOf('--integration', 'hubspot'), ['hubspot/acme/Contact', 'hubspot/globex/Contact']);
+        assert.deepEqual(await keysOf('--connection', 'acme'), ['hubspot/acme/Contact', 'salesforce/acme/Account']);
+        assert.deepEqual(await keysOf('--status', 'gone'), ['hubspot/globex/Contact']);
+        assert.deepEqual(await keysOf('--status', 'pending', '--connection', 'acme', '--integration', 'salesforce'), ['salesforce/acme/Account']);
+        const bad = await cli(['status', '--status', 'broken', '--config', path]);
+        assert.equal(bad.code, 2);
+        assert.match(bad.stderr, /--status: expected one of pending, running, ok, failed, gone, got "broken"/);
+    });
+
     test('SQLite refuses a second daemon on the same file, naming the first and the fix', async () => {
         const path = writeConfig(dir, {
             nango: { host: 'http://127.0.0.1:9', apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
