@@ -1,31 +1,21 @@
 import type { Registry } from 'prom-client';
-import { isFailing, isPending, oldestSuccessAgeSeconds, pendingKeyCount, type KeyState, type KeyStatus } from '../../domain/keyState.js';
+import { isFailing, isPending, oldestSuccessAgeSeconds, pendingKeyCount, type KeyStatus } from '../../domain/keyState.js';
 import { METRIC } from '../../metrics/createMetrics.js';
 import type { KeyStates } from '../../storage/store.js';
 import { describeKey } from '../../domain/syncKey.js';
 
+/** The fields of a key the status page shows as they are. */
+type ShownFields =
+    | 'providerConfigKey' | 'connectionId' | 'model' | 'variant' | 'status' | 'lastSuccessAt' | 'liveRows' | 'deletedRows' | 'lastError'
+    | 'lastErrorCode' | 'consecutiveFailures' | 'nangoSyncError' | 'nangoSyncStatus' | 'nangoFinishedAt' | 'nangoRecordCount';
+
 /** One key as the status page shows it. Every string here may come from a webhook: escape it. */
-export interface StatusKeyRow {
+export interface StatusKeyRow extends Pick<KeyStatus, ShownFields> {
     key: string;
-    providerConfigKey: string;
-    connectionId: string;
-    model: string;
-    variant: string;
-    status: KeyState;
     /** True while a request waits for a pull (the key's work is not done). */
     pending: boolean;
-    lastSuccessAt: string | null;
     /** Seconds since the last success; null when the key never succeeded. */
     lagSeconds: number | null;
-    liveRows: number;
-    deletedRows: number;
-    lastError: string | null;
-    lastErrorCode: string | null;
-    consecutiveFailures: number;
-    nangoSyncError: string | null;
-    nangoSyncStatus: string | null;
-    nangoFinishedAt: string | null;
-    nangoRecordCount: number | null;
 }
 
 export interface StatusCounterValue {
