@@ -123,8 +123,8 @@ for (const engine of engines) {
             assert.equal(typeof row.cursorAgeSeconds, 'number');
             assert.equal(row.consecutiveFailures, 0);
             const table = await cli(['status', '--config', configPath]);
-            assert.match(table.stdout, /^KEY\s+STATUS\s+CURSOR AGE/m);
-            assert.match(table.stdout, /hubspot\/conn-cli\/Contact\s+ok/);
+            assert.match(table.stdout, /^KEY\s+STATUS\s+NANGO\s+CURSOR AGE/m);
+            assert.match(table.stdout, /hubspot\/conn-cli\/Contact\s+ok\s+-\s/);
         });
 
         test('sync and resync --sweep work with no daemon running: the command pulls itself', async () => {
