@@ -18,6 +18,10 @@ if (process.argv[2] === 'scale') {
     const { runScaleBench } = await import('./runScale.js');
     process.exit(await runScaleBench(process.argv.slice(3)));
 }
+if (process.argv[2] === 'keys') {
+    const { runKeysBench } = await import('./runKeys.js');
+    process.exit(await runKeysBench(process.argv.slice(3)));
+}
 if (process.argv[2] === 'soak') {
     const { runSoakBench } = await import('./runSoak.js');
     process.exit(await runSoakBench(process.argv.slice(3)));
@@ -37,7 +41,7 @@ const which = positionals[0] ?? 'all';
 // `ingest` was the only benchmark's name before there were two engines.
 const engines = which === 'all' || which === 'ingest' ? ENGINES : ENGINES.filter((e) => e === which);
 if (engines.length === 0 || positionals.length > 1) {
-    console.error(`Unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: sqlite, postgres (none: both), webhooks, scale, soak`);
+    console.error(`Unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: sqlite, postgres (none: both), webhooks, scale, soak, keys`);
     process.exit(2);
 }
 const records = Number(values.records);

@@ -362,15 +362,21 @@ export class FakeNango {
         const integration = this.integrations.get(providerConfigKey);
         const items: object[] = [];
         const connections = [...this.connectionMeta.values()].filter((c) => c.providerConfigKey === providerConfigKey && this.store.hasConnection(c.providerConfigKey, c.connectionId));
+        /** Per connection of the integration, per model: the variants that have data. */
+        const variantsOf = new Map<string, Map<string, Set<string>>>();
+        for (const k of this.runFinishedMs.keys()) {
+            const [pck, conn, model, variant] = JSON.parse(k) as [string, string, string, string];
+            if (pck !== providerConfigKey) continue;
+            const byModel = variantsOf.get(conn) ?? new Map<string, Set<string>>();
+            variantsOf.set(conn, byModel);
+            byModel.set(model, (byModel.get(model) ?? new Set<string>()).add(variant));
+        }
         for (const sync of integration?.syncs ?? []) {
             // A disabled function's sync rows are soft-deleted: they vanish from this answer.
             if (sync.enabled === false) continue;
             for (const c of connections) {
                 const variants = new Set(['base']);
-                for (const k of this.runFinishedMs.keys()) {
-                    const [pck, conn, model, variant] = JSON.parse(k) as [string, string, string, string];
-                    if (pck === providerConfigKey && conn === c.connectionId && sync.models.includes(model)) variants.add(variant);
-                }
+                for (const model of sync.models) for (const v of variantsOf.get(c.connectionId)?.get(model) ?? []) variants.add(v);
                 for (const variant of variants) {
                     if (wanted && !wanted.includes(`${sync.name}::${variant}`)) continue;
                     const finished = Math.max(...sync.models.map((model) => this.runFinishedMs.get(JSON.stringify([providerConfigKey, c.connectionId, model, variant])) ?? -Infinity));

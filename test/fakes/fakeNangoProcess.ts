@@ -20,6 +20,8 @@ export interface SpawnFakeNangoOptions {
     port?: number;
     host?: string;
     maxLog?: number;
+    /** Nango's clock against this machine's: the fake's timestamps (`finishedAt`, `updated_at` text) are shifted by it. @default 0 */
+    clockOffsetMs?: number;
     /** Extra node flags; default raises the heap for million-record stores. */
     nodeArgs?: string[];
 }
@@ -38,6 +40,7 @@ const REPO_ROOT = join(HERE, '..', '..');
 export async function spawnFakeNango(opts: SpawnFakeNangoOptions = {}): Promise<FakeNangoProcess> {
     const flags = ['--port', String(opts.port ?? 0), '--host', opts.host ?? '127.0.0.1', '--max-log', String(opts.maxLog ?? 1000)];
     if (opts.apiKey !== undefined) flags.push('--api-key', opts.apiKey);
+    if (opts.clockOffsetMs !== undefined) flags.push('--clock-offset-ms', String(opts.clockOffsetMs));
     const nodeArgs = opts.nodeArgs ?? ['--max-old-space-size=4096'];
     // cwd = repo root so `--import tsx` resolves from the project's node_modules.
     const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(HERE, 'runFakeNango.ts'), ...flags], {

@@ -19,13 +19,14 @@
  *                 → records ids start..start+count-1 (numeric), see generatedRecords.ts
  *   save {key, records}    batchDelete {key, objects}    trackDelete {key, ids}    prune {key, ids?}
  *   emptyCache {key}       rateLimit429 {times, retryAfterSeconds?}    failNext {n, fault}
+ *   setSyncs {providerConfigKey, syncs: [{name, models}]}   (flag --clock-offset-ms shifts the fake's wall clock)
  *   clearFaults            stats → {requestCount, rssBytes, heapUsedBytes}
  *   requests {last?=100} → the last logged requests      stop → answers, closes, exits 0
  * Closing stdin also stops the process.
  */
 import { createInterface } from 'node:readline';
 
-import { FakeNango, type Fault } from './fakeNango.js';
+import { FakeNango, type FakeSync, type Fault } from './fakeNango.js';
 import { DEFAULT_FAKE_API_KEY } from './fakeNangoProcess.js';
 import type { RecordInput, StoreKey } from './fakeRecordStore.js';
 import { generatedRecord } from './generatedRecords.js';
@@ -72,6 +73,9 @@ function run(fake: FakeNango, cmd: string, a: Args): unknown {
         case 'failNext':
             fake.failNext(Number(a['n']), a['fault'] as Fault);
             return null;
+        case 'setSyncs':
+            fake.setSyncs(String(a['providerConfigKey']), a['syncs'] as FakeSync[]);
+            return null;
         case 'clearFaults':
             fake.clearFaults();
             return null;
@@ -88,7 +92,8 @@ function run(fake: FakeNango, cmd: string, a: Args): unknown {
 
 async function main(): Promise<void> {
     const apiKey = flag('api-key') ?? process.env['FAKE_NANGO_API_KEY'] ?? DEFAULT_FAKE_API_KEY;
-    const fake = new FakeNango({ apiKey, maxLog: Number(flag('max-log') ?? 1000) });
+    const clockOffsetMs = Number(flag('clock-offset-ms') ?? 0);
+    const fake = new FakeNango({ apiKey, maxLog: Number(flag('max-log') ?? 1000), ...(clockOffsetMs === 0 ? {} : { wallClockMs: () => Date.now() + clockOffsetMs }) });
     const baseUrl = await fake.start(Number(flag('port') ?? 0), flag('host') ?? '127.0.0.1');
     await writeLine({ ready: baseUrl, apiKey });
 
