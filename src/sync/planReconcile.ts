@@ -24,7 +24,7 @@ export interface ReconcilePlan {
     /** Keys Nango lists that the mirror does not know yet, variants included. */
     discovered: SyncKey[];
     /** How many known keys each reason sent to `pull`. */
-    reasons: Record<'changed' | 'never_pulled' | 'not_listed' | 'status_unavailable' | 'safety_net', number>;
+    reasons: Record<'changed' | 'never_pulled' | 'unfinished' | 'not_listed' | 'status_unavailable' | 'safety_net', number>;
     /** Known keys Nango's status shows unchanged since their last pull began. */
     unchanged: number;
     /** What Nango's status says of each key it lists (for the later run, when two syncs write one model). */
@@ -40,13 +40,14 @@ export const FINISHED_AT_SLACK_MS = 120_000;
 
 /**
  * Which keys a reconcile pass pulls, from Nango's sync status instead of one request per key: a key
- * whose sync finished after its last pull began, a key never pulled, a key Nango's status does not
+ * whose sync finished after its last successful pull began, a key never pulled or whose last pull did
+ * not finish, a key Nango's status does not
  * list or could not be read for (pulled as before: exact over cheap), and, as a safety net, a key
  * not pulled for `fullIntervalMs` (each key at its own point of [½, 1] of the interval, so keys
  * pulled together are not all due together).
  */
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
-    const plan: ReconcilePlan = { pull: [], discovered: [], reasons: { changed: 0, never_pulled: 0, not_listed: 0, status_unavailable: 0, safety_net: 0 }, unchanged: 0, observed: [] };
+    const plan: ReconcilePlan = { pull: [], discovered: [], reasons: { changed: 0, never_pulled: 0, unfinished: 0, not_listed: 0, status_unavailable: 0, safety_net: 0 }, unchanged: 0, observed: [] };
     const observed = new Map<string, NangoKeyStatus & { finishedMs: number }>();
     /** Per key Nango lists: when its sync last finished (ms), or null while it never has. */
     const finished = new Map<string, number | null>();
@@ -92,6 +93,9 @@ function pullReason(k: KeyStatus, input: ReconcileInput, listed: boolean, finish
     if (input.status.get(k.providerConfigKey) == null) return 'status_unavailable';
     if (!listed) return 'not_listed';
     if (k.lastSuccessAt === null || k.pullStartedAt === null) return 'never_pulled';
+    // The last pull that started did not finish (it failed, or its daemon died mid-way with no stored
+    // request left to resume it): compare with the start of the last successful pull, which is unknown.
+    if (k.lastSuccessAt < k.pullStartedAt) return 'unfinished';
     if (finishedMs !== null && finishedMs > Date.parse(k.pullStartedAt) - (input.slackMs ?? FINISHED_AT_SLACK_MS)) return 'changed';
     if (input.fullIntervalMs > 0 && input.nowMs - Date.parse(k.lastSuccessAt) > input.fullIntervalMs * spread(k)) return 'safety_net';
     return undefined;

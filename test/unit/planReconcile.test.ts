@@ -30,13 +30,15 @@ test('a key is pulled when its sync finished after its last pull began (less the
     assert.deepEqual([p.unchanged, p.reasons.changed], [1, 2]);
 });
 
-test('never pulled, not listed, gone, running and a status that could not be read', () => {
-    const keys = [key('new', { lastSuccessAt: null }), key('unlisted'), key('gone', { status: 'gone' }), key('running')];
-    const p = plan(keys, [item('new', NOW - 2 * HOUR), item('running', undefined, { status: 'RUNNING' }), item('gone', NOW)]);
-    assert.deepEqual(p.pull.map((k) => k.connectionId), ['new', 'unlisted']);
-    assert.deepEqual([p.reasons.never_pulled, p.reasons.not_listed, p.unchanged], [1, 1, 1], 'a run in progress waits for its finishedAt (or its webhook)');
+test('never pulled, last pull unfinished, not listed, gone, running and a status that could not be read', () => {
+    // `cut`: its last pull started after its sync finished but never finished (a replica died mid-way).
+    const cut = key('cut', { status: 'running', pullStartedAt: iso(NOW - 30 * 60_000), lastSuccessAt: iso(NOW - 5 * HOUR) });
+    const keys = [key('new', { lastSuccessAt: null }), key('unlisted'), key('gone', { status: 'gone' }), key('running'), cut];
+    const p = plan(keys, [item('new', NOW - 2 * HOUR), item('running', undefined, { status: 'RUNNING' }), item('gone', NOW), item('cut', NOW - 4 * HOUR)]);
+    assert.deepEqual(p.pull.map((k) => k.connectionId), ['new', 'unlisted', 'cut']);
+    assert.deepEqual([p.reasons.never_pulled, p.reasons.not_listed, p.reasons.unfinished, p.unchanged], [1, 1, 1, 1], 'a run in progress waits for its finishedAt (or its webhook)');
     const down = plan(keys, null);
-    assert.equal(down.reasons.status_unavailable, 3, 'every key but the gone one');
+    assert.equal(down.reasons.status_unavailable, 4, 'every key but the gone one');
 });
 
 test('keys Nango lists that the mirror does not know are discovered, variants included, within the allow-list', () => {
@@ -48,11 +50,11 @@ test('keys Nango lists that the mirror does not know are discovered, variants in
 });
 
 test('the safety net pulls a key unpulled for its share of the interval, spread over [½, 1] of it', () => {
-    const keys = Array.from({ length: 200 }, (_, i) => key(`k${i}`, { lastSuccessAt: iso(NOW - 18 * HOUR) }));
+    const keys = Array.from({ length: 200 }, (_, i) => key(`k${i}`, { pullStartedAt: iso(NOW - 18 * HOUR - 1000), lastSuccessAt: iso(NOW - 18 * HOUR) }));
     const items = keys.map((k) => item(k.connectionId, NOW - 20 * HOUR));
     const p = plan(keys, items, { fullIntervalMs: 24 * HOUR });
     // 18 h is 0.75 of the interval: about half the keys are due, never all, never none.
     assert.ok(p.reasons.safety_net > 60 && p.reasons.safety_net < 140, `${p.reasons.safety_net} of 200`);
     assert.equal(plan(keys, items, { fullIntervalMs: 0 }).pull.length, 0, 'off');
-    assert.equal(plan(keys.map((k) => ({ ...k, lastSuccessAt: iso(NOW - 25 * HOUR) })), items, { fullIntervalMs: 24 * HOUR }).pull.length, 200);
+    assert.equal(plan(keys.map((k) => ({ ...k, pullStartedAt: iso(NOW - 25 * HOUR - 1000), lastSuccessAt: iso(NOW - 25 * HOUR) })), keys.map((k) => item(k.connectionId, NOW - 30 * HOUR)), { fullIntervalMs: 24 * HOUR }).reasons.safety_net, 200);
 });
