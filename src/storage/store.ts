@@ -90,8 +90,6 @@ export interface KeyStates {
      * every pending key.
      */
     listDueKeys(now: string, limit: number): Promise<DueKey[]>;
-    /** Every key that is not gone, for the reconcile pass. */
-    listActiveKeys(): Promise<SyncKey[]>;
 }
 
 export interface Leases {

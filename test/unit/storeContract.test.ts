@@ -259,7 +259,7 @@ for (const engine of engines) {
             assert.equal(await store.requests.markConnectionGone(key.providerConfigKey, key.connectionId, 'deleted in Nango', T(2)), 2);
             const isListed = async (k: SyncKey) => ({
                 due: (await store.keys.listDueKeys(T(3), 1000)).some((d) => d.connectionId === k.connectionId && d.model === k.model),
-                active: (await store.keys.listActiveKeys()).some((d) => d.connectionId === k.connectionId && d.model === k.model),
+                active: (await store.keys.listKeyStatus({ counts: false })).some((d) => d.connectionId === k.connectionId && d.model === k.model && d.status !== 'gone'),
             });
             assert.deepEqual(await isListed(key), { due: false, active: false });
             assert.equal((await store.keys.getKeyStatus(key, { counts: false }))?.lastErrorCode, 'connection_deleted');

@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import type { KeyStatus } from '../../domain/keyState.js';
-import type { SyncKey } from '../../domain/syncKey.js';
 import type { DueKey, KeyStates, KeySummary } from '../store.js';
 import { iso, KEY_WHERE, keyArgs } from './pool.js';
 
@@ -43,7 +42,6 @@ SELECT count(*)::float8 AS keys,
        ${iso("min(coalesce(last_success_at, pull_requested_at)) FILTER (WHERE status <> 'gone')")} AS "oldestSuccessAt"
 FROM nango_sync_state`;
 
-const LIST_ACTIVE = `SELECT provider_config_key AS "providerConfigKey", connection_id AS "connectionId", model, variant FROM nango_sync_state WHERE status <> 'gone'`;
 
 export function postgresKeyStates(pool: pg.Pool): KeyStates {
     return {
@@ -58,9 +56,6 @@ export function postgresKeyStates(pool: pg.Pool): KeyStates {
         },
         async listDueKeys(now, limit) {
             return (await pool.query<DueKey>(LIST_DUE, [now, limit])).rows;
-        },
-        async listActiveKeys() {
-            return (await pool.query<SyncKey>(LIST_ACTIVE)).rows;
         },
     };
 }

@@ -41,7 +41,6 @@ SELECT count(*) AS keys,
        min(CASE WHEN status <> 'gone' THEN coalesce(last_success_at, pull_requested_at) END) AS oldestSuccessAt
 FROM nango_sync_state`;
 
-const LIST_ACTIVE = `SELECT provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant FROM nango_sync_state WHERE status <> 'gone'`;
 
 export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
     const one = conn.statement<unknown[], KeyStatus>(ONE);
@@ -50,7 +49,6 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
     const allUncounted = conn.statement<[], KeyStatus>(ALL_UNCOUNTED);
     const listDue = conn.statement<[string, number], DueKey>(LIST_DUE);
     const summary = conn.statement<[], KeySummary>(SUMMARY);
-    const listActive = conn.statement<[], SyncKey>(LIST_ACTIVE);
     const keyArgs = (k: SyncKey) => [k.providerConfigKey, k.connectionId, k.model, k.variant];
 
     return {
@@ -66,9 +64,6 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
         },
         async listDueKeys(now, limit) {
             return listDue().all(now, limit);
-        },
-        async listActiveKeys() {
-            return listActive().all();
         },
     };
 }
