@@ -36,6 +36,8 @@ export const nangoSyncState = pgTable(
         status: text('status').notNull().default('pending'),
         requestSeq: bigint('request_seq', { mode: 'number' }).notNull().default(0),
         doneSeq: bigint('done_seq', { mode: 'number' }).notNull().default(0),
+        /** The request seq of the last request a webhook, the admin API or the CLI made; announced while > done_seq (such pulls may spend the API budget's reserve). */
+        announcedSeq: bigint('announced_seq', { mode: 'number' }).notNull().default(0),
         pullRequestedAt: ts('pull_requested_at'),
         pullStartedAt: ts('pull_started_at'),
         lastSuccessAt: ts('last_success_at'),
@@ -52,6 +54,8 @@ export const nangoSyncState = pgTable(
         nangoFinishedAt: ts('nango_finished_at'),
         /** Nango's `recordCount` for the model: live records, pruned ones included; a variant reports its base's. */
         nangoRecordCount: bigint('nango_record_count', { mode: 'number' }),
+        /** Live rows of the key when its last pull finished, counted only for base variants Nango reported a count for (the count-drift gauge). */
+        liveRowsAtFinish: bigint('live_rows_at_finish', { mode: 'number' }),
         /** When a resync was asked for: pulls that started earlier no longer move the cursor. */
         resyncFrom: ts('resync_from'),
         /** With the resync: once the full read ends, rows it did not write are deleted. */

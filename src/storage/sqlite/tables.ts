@@ -46,6 +46,8 @@ export const nangoSyncState = sqliteTable(
         requestSeq: integer('request_seq').notNull().default(0),
         /** The highest request seq covered by a finished pull; pending while request_seq > done_seq. */
         doneSeq: integer('done_seq').notNull().default(0),
+        /** The request seq of the last request a webhook, the admin API or the CLI made; announced while > done_seq (such pulls may spend the API budget's reserve). */
+        announcedSeq: integer('announced_seq').notNull().default(0),
         pullRequestedAt: text('pull_requested_at'),
         pullStartedAt: text('pull_started_at'),
         lastSuccessAt: text('last_success_at'),
@@ -64,6 +66,8 @@ export const nangoSyncState = sqliteTable(
         nangoFinishedAt: text('nango_finished_at'),
         /** Nango's `recordCount` for the model: live records, pruned ones included; a variant reports its base's. */
         nangoRecordCount: integer('nango_record_count'),
+        /** Live rows of the key when its last pull finished, counted only for base variants Nango reported a count for (the count-drift gauge). */
+        liveRowsAtFinish: integer('live_rows_at_finish'),
         /** When a resync was asked for: pulls that started earlier no longer move the cursor. */
         resyncFrom: text('resync_from'),
         /** With the resync: once the full read ends, rows it did not write are deleted. */
