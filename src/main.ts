@@ -15,6 +15,7 @@ import { createReleasers } from './lib/releasers.js';
 import { createMetrics } from './metrics/createMetrics.js';
 import { createRateLimitGate } from './nango/rateLimitGate.js';
 import { createSyncStatusClient } from './nango/syncStatus.js';
+import { createRateBudget, type RateLimitReading } from './nango/rateBudget.js';
 import { createNotifier, type Notifier, type NotifierTuning } from './notify/notifier.js';
 import { createPostgresNotify } from './notify/postgresNotify.js';
 import { openStore } from './storage/openStore.js';
@@ -85,18 +86,32 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         // One bucket per Nango account: a 429 met by the pulls or by discovery holds back both.
         const gate = createRateLimitGate();
         gate.onClose((waitMs) => events.emit('rateLimited', { waitMs }));
-        const puller = createPuller({ nango: config.nango, sync: config.sync, sessions: store.pulls, logger, gate, events, onAuthResult: (ok) => health.onNangoAuth(ok) });
+        // What every answer's X-RateLimit-* headers say: background pulls leave the reserve to the app.
+        const budget = createRateBudget({ reserve: config.sync.rateLimitReserve });
+        const observe = (reading: RateLimitReading) => budget.observe(reading);
+        const puller = createPuller({ nango: config.nango, sync: config.sync, sessions: store.pulls, logger, gate, events, onAuthResult: (ok) => health.onNangoAuth(ok), onRateLimitReading: observe });
         releasers.add('page worker', () => puller.close());
-        const scheduler = createPullScheduler({ keys: store.keys, logger, concurrency: config.sync.concurrency, pull: (key, signal) => puller.pull(key, signal) });
+        const scheduler = createPullScheduler({ keys: store.keys, logger, concurrency: config.sync.concurrency, budget, pull: (key, signal, reason) => puller.pull(key, signal, reason) });
         const discoveryAbort = new AbortController();
         // Discovery and the sync status share the pulls' gate: one rate-limit bucket per Nango account.
-        const nangoClient = { host: config.nango.host, apiKey: config.nango.apiKey, timeoutMs: config.sync.requestTimeoutSeconds * 1000, retry: config.sync.retry, gate, logger };
+        // Both are background requests: they wait while the budget is inside its reserve.
+        const nangoClient = {
+            host: config.nango.host,
+            apiKey: config.nango.apiKey,
+            timeoutMs: config.sync.requestTimeoutSeconds * 1000,
+            retry: config.sync.retry,
+            gate,
+            logger,
+            onRateLimitReading: observe,
+            beforeRequest: (signal: AbortSignal | undefined) => budget.waitForBackground(signal),
+            onResponse: (status: number | 'network_error', reason: string | undefined) => events.emit('nangoResponse', { status, reason: reason ?? 'other' }),
+        };
         const discover = config.sync.discover
             ? createDaemonDiscovery({ ...nangoClient, store: store.requests, allowList: config.models, events, signal: discoveryAbort.signal })
             : undefined;
-        const metrics = createMetrics({ events, keys: store.keys, registry: new Registry() });
+        const metrics = createMetrics({ events, keys: store.keys, budget, registry: new Registry() });
         releasers.add('metrics', () => metrics.close());
-        const syncStatus = createSyncStatusClient({ ...nangoClient, onResponse: (status) => events.emit('nangoResponse', { status }) });
+        const syncStatus = createSyncStatusClient(nangoClient);
         const reconciler = createReconciler({
             keys: store.keys,
             leases: store.leases,

@@ -71,6 +71,14 @@ const syncSchema = z
             .min(0)
             .default(86_400)
             .describe("The safety net: a reconcile pass also pulls every key not pulled for this long, whatever Nango's sync status says (each key at its own point between half and all of it, so they do not come due together); `0` turns it off."),
+        rateLimitReserve: z
+            .number()
+            .min(0)
+            .max(0.9)
+            .default(0.2)
+            .describe(
+                "Fraction of the Nango account's rate limit (X-RateLimit-Limit, per window) that background pulls — reconcile, discovery, the safety net, discovery's backfill — leave to the app and to announced changes: they stop while the remaining requests are within it and resume when the window ends. Pulls a webhook, the admin API or the CLI asked for may spend it. `0` turns the budget off; at most 0.9.",
+            ),
         requestTimeoutSeconds: z.number().positive().max(600).default(30).describe('Timeout of one Nango request, body included; at most 600 (the official SDK has none).'),
         deletes: z.enum(['soft', 'hard']).default('soft').describe('`soft`: keep deleted rows with `deleted_at` set. `hard`: delete them.'),
         discover: z

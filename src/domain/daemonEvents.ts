@@ -5,8 +5,11 @@ import type { SyncKey } from './syncKey.js';
 export interface DaemonEventMap {
     /** Every webhook answer. `type` is Nango's webhook type, `other` for forwarded payloads, `unknown` before the body is trusted. */
     webhook: [{ type: string; outcome: string }];
-    /** Every answer from Nango's API (`network_error` when there was none). */
-    nangoResponse: [{ status: number | 'network_error' }];
+    /**
+     * Every answer from Nango's API (`network_error` when there was none), with why it was asked:
+     * a pull's reason (`webhook`, `admin`, `pending`, `seeded`, `reconcile`), `discovery` or `sync_status`.
+     */
+    nangoResponse: [{ status: number | 'network_error'; reason: string }];
     rateLimited: [{ waitMs: number }];
     /** After each page's transaction committed. */
     pageCommitted: [{ key: SyncKey; upserted: number; deleted: number; skipped: number; cursor: string; committedAt: string }];

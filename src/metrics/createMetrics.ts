@@ -1,11 +1,14 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import type { DaemonEventMap, DaemonEvents } from '../domain/daemonEvents.js';
 import { ageSeconds } from '../domain/keyState.js';
+import type { RateBudget } from '../nango/rateBudget.js';
 import type { KeySummary, KeyStates } from '../storage/store.js';
 
 export interface MetricsDeps {
     events: DaemonEvents;
     keys: Pick<KeyStates, 'summarizeKeys'>;
+    /** The daemon's API budget: its last reading is exported. */
+    budget?: Pick<RateBudget, 'reading' | 'reservedPoints'>;
     /** One per daemon (tests start many daemons in one process); a new one when not given. */
     registry?: Registry;
     /** @default Date.now */
@@ -43,6 +46,13 @@ export function webhookTypeLabel(type: string): string {
 /** Outcomes are the daemon's own codes; anything that does not look like one becomes `other`. */
 function codeLabel(code: string): string {
     return /^[a-z][a-z0-9_]{0,39}$/.test(code) ? code : 'other';
+}
+
+const REQUEST_REASONS = new Set(['webhook', 'admin', 'pending', 'seeded', 'reconcile', 'pull', 'discovery', 'sync_status']);
+
+/** A fixed set of values, so the label's cardinality stays bounded. */
+function reasonLabel(reason: string): string {
+    return REQUEST_REASONS.has(reason) ? reason : 'other';
 }
 
 function statusLabel(status: number | 'network_error'): string {
@@ -96,8 +106,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     });
     const nangoRequests = new Counter({
         name: METRIC.nangoRequests,
-        help: 'Answers from the Nango API, by HTTP status ("network_error" when there was none).',
-        labelNames: ['status'] as const,
+        help:
+            'Answers from the Nango API, by HTTP status ("network_error" when there was none) and by why the request was made: a pull\'s reason ' +
+            '(webhook, admin, pending = a stored announced request, seeded = a stored background request, reconcile; pull = the CLI), discovery or sync_status. ' +
+            'rate(...[1m]) * 60 is the requests a minute the mirror spends of the account\'s rate limit.',
+        labelNames: ['status', 'reason'] as const,
         registers,
     });
     const rateLimitedSeconds = new Counter({
@@ -161,6 +174,36 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         },
     });
 
+    const budget = deps.budget;
+    if (budget) {
+        new Gauge({
+            name: 'nango_mirror_nango_rate_limit_remaining',
+            help: "Requests left in the Nango account's current rate-limit window, as the last answer's X-RateLimit-Remaining said (the app's requests count too). Absent before the first answer.",
+            registers,
+            collect() {
+                this.reset();
+                if (budget.reading) this.set(budget.reading.remaining);
+            },
+        });
+        new Gauge({
+            name: 'nango_mirror_nango_rate_limit_limit',
+            help: "The Nango account's requests per rate-limit window (X-RateLimit-Limit). Absent before the first answer.",
+            registers,
+            collect() {
+                this.reset();
+                if (budget.reading) this.set(budget.reading.limit);
+            },
+        });
+        new Gauge({
+            name: 'nango_mirror_nango_rate_limit_reserve',
+            help: 'Requests of each window that background pulls (reconcile, discovery, safety net) leave to the app and to announced changes (sync.rateLimitReserve of the limit).',
+            registers,
+            collect() {
+                this.set(budget.reservedPoints);
+            },
+        });
+    }
+
     // Present at 0 from the start, so rate() and alerts see them before the first event.
     for (const action of ['upserted', 'deleted']) recordsWritten.inc({ action }, 0);
     for (const outcome of PULL_OUTCOMES) pulls.inc({ outcome }, 0);
@@ -172,7 +215,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         subscriptions.push(() => deps.events.off(event, listener as never));
     };
     listen('webhook', ({ type, outcome }) => webhooks.inc({ type: webhookTypeLabel(type), outcome: codeLabel(outcome) }));
-    listen('nangoResponse', ({ status }) => nangoRequests.inc({ status: statusLabel(status) }));
+    listen('nangoResponse', ({ status, reason }) => nangoRequests.inc({ status: statusLabel(status), reason: reasonLabel(reason) }));
     listen('rateLimited', ({ waitMs }) => rateLimitedSeconds.inc(Math.max(0, waitMs) / 1000));
     listen('pageCommitted', ({ upserted, deleted }) => {
         if (upserted > 0) recordsWritten.inc({ action: 'upserted' }, upserted);

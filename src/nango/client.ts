@@ -12,6 +12,7 @@ import {
 import { backoffWithJitter } from '../lib/backoff.js';
 import { createHttpGet, toHeaders, type HttpAnswer } from './httpGet.js';
 import { retryAfterMs, type RateLimitGate } from './rateLimitGate.js';
+import { readRateLimitHeaders, type RateLimitReading } from './rateBudget.js';
 
 export interface RetryPolicy {
     /** Tries for 5xx, network errors and timeouts; 429s are waited out and do not count. */
@@ -29,8 +30,15 @@ export interface NangoClientOptions {
     logger: Logger;
     /** Told after every answer whether Nango accepted the API key (false on 401/403). */
     onAuthResult?: (ok: boolean) => void;
-    /** Told about every answer, for metrics. */
-    onResponse?: (status: number | 'network_error') => void;
+    /** Told about every answer, for metrics, with the request's `reason`. */
+    onResponse?: (status: number | 'network_error', reason: string | undefined) => void;
+    /** Told what every answer's `X-RateLimit-*` headers say (rateBudget.ts); answers without them are skipped. */
+    onRateLimitReading?: (reading: RateLimitReading) => void;
+    /**
+     * Awaited before every request is sent, retries included: background callers (discovery, the
+     * sync status) wait here while the API budget is inside its reserve.
+     */
+    beforeRequest?: (signal: AbortSignal | undefined) => Promise<void>;
     /** Told when a 429 closes the gate, and for how long. */
     onRateLimited?: (waitMs: number) => void;
     /** Told before each retry of a 5xx, network error or timeout. */
@@ -47,6 +55,8 @@ export interface RecordsRequest {
     cursor: string | null;
     limit: number;
     signal?: AbortSignal;
+    /** Why the pull runs, for the per-reason request count. */
+    reason?: string;
 }
 
 export interface NangoClient {
@@ -64,6 +74,8 @@ export interface NangoGetRequest {
     /** Sent besides `Authorization` and `Accept`. */
     headers?: Record<string, string>;
     signal?: AbortSignal;
+    /** Why it is sent (a pull's reason, `discovery`, `sync_status`), passed to `onResponse`. */
+    reason?: string;
 }
 
 /** Sends one GET with timeout, retries and 429 waits applied; resolves with the 2xx body. */
@@ -95,11 +107,13 @@ export function createNangoGet(options: NangoClientOptions): NangoGet {
             });
         } catch (err) {
             if (request.signal?.aborted) throw err;
-            options.onResponse?.('network_error');
+            options.onResponse?.('network_error', request.reason);
             const reason = timeout.aborted ? `timed out after ${options.timeoutMs} ms` : describeCause(err);
             throw new NangoNetworkError(`GET ${path} failed: ${reason}`, { cause: err });
         }
-        options.onResponse?.(res.status);
+        options.onResponse?.(res.status, request.reason);
+        const reading = options.onRateLimitReading && readRateLimitHeaders(res.headers);
+        if (reading) options.onRateLimitReading!(reading);
         if (res.status < 200 || res.status > 299) throw toApiError(res);
         options.onAuthResult?.(true);
         return res.body;
@@ -109,6 +123,7 @@ export function createNangoGet(options: NangoClientOptions): NangoGet {
         let failures = 0;
         for (;;) {
             await options.gate.wait(request.signal);
+            await options.beforeRequest?.(request.signal);
             try {
                 return await once(request);
             } catch (err) {
@@ -153,6 +168,7 @@ export function createNangoClient(options: NangoClientOptions): NangoClient {
                 query,
                 headers: { 'connection-id': key.connectionId, 'provider-config-key': key.providerConfigKey },
                 ...(request.signal ? { signal: request.signal } : {}),
+                ...(request.reason ? { reason: request.reason } : {}),
             });
         },
     };

@@ -81,7 +81,7 @@ export function createDiscoveryClient(options: DiscoveryClientOptions): Discover
                 }
                 let body: string;
                 try {
-                    body = await get({ path: '/connections', query, ...(request.signal ? { signal: request.signal } : {}) });
+                    body = await get({ path: '/connections', query, reason: 'discovery', ...(request.signal ? { signal: request.signal } : {}) });
                 } catch (err) {
                     if (paged && page === 0 && isNangoApiError(err) && err.status === 400 && err.code === 'invalid_query_params') {
                         options.logger.warn('this Nango does not page GET /connections (before 2026-01); listing without limit/page, which returns at most 10,000');
@@ -115,7 +115,7 @@ export function createDiscoveryClient(options: DiscoveryClientOptions): Discover
 
         async getScriptsConfig(request = {}) {
             // `format` defaults to `nango`, the StandardNangoConfig[] list.
-            const body = await get({ path: '/scripts/config', query: new URLSearchParams(), ...(request.signal ? { signal: request.signal } : {}) });
+            const body = await get({ path: '/scripts/config', query: new URLSearchParams(), reason: 'discovery', ...(request.signal ? { signal: request.signal } : {}) });
             return parseScriptsConfig(body);
         },
     };

@@ -36,7 +36,7 @@ export function createSyncStatusClient(options: NangoClientOptions): SyncStatusC
         async getSyncStatus(providerConfigKey, signal) {
             // Only these two keys: the query is a strictObject (any other key is a 400).
             const query = new URLSearchParams({ provider_config_key: providerConfigKey, syncs: '*' });
-            return parseSyncStatus(await get({ path: '/sync/status', query, ...(signal ? { signal } : {}) }));
+            return parseSyncStatus(await get({ path: '/sync/status', query, reason: 'sync_status', ...(signal ? { signal } : {}) }));
         },
     };
 }

@@ -87,9 +87,10 @@ export interface KeyStates {
     /**
      * Keys with an unfinished request that are due (not gone, backoff elapsed), oldest request first
      * (never requested first), at most `limit`: read through an index, so it costs `limit` rows, not
-     * every pending key.
+     * every pending key. `announcedOnly`: only requests a webhook, the admin API or the CLI made
+     * (while the API budget is inside its reserve), through an index of their own.
      */
-    listDueKeys(now: string, limit: number): Promise<DueKey[]>;
+    listDueKeys(now: string, limit: number, options?: { announcedOnly?: boolean }): Promise<DueKey[]>;
 }
 
 export interface Leases {
@@ -168,6 +169,8 @@ export interface DueKey extends SyncKey {
     requestSeq: number;
     /** When the last pull request was stored. */
     requestedAt: string | null;
+    /** A webhook, the admin API or the CLI asked for it (not discovery nor a background pull's retry). */
+    announced: boolean;
 }
 
 export interface PullFinish {

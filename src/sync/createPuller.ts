@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { DaemonEvents } from '../domain/daemonEvents.js';
 import type { SyncKey } from '../domain/syncKey.js';
 import type { RateLimitGate } from '../nango/rateLimitGate.js';
+import type { RateLimitReading } from '../nango/rateBudget.js';
 import type { PullSessions } from '../storage/store.js';
 import type { PageSource } from './pageSource.js';
 import { pullKey, type PullOutcome } from './pullKey.js';
@@ -18,11 +19,13 @@ export interface PullerDeps {
     events?: DaemonEvents;
     /** Told after every Nango answer whether the API key was accepted. */
     onAuthResult?: (ok: boolean) => void;
+    /** Every answer's `X-RateLimit-*` headers (the daemon's API budget). */
+    onRateLimitReading?: (reading: RateLimitReading) => void;
 }
 
 export interface Puller {
-    /** Pulls one key from its stored cursor to the end (see pullKey). */
-    pull(key: SyncKey, signal: AbortSignal): Promise<PullOutcome>;
+    /** Pulls one key from its stored cursor to the end (see pullKey); `reason` labels its requests. */
+    pull(key: SyncKey, signal: AbortSignal, reason?: string): Promise<PullOutcome>;
     /** Where the pages come from: the page worker, started now so the first burst of pulls does not wait for it. */
     readonly pages: PageSource;
     close(): Promise<void>;
@@ -39,7 +42,8 @@ export function createPuller(deps: PullerDeps): Puller {
         logger: deps.logger,
         ...(deps.gate ? { gate: deps.gate } : {}),
         ...(deps.onAuthResult ? { onAuthResult: deps.onAuthResult } : {}),
-        ...(events ? { onResponse: (status: number | 'network_error') => events.emit('nangoResponse', { status }) } : {}),
+        ...(deps.onRateLimitReading ? { onRateLimitReading: deps.onRateLimitReading } : {}),
+        ...(events ? { onResponse: (status: number | 'network_error', reason: string | undefined) => events.emit('nangoResponse', { status, reason: reason ?? 'pull' }) } : {}),
     });
     pages.warmUp();
     const pullDeps = {
@@ -52,7 +56,7 @@ export function createPuller(deps: PullerDeps): Puller {
         ...(events ? { events } : {}),
     };
     return {
-        pull: (key, signal) => pullKey(pullDeps, key, signal),
+        pull: (key, signal, reason) => pullKey(pullDeps, key, signal, reason),
         pages,
         close: () => pages.close(),
     };

@@ -3,6 +3,7 @@ import type { DaemonEvents } from '../domain/daemonEvents.js';
 import type { RetryPolicy } from '../nango/client.js';
 import { createDiscoveryClient, type DiscoveryClient, type PublicConnection, type ScriptsConfigEntry } from '../nango/discovery.js';
 import type { RateLimitGate } from '../nango/rateLimitGate.js';
+import type { RateLimitReading } from '../nango/rateBudget.js';
 import type { PullRequests } from '../storage/store.js';
 import { dateToMicroIso } from '../domain/timestamps.js';
 import { isAllowed, type AllowEntry } from '../domain/allowList.js';
@@ -163,6 +164,9 @@ export interface DaemonDiscoveryOptions {
     events: DaemonEvents;
     /** Aborted at shutdown: a discovery in flight stops without seeding. */
     signal: AbortSignal;
+    /** Discovery is a background request: awaited before each (the API budget's reserve). */
+    beforeRequest?: (signal: AbortSignal | undefined) => Promise<void>;
+    onRateLimitReading?: (reading: RateLimitReading) => void;
 }
 
 /** Discovery as the daemon runs it, on the main thread, behind the daemon's rate-limit gate. */
@@ -177,7 +181,9 @@ export function createDaemonDiscovery(options: DaemonDiscoveryOptions): () => Pr
         logger,
         // No onAuthResult: a key without `environment:connections:list` gets 403 here while it
         // may read records fine, so discovery must not mark the API key as refused.
-        onResponse: (status) => events.emit('nangoResponse', { status }),
+        onResponse: (status) => events.emit('nangoResponse', { status, reason: 'discovery' }),
+        ...(options.beforeRequest ? { beforeRequest: options.beforeRequest } : {}),
+        ...(options.onRateLimitReading ? { onRateLimitReading: options.onRateLimitReading } : {}),
     });
     return () =>
         discoverKeys({ client, store: options.store, logger, allowList: options.allowList, signal: options.signal }).catch((err: unknown) => {

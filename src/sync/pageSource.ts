@@ -12,9 +12,10 @@ export interface PageSource {
     /**
      * Every page from `cursor` to the end, in order. Stops after the page whose `nextCursor` is null
      * (a short page is not the end: Nango may cut pages by byte size) or an empty page. Pages are
-     * fetched ahead while the caller commits, a bounded number at a time.
+     * fetched ahead while the caller commits, a bounded number at a time. `reason` (why the pull
+     * runs) labels the requests in the metrics.
      */
-    pages(key: SyncKey, cursor: string | null, limit: number, signal?: AbortSignal): AsyncIterable<RowPage>;
+    pages(key: SyncKey, cursor: string | null, limit: number, signal?: AbortSignal, reason?: string): AsyncIterable<RowPage>;
     /** Starts what serves pages now (the worker thread) rather than on the first pull, which may come in a burst. */
     warmUp(): void;
     close(): Promise<void>;

@@ -33,24 +33,26 @@ const client = createNangoClient({
     logger: pino({ level: 'silent' }),
     onAuthResult: (ok) => send({ type: 'auth', ok }),
     onRateLimited: (waitMs) => send({ type: 'rate_limited', waitMs }),
-    onResponse: (status) => send({ type: 'response', status }),
+    onResponse: (status, reason) => send({ type: 'response', status, reason }),
+    // The main thread's API budget reads every answer's rate-limit headers.
+    onRateLimitReading: (reading) => send({ type: 'rate_limit', reading }),
     onRetry: (attempt, delayMs, error) => send({ type: 'retry', attempt, delayMs, error }),
 });
 
-async function stream(id: number, s: Stream, key: SyncKey, start: string | null, limit: number): Promise<void> {
+async function stream(id: number, s: Stream, key: SyncKey, start: string | null, limit: number, reason: string | undefined): Promise<void> {
     let cursor = start;
     /** The request already sent for `cursor`, if any. */
     let asked: Promise<string> | undefined;
     for (;;) {
         while (s.outstanding >= s.window) await new Promise<void>((resolve) => (s.wake = resolve));
         if (s.controller.signal.aborted) return;
-        const body = await (asked ?? client.getRecordsBody({ key, cursor, limit, signal: s.controller.signal }));
+        const body = await (asked ?? client.getRecordsBody({ key, cursor, limit, signal: s.controller.signal, ...(reason ? { reason } : {}) }));
         asked = undefined;
         // Ask for the next page before parsing this one: Nango renders the page meanwhile, instead
         // of after (measured: the fetch and the parse took turns, and this worker was the slower
         // half of a big pull). The guessed cursor is checked against the parsed page below.
         const guess = s.outstanding + 1 < s.window ? peekNextCursor(body) : undefined;
-        const early = guess ? { cursor: guess, body: client.getRecordsBody({ key, cursor: guess, limit, signal: s.controller.signal }) } : undefined;
+        const early = guess ? { cursor: guess, body: client.getRecordsBody({ key, cursor: guess, limit, signal: s.controller.signal, ...(reason ? { reason } : {}) }) } : undefined;
         early?.body.catch(() => undefined);
         const page = parsePage(body);
         const rows = page.records.map(toRecordRow);
@@ -89,7 +91,7 @@ function receive(message: ToWorker): void {
         case 'stream': {
             const fresh: Stream = { controller: new AbortController(), outstanding: 0, window: message.window };
             streams.set(message.id, fresh);
-            stream(message.id, fresh, message.key, message.cursor, message.limit)
+            stream(message.id, fresh, message.key, message.cursor, message.limit, message.reason)
                 .catch((err: unknown) => {
                     if (!fresh.controller.signal.aborted) send({ type: 'error', id: message.id, error: serializeError(err) });
                 })

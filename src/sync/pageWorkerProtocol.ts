@@ -1,5 +1,6 @@
 import { NangoApiError, NangoNetworkError, NangoProtocolError } from '../nango/errors.js';
 import type { RetryPolicy } from '../nango/client.js';
+import type { RateLimitReading } from '../nango/rateBudget.js';
 import type { RowPage } from './pageSource.js';
 import type { SyncKey } from '../domain/syncKey.js';
 
@@ -27,7 +28,7 @@ export function batchedPoster<T>(post: (batch: T[]) => void): (message: T) => vo
 /** What the main thread tells the page worker. */
 export type ToWorker =
     /** Stream pages from `cursor`, never more than `window` unacknowledged. */
-    | { type: 'stream'; id: number; key: SyncKey; cursor: string | null; limit: number; window: number }
+    | { type: 'stream'; id: number; key: SyncKey; cursor: string | null; limit: number; window: number; reason?: string }
     /** The consumer is done with one page: one more may be fetched. */
     | { type: 'ack'; id: number }
     | { type: 'abort'; id: number }
@@ -40,7 +41,8 @@ export type FromWorker =
     | { type: 'error'; id: number; error: SerializedError }
     | { type: 'auth'; ok: boolean }
     | { type: 'rate_limited'; waitMs: number }
-    | { type: 'response'; status: number | 'network_error' }
+    | { type: 'response'; status: number | 'network_error'; reason: string | undefined }
+    | { type: 'rate_limit'; reading: RateLimitReading }
     | { type: 'retry'; attempt: number; delayMs: number; error: string };
 
 export interface PageWorkerData {

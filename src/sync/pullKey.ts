@@ -32,7 +32,7 @@ export type PullOutcome =
  * Pulls one key from its stored cursor to the end. Each page's rows and its last record cursor
  * commit in one transaction, so a crash at any point resumes from the last whole page.
  */
-export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal): Promise<PullOutcome> {
+export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal, reason?: string): Promise<PullOutcome> {
     const now = deps.now ?? (() => new Date());
     const started = performance.now();
     // Made on first use: a child logger costs more than an empty pull's own work (measured under a
@@ -43,7 +43,7 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal)
         if (deps.logger.isLevelEnabled('debug')) log().debug(fields, msg);
     };
     const startedAt = dateToMicroIso(now());
-    const outcome = await deps.sessions.withPull(key, startedAt, (session) => pullClaimed(deps, session, startedAt, signal, { started, log, debug, now }));
+    const outcome = await deps.sessions.withPull(key, startedAt, (session) => pullClaimed(deps, session, startedAt, signal, { started, log, debug, now, reason }));
     if (outcome) return outcome;
     debug({}, 'another daemon is pulling this key');
     return { outcome: 'busy', records: 0, pages: 0 };
@@ -54,6 +54,8 @@ interface PullContext {
     log: () => Logger;
     debug: (fields: object, msg: string) => void;
     now: () => Date;
+    /** Why the pull runs, for the per-reason request count. */
+    reason: string | undefined;
 }
 
 async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: string, signal: AbortSignal, ctx: PullContext): Promise<PullOutcome> {
@@ -77,7 +79,7 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
         return outcome;
     };
     try {
-        for await (const { rows } of deps.pages.pages(key, cursor, deps.pageSize, signal)) {
+        for await (const { rows } of deps.pages.pages(key, cursor, deps.pageSize, signal, ctx.reason)) {
             // An empty page leaves the cursor where it is.
             if (rows.length === 0) break;
             const last = rows[rows.length - 1]!;

@@ -3,16 +3,26 @@ import type { Logger } from 'pino';
 import type { KeyStates } from '../storage/store.js';
 import { dateToMicroIso } from '../domain/timestamps.js';
 import type { PullOutcome } from './pullKey.js';
+import type { RateBudget } from '../nango/rateBudget.js';
 import { keyString, type SyncKey } from '../domain/syncKey.js';
 
-export type PullReason = 'webhook' | 'reconcile' | 'pending' | 'admin';
+/**
+ * Why a pull runs. Announced: `webhook`, `admin` (the admin API), `pending` (a stored request one of
+ * those made, found by the poll: a restart's backlog, a failed key coming due). Background:
+ * `seeded` (a stored request nobody announced: discovery's seeds, a background pull's retry) and
+ * `reconcile` (a pass).
+ */
+export type PullReason = 'webhook' | 'admin' | 'pending' | 'seeded' | 'reconcile';
 
 /**
  * Announced changes first: a pull a webhook or the admin API asked for runs before stored requests
- * the poll found (a restart's backlog, failed keys coming due, discovery's seeds), and those before a
- * reconcile pass's keys, so a pass never keeps an announced change waiting behind it.
+ * the poll found, and those before background pulls, so a pass never keeps an announced change
+ * waiting behind it.
  */
-const PRIORITY: Record<PullReason, number> = { webhook: 2, admin: 2, pending: 1, reconcile: 0 };
+const PRIORITY: Record<PullReason, number> = { webhook: 2, admin: 2, pending: 1, seeded: 0, reconcile: 0 };
+
+/** Background pulls wait while the API budget is inside its reserve; announced ones may spend it. */
+const isBackground = (reason: PullReason) => PRIORITY[reason] === 0;
 
 export type ScheduledOutcome = PullOutcome & { reason: PullReason };
 
@@ -21,7 +31,12 @@ export interface PullSchedulerDeps {
     logger: Logger;
     concurrency: number;
     /** Runs one pull; the scheduler guarantees at most one per key at a time. */
-    pull: (key: SyncKey, signal: AbortSignal) => Promise<PullOutcome>;
+    pull: (key: SyncKey, signal: AbortSignal, reason: PullReason) => Promise<PullOutcome>;
+    /**
+     * Nango's rate limit as the answers report it: a background pull starts only if it leaves the
+     * reserve alone, else it waits (holding no slot) until the window ends. None: no budget.
+     */
+    budget?: Pick<RateBudget, 'tryTakeBackground' | 'hasBackgroundRoom' | 'resumesAt'>;
     /** How often stored, due requests (backoff elapsed, left by a crash) are looked for. @default 1000 */
     duePollMs?: number;
     /**
@@ -53,7 +68,8 @@ interface Waiter {
 
 interface Entry {
     key: SyncKey;
-    state: 'queued' | 'running';
+    /** `deferred`: a background pull waiting for the API budget, off the queue. */
+    state: 'queued' | 'running' | 'deferred';
     /** Why it runs: the most urgent reason among the requests it covers. */
     reason: PullReason;
     waiters: Waiter[];
@@ -74,6 +90,30 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
     /** The last look at the store found due keys it had no free slot for. */
     let leftBehind = false;
     let stopped = false;
+    /** Background pulls waiting for the API budget's window to end, and the timer that puts them back. */
+    const deferred = new Map<string, Entry>();
+    let resumeTimer: NodeJS.Timeout | undefined;
+
+    function defer(ks: string, entry: Entry): void {
+        entry.state = 'deferred';
+        deferred.set(ks, entry);
+        if (resumeTimer) return;
+        resumeTimer = setTimeout(resumeDeferred, Math.max(0, deps.budget!.resumesAt() - Date.now()) + 1);
+        resumeTimer.unref();
+    }
+
+    function resumeDeferred(): void {
+        resumeTimer = undefined;
+        if (stopped) return;
+        for (const [ks, entry] of deferred) {
+            deferred.delete(ks);
+            entry.state = 'queued';
+            enqueue(ks, entry);
+        }
+    }
+
+    /** Slots taken or promised: deferred pulls hold none. */
+    const busyCount = () => entries.size - deferred.size;
 
     const enqueue = (ks: string, entry: Entry) => {
         void queue.add(() => run(ks, entry), { id: ks, priority: PRIORITY[entry.reason] }).catch((err: unknown) => {
@@ -91,10 +131,11 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
 
     async function run(ks: string, entry: Entry): Promise<void> {
         if (stopped) return settle(ks, entry, { outcome: 'aborted', records: 0, pages: 0 });
+        if (isBackground(entry.reason) && deps.budget && !deps.budget.tryTakeBackground()) return defer(ks, entry);
         entry.state = 'running';
         let outcome: PullOutcome;
         try {
-            outcome = await deps.pull(entry.key, abort.signal);
+            outcome = await deps.pull(entry.key, abort.signal, entry.reason);
         } catch (err) {
             deps.logger.error({ err }, 'pull crashed');
             outcome = { outcome: 'failed', records: 0, pages: 0, code: 'internal_error', error: String(err) };
@@ -140,6 +181,15 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
                         entry.reason = reason;
                         raisePriority(ks, PRIORITY[reason]);
                     }
+                } else if (entry.state === 'deferred') {
+                    entry.waiters.push({ resolve });
+                    if (PRIORITY[reason] > PRIORITY[entry.reason]) {
+                        // Announced: it may spend the reserve, so it waits for the window no longer.
+                        entry.reason = reason;
+                        deferred.delete(ks);
+                        entry.state = 'queued';
+                        enqueue(ks, entry);
+                    }
                 } else {
                     entry.next ??= { reason, waiters: [] };
                     entry.next.waiters.push({ resolve });
@@ -156,11 +206,14 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
                     // the rest to each other instead of queueing the same keys everywhere. The
                     // look reads only as many rows as could be taken, past those already queued
                     // here or left to another daemon: a backlog of any size costs the same per key.
-                    let free = deps.concurrency - entries.size;
-                    const due = await deps.keys.listDueKeys(dateToMicroIso(new Date()), Math.max(free, 0) + entries.size + busyUntil.size + 1);
+                    let free = deps.concurrency - busyCount();
+                    // Inside the reserve, only announced requests could start: read those alone (their
+                    // own index), or a backlog of background requests would hide them.
+                    const announcedOnly = deps.budget !== undefined && !deps.budget.hasBackgroundRoom();
+                    const due = await deps.keys.listDueKeys(dateToMicroIso(new Date()), Math.max(free, 0) + entries.size + busyUntil.size + 1, announcedOnly ? { announcedOnly } : undefined);
                     const freshSince = Date.now() - (deps.freshRequestMs ?? 1000);
                     leftBehind = false;
-                    for (const { requestSeq, requestedAt, ...key } of due) {
+                    for (const { requestSeq, requestedAt, announced, ...key } of due) {
                         const ks = keyString(key);
                         if (entries.has(ks) || requestSeq <= (coveredSeq.get(ks) ?? -1)) continue;
                         if ((busyUntil.get(ks) ?? 0) > Date.now()) continue;
@@ -171,7 +224,7 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
                         }
                         busyUntil.delete(ks);
                         free--;
-                        void scheduler.request(key, 'pending');
+                        void scheduler.request(key, announced ? 'pending' : 'seeded');
                     }
                 } catch (err) {
                     deps.logger.error({ err }, 'could not read pending pull requests');
@@ -193,6 +246,9 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
             if (stopped) return queue.onIdle();
             stopped = true;
             if (timer) clearInterval(timer);
+            if (resumeTimer) clearTimeout(resumeTimer);
+            for (const [ks, entry] of deferred) settle(ks, entry, { outcome: 'aborted', records: 0, pages: 0 });
+            deferred.clear();
             abort.abort(new Error('shutting down'));
             await waking;
             return queue.onIdle();

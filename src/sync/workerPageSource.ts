@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { RateLimitGate } from '../nango/rateLimitGate.js';
+import type { RateLimitReading } from '../nango/rateBudget.js';
 import type { PageSource, RowPage } from './pageSource.js';
 import { batchedPoster, deserializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
 import type { SyncKey } from '../domain/syncKey.js';
@@ -15,7 +16,9 @@ export interface WorkerPageSourceOptions extends PageWorkerData {
      */
     gate?: RateLimitGate;
     onAuthResult?: (ok: boolean) => void;
-    onResponse?: (status: number | 'network_error') => void;
+    onResponse?: (status: number | 'network_error', reason: string | undefined) => void;
+    /** Every answer's `X-RateLimit-*` headers (the daemon's API budget). */
+    onRateLimitReading?: (reading: RateLimitReading) => void;
 }
 
 type Item = { page: RowPage } | { error: Error };
@@ -40,7 +43,7 @@ function newWorker(workerData: PageWorkerData): Worker {
  * overlap instead of adding up. Memory stays bounded by `window` pages per key.
  */
 export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSource {
-    const { logger, gate, onAuthResult, onResponse, window = 3, ...data } = options;
+    const { logger, gate, onAuthResult, onResponse, onRateLimitReading, window = 3, ...data } = options;
     const consumers = new Map<number, Consumer>();
     let nextId = 1;
     let worker: Worker | undefined;
@@ -63,7 +66,9 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
                     logger.warn({ waitMs: message.waitMs }, 'Nango rate limit reached (429); every key waits');
                     return gate?.closeFor(message.waitMs, source);
                 case 'response':
-                    return onResponse?.(message.status);
+                    return onResponse?.(message.status, message.reason);
+                case 'rate_limit':
+                    return onRateLimitReading?.(message.reading);
                 case 'retry':
                     return logger.debug({ attempt: message.attempt, delayMs: message.delayMs, err: message.error }, 'retrying Nango request');
             }
@@ -84,7 +89,7 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
         return w;
     }
 
-    async function* pages(key: SyncKey, cursor: string | null, limit: number, signal?: AbortSignal): AsyncGenerator<RowPage> {
+    async function* pages(key: SyncKey, cursor: string | null, limit: number, signal?: AbortSignal, reason?: string): AsyncGenerator<RowPage> {
         if (closed) throw new Error('The page source is closed.');
         signal?.throwIfAborted();
         worker ??= start();
@@ -103,7 +108,7 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
         consumers.set(id, consumer);
         w.ref();
         signal?.addEventListener('abort', onAbort, { once: true });
-        send({ type: 'stream', id, key, cursor, limit, window });
+        send({ type: 'stream', id, key, cursor, limit, window, ...(reason ? { reason } : {}) });
         let finished = false;
         try {
             for (;;) {

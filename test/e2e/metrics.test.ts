@@ -34,6 +34,11 @@ async function scrape(h: Harness): Promise<{ text: string; samples: Sample[]; co
 }
 
 /** The value of the one sample with exactly these labels; 0 when there is none. */
+/** The sum over every sample of `name` whose labels include `labels`. */
+function sumOf(samples: Sample[], name: string, labels: Record<string, string>): number {
+    return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((n, s) => n + s.value, 0);
+}
+
 function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
     const want = JSON.stringify(Object.entries(labels).sort());
     const found = samples.filter((s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === want);
@@ -46,7 +51,10 @@ const ALLOWED_LABELS: Record<string, Record<string, RegExp>> = {
     nango_mirror_webhooks_total: { type: /^(sync|auth|forward|async_action|other|unknown)$/, outcome: /^[a-z_]+$/ },
     nango_mirror_records_written_total: { action: /^(upserted|deleted)$/ },
     nango_mirror_pulls_total: { outcome: /^(ok|failed|gone|aborted|busy|other)$/ },
-    nango_mirror_nango_requests_total: { status: /^([1-5]\d\d|network_error|other)$/ },
+    nango_mirror_nango_requests_total: {
+        status: /^([1-5]\d\d|network_error|other)$/,
+        reason: /^(webhook|admin|pending|seeded|reconcile|pull|discovery|sync_status|other)$/,
+    },
     nango_mirror_pull_duration_seconds_bucket: { le: /^([0-9.]+|\+Inf)$/ },
 };
 
@@ -149,10 +157,14 @@ for (const engine of engines) {
             assert.equal(valueOf(samples, 'nango_mirror_pulls_total', { outcome: 'busy' }), 0);
 
             // The six pulls' pages, and the reconcile pass's GET /sync/status (this fake lists no sync, so the pass pulled every key).
-            assert.equal(valueOf(samples, 'nango_mirror_nango_requests_total', { status: '200' }), 7);
-            assert.equal(valueOf(samples, 'nango_mirror_nango_requests_total', { status: '429' }), 1);
-            assert.equal(valueOf(samples, 'nango_mirror_nango_requests_total', { status: '500' }), 3);
-            assert.equal(valueOf(samples, 'nango_mirror_nango_requests_total', { status: '400' }), 1);
+            assert.equal(sumOf(samples, 'nango_mirror_nango_requests_total', { status: '200' }), 7);
+            assert.equal(sumOf(samples, 'nango_mirror_nango_requests_total', { status: '429' }), 1);
+            assert.equal(sumOf(samples, 'nango_mirror_nango_requests_total', { status: '500' }), 3);
+            assert.equal(sumOf(samples, 'nango_mirror_nango_requests_total', { status: '400' }), 1);
+            // By why they were asked: the pass's status request and its two pulls, the rest for webhooks.
+            assert.equal(valueOf(samples, 'nango_mirror_nango_requests_total', { status: '200', reason: 'sync_status' }), 1);
+            assert.equal(valueOf(samples, 'nango_mirror_nango_requests_total', { status: '200', reason: 'reconcile' }), 2);
+            assert.equal(sumOf(samples, 'nango_mirror_nango_requests_total', { reason: 'webhook' }), 9);
             assert.equal(valueOf(samples, 'nango_mirror_rate_limited_seconds_total'), 1);
             assert.equal(valueOf(samples, 'nango_mirror_reconcile_found_records_total'), 1);
 

@@ -97,6 +97,9 @@ export interface LoggedRequest {
     headers: IncomingHttpHeaders;
     /** 0 when the socket was reset by a `destroy` fault. */
     status: number;
+    /** The rate-limit window the request counted in (1, 2, …) and the points left after it; absent for unauthenticated requests. */
+    rateWindow?: number;
+    rateRemaining?: number;
 }
 
 export interface FakeNangoOptions {
@@ -107,9 +110,11 @@ export interface FakeNangoOptions {
     wallClockMs?: () => number;
     /** Request log cap (oldest dropped); default 10,000; 0 disables the log. */
     maxLog?: number;
-    /** Points per 60 s window reported in X-RateLimit-*; enforced (429) only when `enforceRateLimit`. */
+    /** Points per window reported in X-RateLimit-*; enforced (429) only when `enforceRateLimit`. */
     rateLimitPerMinute?: number;
     enforceRateLimit?: boolean;
+    /** The window's length: Nango's is 60 s; tests shorten it. @default 60000 */
+    rateLimitWindowMs?: number;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -136,6 +141,10 @@ export class FakeNango {
     private readonly maxLog: number;
     private readonly rateLimit: number;
     private readonly enforceRateLimit: boolean;
+    private readonly rateWindowMs: number;
+    /** Which window, counted from 1, and the points left after the last request: tests read them per request. */
+    private windowNumber = 0;
+    private readonly rateOf = new WeakMap<IncomingMessage, { window: number; remaining: number }>();
     private server: Server | undefined;
     private readonly timers = new Set<NodeJS.Timeout>();
     /** Byte budget per records page (0 = off), like Nango's RECORDS_MAX_RESPONSE_SIZE_BYTES. */
@@ -162,6 +171,7 @@ export class FakeNango {
         this.maxLog = opts.maxLog ?? 10_000;
         this.rateLimit = opts.rateLimitPerMinute ?? 1_000_000;
         this.enforceRateLimit = opts.enforceRateLimit ?? false;
+        this.rateWindowMs = opts.rateLimitWindowMs ?? 60_000;
     }
 
     // ---- lifecycle -------------------------------------------------------------------------
@@ -429,6 +439,7 @@ export class FakeNango {
         }
 
         const rate = this.consumeRatePoint();
+        this.rateOf.set(req, rate);
         if (rate.limited) {
             this.send(res, log, 429, body429, rate.headers);
             return undefined;
@@ -583,23 +594,28 @@ export class FakeNango {
         this.send(res, log, 200, configs, headers);
     }
 
-    /** rate-limiter-flexible style fixed 60 s window, one point per authenticated request. */
-    private consumeRatePoint(): { limited: boolean; headers: Record<string, string> } {
+    /**
+     * rate-limiter-flexible's fixed window (protocol §4.8): it starts with the first request after the
+     * last one expired, one point per authenticated request, `Reset` floored to epoch seconds.
+     */
+    private consumeRatePoint(): { limited: boolean; headers: Record<string, string>; window: number; remaining: number } {
         const now = this.wallClockMs();
-        if (now >= this.windowStartMs + 60_000) {
+        if (now >= this.windowStartMs + this.rateWindowMs) {
             this.windowStartMs = now;
             this.windowUsed = 0;
+            this.windowNumber++;
         }
         this.windowUsed++;
-        const msBeforeNext = this.windowStartMs + 60_000 - now;
+        const msBeforeNext = this.windowStartMs + this.rateWindowMs - now;
         const limited = this.enforceRateLimit && this.windowUsed > this.rateLimit;
+        const remaining = Math.max(0, this.rateLimit - this.windowUsed);
         const headers: Record<string, string> = {
             'X-RateLimit-Limit': String(this.rateLimit),
-            'X-RateLimit-Remaining': String(Math.max(0, this.rateLimit - this.windowUsed)),
-            'X-RateLimit-Reset': String(Math.ceil((now + msBeforeNext) / 1000))
+            'X-RateLimit-Remaining': String(remaining),
+            'X-RateLimit-Reset': String(Math.floor((now + msBeforeNext) / 1000)),
         };
         if (limited) headers['Retry-After'] = String(Math.floor(msBeforeNext / 1000));
-        return { limited, headers };
+        return { limited, headers, window: this.windowNumber, remaining };
     }
 
     private send(res: ServerResponse, log: (status: number) => void, status: number, body: string | object, headers?: Record<string, string>): void {
@@ -624,7 +640,8 @@ export class FakeNango {
             const prev = query[k];
             query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
         }
-        this.requests.push({ n, method: req.method ?? '', path: url.pathname, query, headers: req.headers, status });
+        const rate = this.rateOf.get(req);
+        this.requests.push({ n, method: req.method ?? '', path: url.pathname, query, headers: req.headers, status, ...(rate ? { rateWindow: rate.window, rateRemaining: rate.remaining } : {}) });
         if (this.requests.length > this.maxLog) this.requests.splice(0, this.requests.length - this.maxLog);
     }
 }

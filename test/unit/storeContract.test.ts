@@ -142,6 +142,29 @@ for (const engine of engines) {
             assert.ok(!(await store.keys.listDueKeys(T(7), 1000)).some((d) => d.connectionId === key.connectionId));
         });
 
+        test('a due key says whether a webhook, the admin API or the CLI asked for it; announcedOnly skips the rest', async () => {
+            const seeded = newKey();
+            const announced = newKey();
+            const both = newKey();
+            const later = T(59).replace('2026-11-30', '2026-12-03');
+            await store.requests.seedKeys([seeded, both], '2026-12-02T00:00:00.000000Z');
+            await store.requests.requestPulls([announced], '2026-12-02T00:00:01.000000Z');
+            // Discovery's seed, then a webhook for the same key: announced.
+            await store.requests.requestPulls([both], '2026-12-02T00:00:02.000000Z');
+            const mine = (due: { connectionId: string; announced: boolean }[]) =>
+                due.filter((d) => [seeded, announced, both].some((k) => k.connectionId === d.connectionId)).map((d) => [d.connectionId, d.announced]);
+            assert.deepEqual(mine(await store.keys.listDueKeys(later, 10_000)), [[seeded.connectionId, false], [announced.connectionId, true], [both.connectionId, true]]);
+            assert.deepEqual(mine(await store.keys.listDueKeys(later, 10_000, { announcedOnly: true })), [[announced.connectionId, true], [both.connectionId, true]]);
+            // A finished pull covers the announcement: a background retry of the key later is not announced.
+            await pull(store, announced, T(1), (s) => s.finish({ requestSeq: s.start.requestSeq, startedAt: T(1), records: 0, pages: 0, at: T(2) }));
+            await pull(store, announced, T(3), (s) => s.fail({ error: 'boom', code: 'http_500', at: T(4), nextAttemptAt: T(4) }));
+            assert.deepEqual(mine(await store.keys.listDueKeys(later, 10_000, { announcedOnly: true })), [[both.connectionId, true]]);
+            // A resync asked for by the admin API or the CLI is announced too.
+            await store.requests.requestResync(seeded, false, '2026-12-02T00:00:03.000000Z');
+            assert.ok(mine(await store.keys.listDueKeys(later, 10_000, { announcedOnly: true })).some(([c]) => c === seeded.connectionId));
+            for (const k of [seeded, both, announced]) await pull(store, k, T(5), (s) => s.finish({ requestSeq: s.start.requestSeq, startedAt: T(5), records: 0, pages: 0, at: T(6) }));
+        });
+
         test('due keys come oldest request first, as many as asked for', async () => {
             const keys = [newKey(), newKey(), newKey()];
             // Requested in this order, at times later than any other key of this store.

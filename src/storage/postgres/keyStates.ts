@@ -26,11 +26,19 @@ const ONE_UNCOUNTED = `${UNCOUNTED} ${THE_KEY}`;
 const ALL = `${counted('')} ORDER BY 1, 2, 3, 4`;
 const ALL_UNCOUNTED = `${UNCOUNTED} ORDER BY 1, 2, 3, 4`;
 
+const DUE_COLUMNS = `provider_config_key AS "providerConfigKey", connection_id AS "connectionId", model, variant, request_seq::float8 AS "requestSeq",
+       ${iso('pull_requested_at')} AS "requestedAt", announced_seq > done_seq AS announced`;
 const LIST_DUE = `
-SELECT provider_config_key AS "providerConfigKey", connection_id AS "connectionId", model, variant, request_seq::float8 AS "requestSeq",
-       ${iso('pull_requested_at')} AS "requestedAt"
+SELECT ${DUE_COLUMNS}
 FROM nango_sync_state
 WHERE request_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
+ORDER BY pull_requested_at NULLS FIRST
+LIMIT $2`;
+// Through its own partial index: background requests waiting in front cost nothing.
+const LIST_DUE_ANNOUNCED = `
+SELECT ${DUE_COLUMNS}
+FROM nango_sync_state
+WHERE announced_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
 ORDER BY pull_requested_at NULLS FIRST
 LIMIT $2`;
 
@@ -54,8 +62,8 @@ export function postgresKeyStates(pool: pg.Pool): KeyStates {
         async summarizeKeys() {
             return (await pool.query<KeySummary>(SUMMARY)).rows[0]!;
         },
-        async listDueKeys(now, limit) {
-            return (await pool.query<DueKey>(LIST_DUE, [now, limit])).rows;
+        async listDueKeys(now, limit, options) {
+            return (await pool.query<DueKey>(options?.announcedOnly ? LIST_DUE_ANNOUNCED : LIST_DUE, [now, limit])).rows;
         },
     };
 }

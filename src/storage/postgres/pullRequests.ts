@@ -2,11 +2,13 @@ import type pg from 'pg';
 import type { PullRequests } from '../store.js';
 import { keyArgs, keyArrays } from './pool.js';
 
-// What every pull request does to a known key: one more request (or `excluded.request_seq` more, for
+// What every pull request does to a known key: announced (a webhook, the admin API or the CLI asked
+// for it: its pull may spend the API budget's reserve), one more request (or `excluded.request_seq` more, for
 // a batch naming it several times), due now whatever backoff it was in, revived if gone, and a
 // successful sync webhook supersedes the last failed one.
 const REQUEST_SET = `
     request_seq = nango_sync_state.request_seq + excluded.request_seq,
+    announced_seq = nango_sync_state.request_seq + excluded.request_seq,
     pull_requested_at = excluded.pull_requested_at,
     next_attempt_at = NULL,
     status = CASE WHEN nango_sync_state.status IN ('running', 'failed') THEN nango_sync_state.status ELSE 'pending' END,
@@ -16,8 +18,8 @@ const REQUEST_SET = `
     updated_at = excluded.updated_at`;
 
 const REQUEST_PULLS = `
-INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, pull_requested_at, created_at, updated_at)
-SELECT k.pck, k.conn, k.model, k.variant, 'pending', k.n, $5, $5, $5
+INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, announced_seq, pull_requested_at, created_at, updated_at)
+SELECT k.pck, k.conn, k.model, k.variant, 'pending', k.n, k.n, $5, $5, $5
 FROM (SELECT pck, conn, model, variant, count(*) AS n
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(pck, conn, model, variant)
       GROUP BY 1, 2, 3, 4) k
@@ -29,8 +31,8 @@ ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET $
 // One statement: a pull claiming the key concurrently waits for its row lock, then sees the request
 // and the reset cursor together, or claimed before and leaves the resync pending (resync_from).
 const REQUEST_RESYNC = `
-INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, pull_requested_at, created_at, updated_at, cursor, resync_from, resync_sweep)
-VALUES ($1, $2, $3, $4, 'pending', 1, $5, $5, $5, NULL, $5, $6)
+INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, announced_seq, pull_requested_at, created_at, updated_at, cursor, resync_from, resync_sweep)
+VALUES ($1, $2, $3, $4, 'pending', 1, 1, $5, $5, $5, NULL, $5, $6)
 ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET ${REQUEST_SET},
     cursor = NULL,
     resync_from = excluded.resync_from,

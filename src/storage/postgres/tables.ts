@@ -71,6 +71,7 @@ export const nangoSyncState = pgTable(
         // The due requests, oldest first: the scheduler reads only as many as it can start, so
         // draining a backlog costs the same per key at any size (the condition is listDueKeys').
         index('nango_sync_state_due').on(t.pullRequestedAt.asc().nullsFirst()).where(sql`request_seq > done_seq AND status <> 'gone'`),
+        index('nango_sync_state_announced_due').on(t.pullRequestedAt.asc().nullsFirst()).where(sql`announced_seq > done_seq AND status <> 'gone'`),
     ],
 );
 

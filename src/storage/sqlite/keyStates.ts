@@ -26,10 +26,19 @@ const ONE_UNCOUNTED = `${UNCOUNTED} ${THE_KEY}`;
 const ALL = `${counted('')} ORDER BY 1, 2, 3, 4`;
 const ALL_UNCOUNTED = `${UNCOUNTED} ORDER BY 1, 2, 3, 4`;
 
+const DUE_COLUMNS = `provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant, request_seq AS requestSeq,
+       pull_requested_at AS requestedAt, announced_seq > done_seq AS announced`;
 const LIST_DUE = `
-SELECT provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant, request_seq AS requestSeq, pull_requested_at AS requestedAt
+SELECT ${DUE_COLUMNS}
 FROM nango_sync_state
 WHERE request_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+ORDER BY pull_requested_at
+LIMIT ?`;
+// Through its own partial index: background requests waiting in front cost nothing.
+const LIST_DUE_ANNOUNCED = `
+SELECT ${DUE_COLUMNS}
+FROM nango_sync_state
+WHERE announced_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
 ORDER BY pull_requested_at
 LIMIT ?`;
 
@@ -47,7 +56,8 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
     const oneUncounted = conn.statement<unknown[], KeyStatus>(ONE_UNCOUNTED);
     const all = conn.statement<[], KeyStatus>(ALL);
     const allUncounted = conn.statement<[], KeyStatus>(ALL_UNCOUNTED);
-    const listDue = conn.statement<[string, number], DueKey>(LIST_DUE);
+    const listDue = conn.statement<[string, number], Omit<DueKey, 'announced'> & { announced: 0 | 1 }>(LIST_DUE);
+    const listDueAnnounced = conn.statement<[string, number], Omit<DueKey, 'announced'> & { announced: 0 | 1 }>(LIST_DUE_ANNOUNCED);
     const summary = conn.statement<[], KeySummary>(SUMMARY);
     const keyArgs = (k: SyncKey) => [k.providerConfigKey, k.connectionId, k.model, k.variant];
 
@@ -62,8 +72,9 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
         async summarizeKeys() {
             return summary().get()!;
         },
-        async listDueKeys(now, limit) {
-            return listDue().all(now, limit);
+        async listDueKeys(now, limit, options) {
+            const rows = (options?.announcedOnly ? listDueAnnounced() : listDue()).all(now, limit);
+            return rows.map((r) => ({ ...r, announced: r.announced === 1 }));
         },
     };
 }

@@ -2,10 +2,12 @@ import type { PullRequests } from '../store.js';
 import type { SqliteConnection } from './connection.js';
 
 // In an upsert's SET, bare names are the stored row and `excluded.` the proposed one. What every
-// pull request does to a known key: one more request, due now whatever backoff it was in, revived if
+// pull request does to a known key: one more request, announced (a webhook, the admin API or the
+// CLI asked for it: its pull may spend the API budget's reserve), due now whatever backoff it was in, revived if
 // gone, and a successful sync webhook supersedes the last failed one.
 const REQUEST_SET = `
     request_seq = request_seq + 1,
+    announced_seq = request_seq + 1,
     pull_requested_at = excluded.pull_requested_at,
     next_attempt_at = NULL,
     status = CASE WHEN status IN ('running', 'failed') THEN status ELSE 'pending' END,
@@ -17,14 +19,14 @@ const REQUEST_SET = `
 // Positional parameters (the key, then `at` three times) for the statement run per webhook: named
 // ones cost a few µs more a call in better-sqlite3.
 const REQUEST_PULL = `
-INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, pull_requested_at, created_at, updated_at)
-VALUES (?, ?, ?, ?, 'pending', 1, ?, ?, ?)
+INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, announced_seq, pull_requested_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, 'pending', 1, 1, ?, ?, ?)
 ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET ${REQUEST_SET}`;
 
 // One statement: a claim sees the request and the reset cursor together, or neither.
 const REQUEST_RESYNC = `
-INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, pull_requested_at, created_at, updated_at, cursor, resync_from, resync_sweep)
-VALUES (?, ?, ?, ?, 'pending', 1, ?, ?, ?, NULL, ?, ?)
+INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status, request_seq, announced_seq, pull_requested_at, created_at, updated_at, cursor, resync_from, resync_sweep)
+VALUES (?, ?, ?, ?, 'pending', 1, 1, ?, ?, ?, NULL, ?, ?)
 ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET ${REQUEST_SET},
     cursor = NULL,
     resync_from = excluded.resync_from,
