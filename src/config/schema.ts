@@ -84,7 +84,7 @@ const syncSchema = z
         discover: z
             .boolean()
             .default(false)
-            .describe("On start-up and at every reconcile pass, list Nango's connections and sync models and seed a key for each (respecting `models`), so a fresh daemon backfills without waiting for webhooks. Variants still come from webhooks."),
+            .describe("On start-up and at every reconcile pass, list Nango's connections and sync models and seed a key for each (respecting `models`), so a fresh daemon backfills without waiting for webhooks. Keys the mirror knows are not written again; variants come from the pass's sync status and from webhooks. Discovery is a background request: it waits while the API budget is inside `sync.rateLimitReserve`."),
         retry: retrySchema,
     })
     .prefault({})

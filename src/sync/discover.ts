@@ -19,6 +19,8 @@ export interface DiscoverDeps {
     /** The `models` allow-list; empty mirrors every model. */
     allowList: readonly AllowEntry[];
     signal?: AbortSignal;
+    /** Keys the mirror has (keyString): not seeded again. */
+    known?: ReadonlySet<string>;
 }
 
 export interface DiscoveryResult {
@@ -31,8 +33,8 @@ export interface DiscoveryResult {
 
 /**
  * Lists the connections and sync models in Nango and seeds a base-variant key for each pair, so
- * a fresh daemon backfills without waiting for webhooks. Variants still come from webhooks: the
- * scripts config does not say which variants exist.
+ * a fresh daemon backfills without waiting for webhooks. Variants come from the reconcile pass's
+ * sync status (planReconcile.ts) and from webhooks: the scripts config does not say which exist.
  *
  * Which integrations: those the `models` allow-list names when it is set (the connections list
  * is asked for those only, `integrationId=a,b`), else every integration the connections list
@@ -41,8 +43,9 @@ export interface DiscoveryResult {
  * a provider each gets the models of all of them; a key for a model its connection does not sync
  * just pulls empty (`GET /records` answers an unknown model with no records).
  *
- * Existing keys are left alone (`seedKeys` inserts only new ones), so running it every pass
- * never duplicates a key nor re-requests a pull the reconcile pass is about to make anyway.
+ * Existing keys are left alone: those in `known` are not written at all (a pass over 20,000 known
+ * keys seeds nothing), and `seedKeys` inserts only new ones, so running it every pass never
+ * duplicates a key nor re-requests a pull the reconcile pass is about to make anyway.
  */
 export async function discoverKeys(deps: DiscoverDeps): Promise<DiscoveryResult> {
     const { client, logger, allowList, signal } = deps;
@@ -71,7 +74,8 @@ export async function discoverKeys(deps: DiscoverDeps): Promise<DiscoveryResult>
         }
     }
     signal?.throwIfAborted();
-    const added = keys.size > 0 ? await deps.store.seedKeys([...keys.values()], dateToMicroIso(new Date())) : 0;
+    const unknown = [...keys].filter(([ks]) => !deps.known?.has(ks)).map(([, key]) => key);
+    const added = unknown.length > 0 ? await deps.store.seedKeys(unknown, dateToMicroIso(new Date())) : 0;
     const result = { connections: connections.length, keys: keys.size, added };
     logger.info({ ...result, durationMs: Math.round(performance.now() - started) }, `discovery found ${keys.size} keys, ${added} new`);
     return result;
@@ -170,7 +174,7 @@ export interface DaemonDiscoveryOptions {
 }
 
 /** Discovery as the daemon runs it, on the main thread, behind the daemon's rate-limit gate. */
-export function createDaemonDiscovery(options: DaemonDiscoveryOptions): () => Promise<DiscoveryResult> {
+export function createDaemonDiscovery(options: DaemonDiscoveryOptions): (known?: ReadonlySet<string>) => Promise<DiscoveryResult> {
     const { events, logger } = options;
     const client = createDiscoveryClient({
         host: options.host,
@@ -185,8 +189,8 @@ export function createDaemonDiscovery(options: DaemonDiscoveryOptions): () => Pr
         ...(options.beforeRequest ? { beforeRequest: options.beforeRequest } : {}),
         ...(options.onRateLimitReading ? { onRateLimitReading: options.onRateLimitReading } : {}),
     });
-    return () =>
-        discoverKeys({ client, store: options.store, logger, allowList: options.allowList, signal: options.signal }).catch((err: unknown) => {
+    return (known) =>
+        discoverKeys({ client, store: options.store, logger, allowList: options.allowList, signal: options.signal, ...(known ? { known } : {}) }).catch((err: unknown) => {
             // Stopped mid-way: nothing seeded, nothing to report.
             if (options.signal.aborted) return { connections: 0, keys: 0, added: 0 };
             throw err;

@@ -27,7 +27,10 @@ export interface ReconcilePlan {
     reasons: Record<'changed' | 'never_pulled' | 'unfinished' | 'not_listed' | 'status_unavailable' | 'safety_net', number>;
     /** Known keys Nango's status shows unchanged since their last pull began. */
     unchanged: number;
-    /** What Nango's status says of each key it lists (for the later run, when two syncs write one model). */
+    /**
+     * What Nango's status says of each key it lists (for the later run, when two syncs write one
+     * model), where it differs from what the mirror stored: an unchanged pass writes nothing.
+     */
     observed: NangoKeyStatus[];
 }
 
@@ -51,7 +54,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     const observed = new Map<string, NangoKeyStatus & { finishedMs: number }>();
     /** Per key Nango lists: when its sync last finished (ms), or null while it never has. */
     const finished = new Map<string, number | null>();
-    const known = new Set(input.keys.map((k) => keyString(k)));
+    const known = new Map(input.keys.map((k) => [keyString(k), k]));
     const discovered = new Set<string>();
     for (const [providerConfigKey, items] of input.status) {
         for (const item of items ?? []) {
@@ -74,7 +77,11 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
             }
         }
     }
-    plan.observed = [...observed.values()].map(({ finishedMs: _, ...o }) => o);
+    for (const [ks, { finishedMs: _, ...o }] of observed) {
+        const stored = known.get(ks);
+        if (stored && stored.nangoSyncStatus === o.status && stored.nangoFinishedAt === o.finishedAt && stored.nangoRecordCount === o.recordCount) continue;
+        plan.observed.push(o);
+    }
     for (const k of input.keys) {
         if (k.status === 'gone' || !isAllowed(k, input.allowList)) continue;
         const ks = keyString(k);

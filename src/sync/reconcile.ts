@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DaemonEvents } from '../domain/daemonEvents.js';
 import { isAllowed, type AllowEntry } from '../domain/allowList.js';
-import type { SyncKey } from '../domain/syncKey.js';
+import { keyString, type SyncKey } from '../domain/syncKey.js';
 import { dateToMicroIso } from '../domain/timestamps.js';
 import type { SyncStatusClient, SyncStatusItem } from '../nango/syncStatus.js';
 import type { KeyStates, Leases, PullRequests } from '../storage/store.js';
@@ -30,8 +30,11 @@ export interface ReconcilerDeps {
     /** The `models` allow-list: keys it no longer names are not pulled. */
     allowList?: readonly AllowEntry[];
     events?: DaemonEvents;
-    /** `sync.discover`: seeds keys for Nango's connections × sync models at the start of each pass. A failure is logged, not fatal. */
-    discover?: () => Promise<unknown>;
+    /**
+     * `sync.discover`: seeds keys for Nango's connections × sync models at the start of each pass,
+     * skipping the keys the mirror knows. A failure is logged, not fatal.
+     */
+    discover?: (known: ReadonlySet<string>) => Promise<{ added: number }>;
 }
 
 export interface Reconciler {
@@ -79,15 +82,17 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
     async function runPass(): Promise<number> {
         const started = performance.now();
+        let known = await deps.keys.listKeyStatus({ counts: false });
         if (deps.discover) {
             try {
-                await deps.discover();
+                // Only what the mirror does not know is seeded: a pass over 20,000 known keys writes nothing.
+                const { added } = await deps.discover(new Set(known.map((k) => keyString(k))));
+                if (added > 0) known = await deps.keys.listKeyStatus({ counts: false });
             } catch (err) {
                 deps.logger.warn({ err }, 'discovery failed; this pass pulls the keys already known');
             }
         }
         const allowList = deps.allowList ?? [];
-        const known = await deps.keys.listKeyStatus({ counts: false });
         let keys: SyncKey[] = known.filter((k) => k.status !== 'gone' && isAllowed(k, allowList));
         let unchanged = 0;
         let discovered = 0;

@@ -58,3 +58,16 @@ test('the safety net pulls a key unpulled for its share of the interval, spread 
     assert.equal(plan(keys, items, { fullIntervalMs: 0 }).pull.length, 0, 'off');
     assert.equal(plan(keys.map((k) => ({ ...k, pullStartedAt: iso(NOW - 25 * HOUR - 1000), lastSuccessAt: iso(NOW - 25 * HOUR) })), keys.map((k) => item(k.connectionId, NOW - 30 * HOUR)), { fullIntervalMs: 24 * HOUR }).reasons.safety_net, 200);
 });
+
+test("Nango's view is written only where it changed: an unchanged pass writes nothing", () => {
+    const finished = NOW - 3 * HOUR;
+    const stored = { nangoSyncStatus: 'SUCCESS', nangoFinishedAt: iso(finished), nangoRecordCount: 1 };
+    const p = plan([key('same', stored), key('more', { ...stored, nangoRecordCount: 0 }), key('errored', stored), key('fresh')], [
+        item('same', finished),
+        item('more', finished),
+        item('errored', finished, { status: 'ERROR' }),
+        item('fresh', finished),
+        item('new', finished),
+    ]);
+    assert.deepEqual(p.observed.map((o) => o.key.connectionId), ['more', 'errored', 'fresh', 'new']);
+});
