@@ -90,6 +90,11 @@ export interface KeyStates {
      * every pending key.
      */
     listDueKeys(now: string, limit: number): Promise<DueKey[]>;
+    /**
+     * The first `limit` keys (by key) that `KeySummary.countDriftKeys` counts, with both counts: reads
+     * `nango_sync_state` only (the live rows were counted when each key's last pull finished).
+     */
+    listCountDrift(limit: number): Promise<CountDrift[]>;
 }
 
 export interface Leases {
@@ -162,6 +167,21 @@ export interface KeySummary {
     pendingKeys: number;
     /** The earliest of each key's last success (or, never successful, its first request), gone keys aside; null with none. */
     oldestSuccessAt: string | null;
+    /**
+     * Base-variant keys whose live rows when their last pull finished disagree with Nango's
+     * `recordCount`, where that comparison holds (the key is `ok` and not pending, its last successful
+     * pull started at or after Nango's `finishedAt`, and Nango's status was read after that pull
+     * finished). Variants are left out: Nango reports the base variant's count for them.
+     */
+    countDriftKeys: number;
+}
+
+/** A key `KeySummary.countDriftKeys` counts. */
+export interface CountDrift extends SyncKey {
+    /** The key's live rows (pruned ones included) when its last pull finished. */
+    liveRowsAtFinish: number;
+    /** Nango's `recordCount` for the model at the last reconcile pass. */
+    nangoRecordCount: number;
 }
 
 export interface DueKey extends SyncKey {
