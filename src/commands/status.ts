@@ -2,13 +2,15 @@ import type { Config } from '../config/schema.js';
 import { cursorTime } from '../nango/cursor.js';
 import { isPending, shownState, type KeyState, type KeyStatus } from '../domain/keyState.js';
 import { openStore } from '../storage/openStore.js';
-import { describeKey } from '../domain/syncKey.js';
+import { BASE_VARIANT, describeKey, keyString } from '../domain/syncKey.js';
 
 export interface StatusRow extends KeyStatus {
     key: string;
     /** Seconds between now and the last record the cursor points at; null before the first page. */
     cursorAgeSeconds: number | null;
     lastSuccessAgeSeconds: number | null;
+    /** Counted by `nango_mirror_count_drift_keys`: live rows at the last pull's end disagree with Nango's count. */
+    countDrift: boolean;
 }
 
 export interface StatusOptions {
@@ -32,11 +34,14 @@ export async function statusCommand(config: Config, options: StatusOptions, out:
             (options.integration === undefined || s.providerConfigKey === options.integration) &&
             (options.connection === undefined || s.connectionId === options.connection) &&
             (options.status === undefined || shownState(s.status, isPending(s)) === options.status);
-        const rows: StatusRow[] = (await store.keys.listKeyStatus()).filter(wanted).map((s) => ({
+        const all = await store.keys.listKeyStatus();
+        const drifting = new Set((await store.keys.listCountDrift(all.length)).map(keyString));
+        const rows: StatusRow[] = all.filter(wanted).map((s) => ({
             key: describeKey(s),
             ...s,
             cursorAgeSeconds: age(cursorTime(s.cursor)),
             lastSuccessAgeSeconds: age(s.lastSuccessAt),
+            countDrift: drifting.has(keyString(s)),
         }));
         if (options.json) {
             out(JSON.stringify(rows, null, 2));
@@ -47,7 +52,7 @@ export async function statusCommand(config: Config, options: StatusOptions, out:
             return 0;
         }
         const table = [
-            ['KEY', 'STATUS', 'NANGO', 'CURSOR AGE', 'LAST SUCCESS', 'ROWS', 'DELETED', 'FAILURES', 'LAST ERROR'],
+            ['KEY', 'STATUS', 'NANGO', 'CURSOR AGE', 'LAST SUCCESS', 'ROWS', 'DELETED', 'NANGO ROWS', 'FAILURES', 'LAST ERROR'],
             ...rows.map((r) => [
                 r.key,
                 shownState(r.status, isPending(r)),
@@ -56,6 +61,7 @@ export async function statusCommand(config: Config, options: StatusOptions, out:
                 r.lastSuccessAt ? `${duration(r.lastSuccessAgeSeconds)} ago` : 'never',
                 String(r.liveRows),
                 String(r.deletedRows),
+                nangoRows(r),
                 String(r.consecutiveFailures),
                 r.lastError ? `${r.lastErrorCode ?? ''} ${r.lastError}`.trim().slice(0, 80) : '',
             ]),
@@ -66,6 +72,12 @@ export async function statusCommand(config: Config, options: StatusOptions, out:
     } finally {
         await store.close();
     }
+}
+
+/** Nango's record count, for base variants only (Nango reports a variant's base count); a drifting key also shows the live rows its last pull left. */
+function nangoRows(r: StatusRow): string {
+    if (r.variant !== BASE_VARIANT || r.nangoRecordCount === null) return '-';
+    return r.countDrift ? `${r.nangoRecordCount} (drift: ${r.liveRowsAtFinish ?? '-'} at last pull)` : String(r.nangoRecordCount);
 }
 
 function duration(seconds: number | null): string {

@@ -29,6 +29,12 @@ export interface KeyStatus extends SyncKey {
     nangoFinishedAt: string | null;
     /** Nango's live record count for the model (a variant reports its base's), as of that pass. */
     nangoRecordCount: number | null;
+    /**
+     * The key's live rows (pruned ones included) when its last pull finished; counted only for a base
+     * variant Nango had reported a count for by then, else null. Compared with `nangoRecordCount` by the
+     * count-drift gauge (KeySummary.countDriftKeys in storage/store.ts).
+     */
+    liveRowsAtFinish: number | null;
     recordsPulledTotal: number;
     /** Rows in the mirror, live and deleted (0 when read without counts). */
     liveRows: number;

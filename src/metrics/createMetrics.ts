@@ -30,6 +30,7 @@ export const METRIC = {
     rateLimitedSeconds: 'nango_mirror_rate_limited_seconds_total',
     pendingKeys: 'nango_mirror_pending_keys',
     oldestSuccessAge: 'nango_mirror_oldest_success_age_seconds',
+    countDriftKeys: 'nango_mirror_count_drift_keys',
     reconcileFound: 'nango_mirror_reconcile_found_records_total',
     pullDuration: 'nango_mirror_pull_duration_seconds',
 } as const;
@@ -140,7 +141,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         registers,
     });
 
-    // Both gauges read the same aggregate; one scrape asks the store once, and the database does the
+    // The gauges read the same aggregate; one scrape asks the store once, and the database does the
     // counting (at 20,000 keys, listing every key to count them cost 153 ms of the main thread a scrape).
     let inFlight: Promise<KeySummary> | undefined;
     const summary = () => {
@@ -163,6 +164,14 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         registers,
         async collect() {
             this.set((await summary()).nangoErrorKeys);
+        },
+    });
+    new Gauge({
+        name: METRIC.countDriftKeys,
+        help: "Base-variant keys whose live rows (pruned ones included) at the end of their last pull disagree with Nango's recordCount, read by a later reconcile pass, where that pull started after Nango's latest run finished. Variants are excluded: Nango reports the base variant's count for them.",
+        registers,
+        async collect() {
+            this.set((await summary()).countDriftKeys);
         },
     });
     new Gauge({

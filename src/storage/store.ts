@@ -91,6 +91,11 @@ export interface KeyStates {
      * (while the API budget is inside its reserve), through an index of their own.
      */
     listDueKeys(now: string, limit: number, options?: { announcedOnly?: boolean }): Promise<DueKey[]>;
+    /**
+     * The first `limit` keys (by key) that `KeySummary.countDriftKeys` counts, with both counts: reads
+     * `nango_sync_state` only (the live rows were counted when each key's last pull finished).
+     */
+    listCountDrift(limit: number): Promise<CountDrift[]>;
 }
 
 export interface Leases {
@@ -163,6 +168,21 @@ export interface KeySummary {
     pendingKeys: number;
     /** The earliest of each key's last success (or, never successful, its first request), gone keys aside; null with none. */
     oldestSuccessAt: string | null;
+    /**
+     * Base-variant keys whose live rows when their last pull finished disagree with Nango's
+     * `recordCount`, where that comparison holds (the key is `ok` and not pending, its last successful
+     * pull started at or after Nango's `finishedAt`, and Nango's status was read after that pull
+     * finished). Variants are left out: Nango reports the base variant's count for them.
+     */
+    countDriftKeys: number;
+}
+
+/** A key `KeySummary.countDriftKeys` counts. */
+export interface CountDrift extends SyncKey {
+    /** The key's live rows (pruned ones included) when its last pull finished. */
+    liveRowsAtFinish: number;
+    /** Nango's `recordCount` for the model at the last reconcile pass. */
+    nangoRecordCount: number;
 }
 
 export interface DueKey extends SyncKey {

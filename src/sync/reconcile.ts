@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DaemonEvents } from '../domain/daemonEvents.js';
 import { isAllowed, type AllowEntry } from '../domain/allowList.js';
-import { keyString, type SyncKey } from '../domain/syncKey.js';
+import { describeKey, keyString, type SyncKey } from '../domain/syncKey.js';
 import { dateToMicroIso } from '../domain/timestamps.js';
 import type { SyncStatusClient, SyncStatusItem } from '../nango/syncStatus.js';
 import type { KeyStates, Leases, PullRequests } from '../storage/store.js';
@@ -9,7 +9,7 @@ import { planReconcile } from './planReconcile.js';
 import type { PullScheduler } from './pullScheduler.js';
 
 export interface ReconcilerDeps {
-    keys: Pick<KeyStates, 'listKeyStatus'>;
+    keys: Pick<KeyStates, 'listKeyStatus' | 'listCountDrift'>;
     leases: Pick<Leases, 'claimLease'>;
     /** Seeds the keys Nango's status lists that the mirror does not know yet. */
     requests: Pick<PullRequests, 'seedKeys' | 'recordNangoSyncStatus'>;
@@ -47,6 +47,9 @@ export interface Reconciler {
     stop(): void;
 }
 
+/** How many drifting keys a pass names in its warning. */
+const COUNT_DRIFT_LOGGED = 5;
+
 /**
  * Nango gives up on a webhook after 3 tries within about 10 s, so lost webhooks are normal:
  * every interval, the keys whose sync ran since their last pull (every key, without Nango's sync
@@ -80,6 +83,19 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         return status;
     }
 
+    /**
+     * Right after Nango's counts are stored: the first keys whose live rows at the end of their last
+     * pull disagree with them (storage/countDrift.ts), one line a pass while any do.
+     */
+    async function warnCountDrift(): Promise<void> {
+        const drift = await deps.keys.listCountDrift(COUNT_DRIFT_LOGGED);
+        if (drift.length === 0) return;
+        deps.logger.warn(
+            { keys: drift.map((d) => ({ key: describeKey(d), mirrorLiveRows: d.liveRowsAtFinish, nangoRecordCount: d.nangoRecordCount })) },
+            `the mirror's live rows disagree with Nango's record count after a pull that covered Nango's latest run (first ${COUNT_DRIFT_LOGGED} keys at most; nango_mirror_count_drift_keys counts them all)`,
+        );
+    }
+
     async function runPass(): Promise<number> {
         const started = performance.now();
         let known = await deps.keys.listKeyStatus({ counts: false });
@@ -104,6 +120,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
                 deps.logger.info({ keys: plan.discovered.length }, "keys Nango's sync status lists that the mirror did not know (variants included): pulling them");
             }
             await deps.requests.recordNangoSyncStatus(plan.observed, dateToMicroIso(new Date()));
+            await warnCountDrift();
             keys = [...plan.pull, ...plan.discovered];
             unchanged = plan.unchanged;
             deps.logger.debug({ ...plan.reasons, unchanged }, 'reconcile plan');

@@ -12,7 +12,7 @@ function key(connectionId: string, overrides: Partial<KeyStatus> = {}): KeyStatu
     return {
         providerConfigKey: 'hubspot', connectionId, model: 'Contact', variant: 'base', status: 'ok', cursor: 'c', requestSeq: 1, doneSeq: 1,
         pullRequestedAt: iso(NOW - 2 * HOUR), pullStartedAt: iso(NOW - HOUR), lastSuccessAt: iso(NOW - HOUR + 1000), nextAttemptAt: null, lastError: null,
-        lastErrorCode: null, consecutiveFailures: 0, nangoSyncError: null, nangoSyncStatus: null, nangoFinishedAt: null, nangoRecordCount: null, recordsPulledTotal: 1, liveRows: 0, deletedRows: 0, ...overrides,
+        lastErrorCode: null, consecutiveFailures: 0, nangoSyncError: null, nangoSyncStatus: null, nangoFinishedAt: null, nangoRecordCount: null, liveRowsAtFinish: null, recordsPulledTotal: 1, liveRows: 0, deletedRows: 0, ...overrides,
     };
 }
 

@@ -59,6 +59,13 @@ for (const engine of engines) {
             q = mirrorQueries(reader);
         });
 
+        /** One pull of `key` that writes `rows` (one page) and finishes. */
+        const pullRows = (key: SyncKey, rows: RecordRow[], startedAt: string, finishedAt: string) =>
+            pull(store, key, startedAt, async (s) => {
+                if (rows.length > 0) await s.commitPage({ rows, cursor: rows.at(-1)!.cursor, deletes: 'soft', syncedAt: startedAt, pullStartedAt: startedAt });
+                await s.finish({ requestSeq: s.start.requestSeq, startedAt, records: rows.length, pages: rows.length > 0 ? 1 : 0, at: finishedAt });
+            });
+
         after(async () => {
             await reader.close();
             await store.close();
@@ -335,6 +342,86 @@ for (const engine of engines) {
             await store.requests.recordNangoSyncStatus([{ key, status: 'RUNNING', finishedAt: null, recordCount: null }], T(3));
             const running = await store.keys.getKeyStatus(key, { counts: false });
             assert.deepEqual([running?.nangoSyncStatus, running?.nangoFinishedAt, running?.nangoRecordCount], ['RUNNING', null, null]);
+        });
+
+        test("a finished pull counts a base key's live rows, pruned ones included, once Nango reported a count; never a variant's", async () => {
+            const key = newKey();
+            const variant = { ...newKey(), variant: 'emea' };
+            const rows = [
+                record('1', 'c1', T(1)),
+                record('2', 'c2', T(1), { data: '{"id":"2"}', keepData: true, prunedAt: T(1) }),
+                record('3', 'c3', T(1), { lastAction: 'DELETED', deletedAt: T(1) }),
+                record('4', 'c4', T(1)),
+            ];
+            const liveAtFinish = async (k: SyncKey) => (await store.keys.getKeyStatus(k, { counts: false }))?.liveRowsAtFinish;
+            await store.requests.requestPulls([key, variant], T(1));
+            for (const k of [key, variant]) await pullRows(k, rows, T(2), T(3));
+            assert.equal(await liveAtFinish(key), null, 'no count before Nango reported one');
+            await store.requests.recordNangoSyncStatus([key, variant].map((k) => ({ key: k, status: 'SUCCESS', finishedAt: T(1), recordCount: 3 })), T(4));
+            for (const k of [key, variant]) await pullRows(k, [], T(5), T(6));
+            assert.equal(await liveAtFinish(key), 3, 'rows 1, 2 (pruned: Nango counts it) and 4; not the deleted 3');
+            assert.equal(await liveAtFinish(variant), null, "a variant: Nango reports its base's count");
+            // Nango's count gone (a run in progress): the next finish counts nothing.
+            await store.requests.recordNangoSyncStatus([{ key, status: 'RUNNING', finishedAt: null, recordCount: null }], T(7));
+            await pullRows(key, [], T(8), T(9));
+            assert.equal(await liveAtFinish(key), null);
+        });
+
+        test('count drift: base keys whose live rows at the last finish disagree with Nango, once a pull covered its run and the status was read after it', async () => {
+            const drifted = () => store.keys.summarizeKeys().then((s) => s.countDriftKeys);
+            const ours = async (keys: SyncKey[]) => (await store.keys.listCountDrift(1000)).filter((d) => keys.some((k) => k.connectionId === d.connectionId && k.variant === d.variant));
+            const base = await drifted();
+            const drift = newKey();
+            const agree = newKey();
+            const variant = { ...newKey(), variant: 'emea' };
+            const uncovered = newKey();
+            const keys = [drift, agree, variant, uncovered];
+            const nango = (at: string, finishedAt = T(2)) =>
+                store.requests.recordNangoSyncStatus(
+                    [
+                        { key: drift, status: 'SUCCESS', finishedAt, recordCount: 3 },
+                        { key: agree, status: 'SUCCESS', finishedAt, recordCount: 2 },
+                        { key: variant, status: 'SUCCESS', finishedAt, recordCount: 3 },
+                        // Nango ran again after the pull below started: the pull did not cover it.
+                        { key: uncovered, status: 'SUCCESS', finishedAt: T(4), recordCount: 3 },
+                    ],
+                    at,
+                );
+            await store.requests.requestPulls(keys, T(1));
+            await nango(T(2));
+            for (const k of keys) await pullRows(k, [record('1', 'c1', T(1)), record('2', 'c2', T(1))], T(3), T(5));
+            assert.equal(await drifted(), base, "Nango's count was read before the pulls finished: a run since may explain the difference");
+            await nango(T(6));
+            assert.equal(await drifted(), base + 1, 'only the base key that Nango counts 3 and the mirror 2, after a covering pull');
+            assert.deepEqual(await ours(keys), [{ ...drift, liveRowsAtFinish: 2, nangoRecordCount: 3 }]);
+
+            // A pull request makes it pending: not counted until a pull covers it and a pass reads Nango again.
+            await store.requests.requestPulls([drift], T(7));
+            assert.equal(await drifted(), base);
+            await pullRows(drift, [], T(8), T(9));
+            assert.equal(await drifted(), base);
+            await nango(T(10));
+            assert.equal(await drifted(), base + 1);
+            // A failed-sync webhook since the last pull: Nango ran again, its count may have moved.
+            await store.requests.recordNangoSyncError([drift], 'provider_error: 502', T(11));
+            assert.equal(await drifted(), base);
+            await nango(T(12));
+            assert.equal(await drifted(), base, 'still: a pull has to follow the failed run');
+
+            // Two drifting keys: the list is sorted by key and takes `limit`.
+            const second = newKey();
+            await store.requests.requestPulls([second], T(13));
+            await store.requests.recordNangoSyncStatus([{ key: second, status: 'ERROR', finishedAt: T(13), recordCount: 0 }], T(13));
+            await pullRows(second, [record('1', 'c1', T(1))], T(14), T(15));
+            await pullRows(drift, [], T(14), T(15));
+            await nango(T(16));
+            await store.requests.recordNangoSyncStatus([{ key: second, status: 'ERROR', finishedAt: T(13), recordCount: 0 }], T(16));
+            assert.equal(await drifted(), base + 2);
+            const expected = [[drift.connectionId, 2, 3], [second.connectionId, 1, 0]].sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+            assert.deepEqual((await ours([drift, second])).map((d) => [d.connectionId, d.liveRowsAtFinish, d.nangoRecordCount]), expected);
+            const first = await store.keys.listCountDrift(1);
+            assert.equal(first.length, 1);
+            assert.deepEqual(first, (await store.keys.listCountDrift(1000)).slice(0, 1));
         });
 
         test('key status: one key or all, sorted, with or without row counts', async () => {

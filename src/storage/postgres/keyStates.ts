@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { KeyStatus } from '../../domain/keyState.js';
-import type { DueKey, KeyStates, KeySummary } from '../store.js';
+import { COUNT_DRIFT } from '../countDrift.js';
+import type { CountDrift, DueKey, KeyStates, KeySummary } from '../store.js';
 import { iso, KEY_WHERE, keyArgs } from './pool.js';
 
 const COLUMNS = `s.provider_config_key AS "providerConfigKey", s.connection_id AS "connectionId", s.model, s.variant, s.status, s.cursor,
@@ -8,7 +9,7 @@ const COLUMNS = `s.provider_config_key AS "providerConfigKey", s.connection_id A
     ${iso('s.pull_started_at')} AS "pullStartedAt", ${iso('s.last_success_at')} AS "lastSuccessAt", ${iso('s.next_attempt_at')} AS "nextAttemptAt",
     s.last_error AS "lastError", s.last_error_code AS "lastErrorCode", s.consecutive_failures AS "consecutiveFailures",
     s.nango_sync_error AS "nangoSyncError", s.nango_sync_status AS "nangoSyncStatus", ${iso('s.nango_finished_at')} AS "nangoFinishedAt",
-    s.nango_record_count::float8 AS "nangoRecordCount", s.records_pulled_total::float8 AS "recordsPulledTotal"`;
+    s.nango_record_count::float8 AS "nangoRecordCount", s.live_rows_at_finish::float8 AS "liveRowsAtFinish", s.records_pulled_total::float8 AS "recordsPulledTotal"`;
 
 /** With row counts; the count scans only the rows it reports (one key's, or all). */
 const counted = (recordsWhere: string) => `
@@ -42,13 +43,22 @@ WHERE announced_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL
 ORDER BY pull_requested_at NULLS FIRST
 LIMIT $2`;
 
-// The rules of isPending and oldestSuccessAgeSeconds (domain/keyState.ts), as one aggregate.
+// The rules of isPending and oldestSuccessAgeSeconds (domain/keyState.ts), and count drift, as one aggregate.
 const SUMMARY = `
 SELECT count(*)::float8 AS keys,
        (count(*) FILTER (WHERE status <> 'gone' AND request_seq > done_seq))::float8 AS "pendingKeys",
        (count(*) FILTER (WHERE status <> 'gone' AND nango_sync_status = 'ERROR'))::float8 AS "nangoErrorKeys",
-       ${iso("min(coalesce(last_success_at, pull_requested_at)) FILTER (WHERE status <> 'gone')")} AS "oldestSuccessAt"
+       ${iso("min(coalesce(last_success_at, pull_requested_at)) FILTER (WHERE status <> 'gone')")} AS "oldestSuccessAt",
+       (count(*) FILTER (WHERE ${COUNT_DRIFT}))::float8 AS "countDriftKeys"
 FROM nango_sync_state`;
+
+const LIST_COUNT_DRIFT = `
+SELECT provider_config_key AS "providerConfigKey", connection_id AS "connectionId", model, variant,
+       live_rows_at_finish::float8 AS "liveRowsAtFinish", nango_record_count::float8 AS "nangoRecordCount"
+FROM nango_sync_state
+WHERE ${COUNT_DRIFT}
+ORDER BY 1, 2, 3, 4
+LIMIT $1`;
 
 
 export function postgresKeyStates(pool: pg.Pool): KeyStates {
@@ -64,6 +74,9 @@ export function postgresKeyStates(pool: pg.Pool): KeyStates {
         },
         async listDueKeys(now, limit, options) {
             return (await pool.query<DueKey>(options?.announcedOnly ? LIST_DUE_ANNOUNCED : LIST_DUE, [now, limit])).rows;
+        },
+        async listCountDrift(limit) {
+            return (await pool.query<CountDrift>(LIST_COUNT_DRIFT, [limit])).rows;
         },
     };
 }

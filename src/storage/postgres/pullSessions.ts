@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { keyString, type SyncKey } from '../../domain/syncKey.js';
+import { liveRowsAtFinish } from '../countDrift.js';
 import type { PullSession, PullSessions, PullStart } from '../store.js';
 import { writePage } from './pageWriter.js';
 import { iso, KEY_WHERE, keyArgs } from './pool.js';
@@ -18,7 +19,9 @@ UPDATE nango_sync_state SET
     done_seq = greatest(done_seq, $5), last_success_at = $6, last_error = NULL, last_error_code = NULL,
     next_attempt_at = NULL, consecutive_failures = 0, last_pull_records = $7, last_pull_pages = $8, updated_at = $6,
     resync_sweep = CASE WHEN resync_from <= $9 THEN false ELSE resync_sweep END,
-    resync_from = CASE WHEN resync_from <= $9 THEN NULL ELSE resync_from END
+    resync_from = CASE WHEN resync_from <= $9 THEN NULL ELSE resync_from END,
+    -- For the count-drift gauge (countDrift.ts), counted in the statement that ends the pull.
+    live_rows_at_finish = ${liveRowsAtFinish(['$1', '$2', '$3', '$4'])}
 WHERE ${KEY_WHERE}`;
 
 // Keep the request pending: the key is retried once the backoff has passed.

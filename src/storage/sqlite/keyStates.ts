@@ -1,6 +1,7 @@
 import type { KeyStatus } from '../../domain/keyState.js';
 import type { SyncKey } from '../../domain/syncKey.js';
-import type { DueKey, KeyStates, KeySummary } from '../store.js';
+import { COUNT_DRIFT } from '../countDrift.js';
+import type { CountDrift, DueKey, KeyStates, KeySummary } from '../store.js';
 import type { SqliteConnection } from './connection.js';
 
 const KEY_FILTER = 'provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?';
@@ -9,7 +10,7 @@ const COLUMNS = `s.provider_config_key AS providerConfigKey, s.connection_id AS 
     s.request_seq AS requestSeq, s.done_seq AS doneSeq, s.pull_requested_at AS pullRequestedAt, s.pull_started_at AS pullStartedAt,
     s.last_success_at AS lastSuccessAt, s.next_attempt_at AS nextAttemptAt, s.last_error AS lastError, s.last_error_code AS lastErrorCode,
     s.consecutive_failures AS consecutiveFailures, s.nango_sync_error AS nangoSyncError, s.nango_sync_status AS nangoSyncStatus,
-    s.nango_finished_at AS nangoFinishedAt, s.nango_record_count AS nangoRecordCount, s.records_pulled_total AS recordsPulledTotal`;
+    s.nango_finished_at AS nangoFinishedAt, s.nango_record_count AS nangoRecordCount, s.live_rows_at_finish AS liveRowsAtFinish, s.records_pulled_total AS recordsPulledTotal`;
 
 /** With row counts; the count scans only the rows it reports (one key's, or all). */
 const counted = (recordsWhere: string) => `
@@ -42,13 +43,22 @@ WHERE announced_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL
 ORDER BY pull_requested_at
 LIMIT ?`;
 
-// The rules of isPending and oldestSuccessAgeSeconds (domain/keyState.ts), as one aggregate.
+// The rules of isPending and oldestSuccessAgeSeconds (domain/keyState.ts), and count drift, as one aggregate.
 const SUMMARY = `
 SELECT count(*) AS keys,
        coalesce(sum(status <> 'gone' AND request_seq > done_seq), 0) AS pendingKeys,
        coalesce(sum(status <> 'gone' AND nango_sync_status = 'ERROR'), 0) AS nangoErrorKeys,
-       min(CASE WHEN status <> 'gone' THEN coalesce(last_success_at, pull_requested_at) END) AS oldestSuccessAt
+       min(CASE WHEN status <> 'gone' THEN coalesce(last_success_at, pull_requested_at) END) AS oldestSuccessAt,
+       coalesce(sum(${COUNT_DRIFT}), 0) AS countDriftKeys
 FROM nango_sync_state`;
+
+const LIST_COUNT_DRIFT = `
+SELECT provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant,
+       live_rows_at_finish AS liveRowsAtFinish, nango_record_count AS nangoRecordCount
+FROM nango_sync_state
+WHERE ${COUNT_DRIFT}
+ORDER BY 1, 2, 3, 4
+LIMIT ?`;
 
 
 export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
@@ -59,6 +69,7 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
     const listDue = conn.statement<[string, number], Omit<DueKey, 'announced'> & { announced: 0 | 1 }>(LIST_DUE);
     const listDueAnnounced = conn.statement<[string, number], Omit<DueKey, 'announced'> & { announced: 0 | 1 }>(LIST_DUE_ANNOUNCED);
     const summary = conn.statement<[], KeySummary>(SUMMARY);
+    const listCountDrift = conn.statement<[number], CountDrift>(LIST_COUNT_DRIFT);
     const keyArgs = (k: SyncKey) => [k.providerConfigKey, k.connectionId, k.model, k.variant];
 
     return {
@@ -75,6 +86,9 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
         async listDueKeys(now, limit, options) {
             const rows = (options?.announcedOnly ? listDueAnnounced() : listDue()).all(now, limit);
             return rows.map((r) => ({ ...r, announced: r.announced === 1 }));
+        },
+        async listCountDrift(limit) {
+            return listCountDrift().all(limit);
         },
     };
 }

@@ -1,4 +1,5 @@
 import type { SyncKey } from '../../domain/syncKey.js';
+import { liveRowsAtFinish } from '../countDrift.js';
 import type { PageResult, PullSession, PullSessions, PullStart } from '../store.js';
 import type { SqliteConnection } from './connection.js';
 import { createPageWriter, type PageWriter } from './pageWriter.js';
@@ -29,6 +30,8 @@ UPDATE nango_sync_state SET
     -- A resync asked for before this pull started is complete (swept if it asked).
     resync_sweep = CASE WHEN resync_from <= @startedAt THEN 0 ELSE resync_sweep END,
     resync_from = CASE WHEN resync_from <= @startedAt THEN NULL ELSE resync_from END,
+    -- For the count-drift gauge (countDrift.ts), counted in the statement that ends the pull.
+    live_rows_at_finish = ${liveRowsAtFinish(['@providerConfigKey', '@connectionId', '@model', '@variant'])},
     updated_at = @at
 WHERE provider_config_key = @providerConfigKey AND connection_id = @connectionId AND model = @model AND variant = @variant`;
 
