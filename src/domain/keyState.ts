@@ -35,6 +35,8 @@ export interface KeyStatus extends SyncKey {
      * count-drift gauge (KeySummary.countDriftKeys in storage/store.ts).
      */
     liveRowsAtFinish: number | null;
+    /** When a reconcile pass last stored Nango's view of the key; null before the first. */
+    nangoStatusAt: string | null;
     recordsPulledTotal: number;
     /** Rows in the mirror, live and deleted (0 when read without counts). */
     liveRows: number;

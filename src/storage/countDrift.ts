@@ -24,12 +24,10 @@ export const liveRowsAtFinish = (key: readonly [string, string, string, string])
  * - shown `ok` (domain/keyState.ts: status ok and not `isPending`): no pull running, failed or owed;
  * - its last successful pull (last_success_at >= pull_started_at: the last pull that started is the
  *   one that finished) started at or after Nango's latest run finished: it read what that run left;
- * - Nango's status was read after that pull finished. Between two pulls of an `ok` key only a
- *   reconcile pass (storing Nango's status) and a failed-sync webhook write its row, so
- *   `updated_at > last_success_at` says a pass came since, unless a failed-sync webhook did, which
- *   the next condition rules out. Without it, a count read before a Nango run would be compared with
- *   a pull a webhook started after that run, and every run that added or deleted records would show
- *   as drift until the next pass;
+ * - Nango's status was stored after that pull finished (`nango_status_at`; a pass stores it for every
+ *   key pulled since the last time, changed or not). Without it, a count read before a Nango run would
+ *   be compared with a pull a webhook started after that run, and every run that added or deleted
+ *   records would show as drift until the next pass;
  * - no failed-sync webhook since that pull (Nango ran again and may have written part of a run).
  *
  * Only `nango_sync_state` is read: the live rows were counted when the pull finished.
@@ -37,6 +35,6 @@ export const liveRowsAtFinish = (key: readonly [string, string, string, string])
 export const COUNT_DRIFT = `(variant = 'base' AND status = 'ok' AND request_seq <= done_seq
     AND live_rows_at_finish IS NOT NULL AND nango_record_count IS NOT NULL AND nango_finished_at IS NOT NULL
     AND last_success_at >= pull_started_at AND pull_started_at >= nango_finished_at
-    AND updated_at > last_success_at
+    AND nango_status_at > last_success_at
     AND (nango_sync_error_at IS NULL OR nango_sync_error_at < last_success_at)
     AND live_rows_at_finish <> nango_record_count)`;

@@ -79,7 +79,10 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     }
     for (const [ks, { finishedMs: _, ...o }] of observed) {
         const stored = known.get(ks);
-        if (stored && stored.nangoSyncStatus === o.status && stored.nangoFinishedAt === o.finishedAt && stored.nangoRecordCount === o.recordCount) continue;
+        // Unchanged, and no pull since it was stored: nothing to write. A key pulled since gets its
+        // view stored again, so the count-drift rule (storage/countDrift.ts) compares like with like.
+        const pulledSince = stored?.lastSuccessAt != null && (stored.nangoStatusAt === null || stored.nangoStatusAt < stored.lastSuccessAt);
+        if (stored && !pulledSince && stored.nangoSyncStatus === o.status && stored.nangoFinishedAt === o.finishedAt && stored.nangoRecordCount === o.recordCount) continue;
         plan.observed.push(o);
     }
     for (const k of input.keys) {

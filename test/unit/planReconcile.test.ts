@@ -12,7 +12,7 @@ function key(connectionId: string, overrides: Partial<KeyStatus> = {}): KeyStatu
     return {
         providerConfigKey: 'hubspot', connectionId, model: 'Contact', variant: 'base', status: 'ok', cursor: 'c', requestSeq: 1, doneSeq: 1,
         pullRequestedAt: iso(NOW - 2 * HOUR), pullStartedAt: iso(NOW - HOUR), lastSuccessAt: iso(NOW - HOUR + 1000), nextAttemptAt: null, lastError: null,
-        lastErrorCode: null, consecutiveFailures: 0, nangoSyncError: null, nangoSyncStatus: null, nangoFinishedAt: null, nangoRecordCount: null, liveRowsAtFinish: null, recordsPulledTotal: 1, liveRows: 0, deletedRows: 0, ...overrides,
+        lastErrorCode: null, consecutiveFailures: 0, nangoSyncError: null, nangoSyncStatus: null, nangoFinishedAt: null, nangoRecordCount: null, liveRowsAtFinish: null, nangoStatusAt: null, recordsPulledTotal: 1, liveRows: 0, deletedRows: 0, ...overrides,
     };
 }
 
@@ -61,13 +61,15 @@ test('the safety net pulls a key unpulled for its share of the interval, spread 
 
 test("Nango's view is written only where it changed: an unchanged pass writes nothing", () => {
     const finished = NOW - 3 * HOUR;
-    const stored = { nangoSyncStatus: 'SUCCESS', nangoFinishedAt: iso(finished), nangoRecordCount: 1 };
-    const p = plan([key('same', stored), key('more', { ...stored, nangoRecordCount: 0 }), key('errored', stored), key('fresh')], [
+    // Stored by the pass after each key's last pull; `pulled` was pulled again since.
+    const stored = { nangoSyncStatus: 'SUCCESS', nangoFinishedAt: iso(finished), nangoRecordCount: 1, nangoStatusAt: iso(NOW - 30 * 60_000) };
+    const p = plan([key('same', stored), key('pulled', { ...stored, nangoStatusAt: iso(NOW - 2 * HOUR) }), key('more', { ...stored, nangoRecordCount: 0 }), key('errored', stored), key('fresh')], [
         item('same', finished),
+        item('pulled', finished),
         item('more', finished),
         item('errored', finished, { status: 'ERROR' }),
         item('fresh', finished),
         item('new', finished),
     ]);
-    assert.deepEqual(p.observed.map((o) => o.key.connectionId), ['more', 'errored', 'fresh', 'new']);
+    assert.deepEqual(p.observed.map((o) => o.key.connectionId), ['pulled', 'more', 'errored', 'fresh', 'new']);
 });

@@ -9,7 +9,7 @@ const COLUMNS = `s.provider_config_key AS "providerConfigKey", s.connection_id A
     ${iso('s.pull_started_at')} AS "pullStartedAt", ${iso('s.last_success_at')} AS "lastSuccessAt", ${iso('s.next_attempt_at')} AS "nextAttemptAt",
     s.last_error AS "lastError", s.last_error_code AS "lastErrorCode", s.consecutive_failures AS "consecutiveFailures",
     s.nango_sync_error AS "nangoSyncError", s.nango_sync_status AS "nangoSyncStatus", ${iso('s.nango_finished_at')} AS "nangoFinishedAt",
-    s.nango_record_count::float8 AS "nangoRecordCount", s.live_rows_at_finish::float8 AS "liveRowsAtFinish", s.records_pulled_total::float8 AS "recordsPulledTotal"`;
+    s.nango_record_count::float8 AS "nangoRecordCount", s.live_rows_at_finish::float8 AS "liveRowsAtFinish", ${iso('s.nango_status_at')} AS "nangoStatusAt", s.records_pulled_total::float8 AS "recordsPulledTotal"`;
 
 /** With row counts; the count scans only the rows it reports (one key's, or all). */
 const counted = (recordsWhere: string) => `

@@ -53,7 +53,7 @@ ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET
     nango_sync_error = excluded.nango_sync_error, nango_sync_error_at = excluded.nango_sync_error_at, updated_at = excluded.updated_at`;
 
 const NANGO_SYNC_STATUS = `
-UPDATE nango_sync_state s SET nango_sync_status = u.status, nango_finished_at = u.finished_at::timestamptz, nango_record_count = u.record_count::bigint, updated_at = $8
+UPDATE nango_sync_state s SET nango_sync_status = u.status, nango_finished_at = u.finished_at::timestamptz, nango_record_count = u.record_count::bigint, nango_status_at = $8, updated_at = $8
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(pck, conn, model, variant, status, finished_at, record_count)
 WHERE s.provider_config_key = u.pck AND s.connection_id = u.conn AND s.model = u.model AND s.variant = u.variant`;
 

@@ -54,6 +54,8 @@ export const nangoSyncState = pgTable(
         nangoFinishedAt: ts('nango_finished_at'),
         /** Nango's `recordCount` for the model: live records, pruned ones included; a variant reports its base's. */
         nangoRecordCount: bigint('nango_record_count', { mode: 'number' }),
+        /** When a reconcile pass last wrote Nango's view of the key (it writes only what changed, and keys pulled since). */
+        nangoStatusAt: ts('nango_status_at'),
         /** Live rows of the key when its last pull finished, counted only for base variants Nango reported a count for (the count-drift gauge). */
         liveRowsAtFinish: bigint('live_rows_at_finish', { mode: 'number' }),
         /** When a resync was asked for: pulls that started earlier no longer move the cursor. */

@@ -10,7 +10,7 @@ const COLUMNS = `s.provider_config_key AS providerConfigKey, s.connection_id AS 
     s.request_seq AS requestSeq, s.done_seq AS doneSeq, s.pull_requested_at AS pullRequestedAt, s.pull_started_at AS pullStartedAt,
     s.last_success_at AS lastSuccessAt, s.next_attempt_at AS nextAttemptAt, s.last_error AS lastError, s.last_error_code AS lastErrorCode,
     s.consecutive_failures AS consecutiveFailures, s.nango_sync_error AS nangoSyncError, s.nango_sync_status AS nangoSyncStatus,
-    s.nango_finished_at AS nangoFinishedAt, s.nango_record_count AS nangoRecordCount, s.live_rows_at_finish AS liveRowsAtFinish, s.records_pulled_total AS recordsPulledTotal`;
+    s.nango_finished_at AS nangoFinishedAt, s.nango_record_count AS nangoRecordCount, s.live_rows_at_finish AS liveRowsAtFinish, s.nango_status_at AS nangoStatusAt, s.records_pulled_total AS recordsPulledTotal`;
 
 /** With row counts; the count scans only the rows it reports (one key's, or all). */
 const counted = (recordsWhere: string) => `

@@ -44,7 +44,7 @@ ON CONFLICT (provider_config_key, connection_id, model, variant) DO UPDATE SET
     nango_sync_error = excluded.nango_sync_error, nango_sync_error_at = excluded.nango_sync_error_at, updated_at = excluded.updated_at`;
 
 const NANGO_SYNC_STATUS = `
-UPDATE nango_sync_state SET nango_sync_status = ?, nango_finished_at = ?, nango_record_count = ?, updated_at = ?
+UPDATE nango_sync_state SET nango_sync_status = ?, nango_finished_at = ?, nango_record_count = ?, nango_status_at = ?, updated_at = ?
 WHERE provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?`;
 
 const CONNECTION_GONE = `
@@ -100,7 +100,7 @@ export function sqlitePullRequests(conn: SqliteConnection): PullRequests {
             db.transaction(() => {
                 for (const o of observed) {
                     const k = o.key;
-                    statement.run(o.status, o.finishedAt, o.recordCount, at, k.providerConfigKey, k.connectionId, k.model, k.variant);
+                    statement.run(o.status, o.finishedAt, o.recordCount, at, at, k.providerConfigKey, k.connectionId, k.model, k.variant);
                 }
             })();
         },

@@ -66,6 +66,8 @@ export const nangoSyncState = sqliteTable(
         nangoFinishedAt: text('nango_finished_at'),
         /** Nango's `recordCount` for the model: live records, pruned ones included; a variant reports its base's. */
         nangoRecordCount: integer('nango_record_count'),
+        /** When a reconcile pass last wrote Nango's view of the key (it writes only what changed, and keys pulled since). */
+        nangoStatusAt: text('nango_status_at'),
         /** Live rows of the key when its last pull finished, counted only for base variants Nango reported a count for (the count-drift gauge). */
         liveRowsAtFinish: integer('live_rows_at_finish'),
         /** When a resync was asked for: pulls that started earlier no longer move the cursor. */
