@@ -54,6 +54,8 @@ export interface DaemonOptions {
     notify?: NotifierTuning;
     /** Internal knob: the clock slack reconcile allows Nango's `finishedAt` (planReconcile.ts); tests set 0. */
     finishedAtSlackMs?: number;
+    /** Internal knob: how long a pull holds its slot while others wait (pullScheduler.ts); tests shorten it. */
+    pullTurnMs?: number;
 }
 
 /**
@@ -91,7 +93,14 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         const observe = (reading: RateLimitReading) => budget.observe(reading);
         const puller = createPuller({ nango: config.nango, sync: config.sync, sessions: store.pulls, logger, gate, events, onAuthResult: (ok) => health.onNangoAuth(ok), onRateLimitReading: observe });
         releasers.add('page worker', () => puller.close());
-        const scheduler = createPullScheduler({ keys: store.keys, logger, concurrency: config.sync.concurrency, budget, pull: (key, signal, reason) => puller.pull(key, signal, reason) });
+        const scheduler = createPullScheduler({
+            keys: store.keys,
+            logger,
+            concurrency: config.sync.concurrency,
+            budget,
+            ...(options.pullTurnMs === undefined ? {} : { turnMs: options.pullTurnMs }),
+            pull: (key, signal, reason, turn) => puller.pull(key, signal, reason, turn),
+        });
         const discoveryAbort = new AbortController();
         // Discovery and the sync status share the pulls' gate: one rate-limit bucket per Nango account.
         // Both are background requests: they wait while the budget is inside its reserve.

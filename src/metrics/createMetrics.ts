@@ -36,7 +36,7 @@ export const METRIC = {
 } as const;
 
 const WEBHOOK_TYPES = new Set(['sync', 'auth', 'forward', 'async_action', 'other', 'unknown']);
-const PULL_OUTCOMES = ['ok', 'failed', 'gone', 'aborted', 'busy'] as const;
+const PULL_OUTCOMES = ['ok', 'failed', 'gone', 'aborted', 'busy', 'yielded'] as const;
 const PULL_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
 
 /** Any other webhook `type` (a forwarded payload can say anything) is `other`, so the label set stays bounded. */
@@ -101,7 +101,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     });
     const pulls = new Counter({
         name: METRIC.pulls,
-        help: 'Pulls finished, by outcome (ok, failed, gone, aborted; busy: another daemon was pulling the key).',
+        help: 'Pulls finished, by outcome (ok, failed, gone, aborted; busy: another daemon was pulling the key; yielded: a long pull gave its slot back after a page and was queued again).',
         labelNames: ['outcome'] as const,
         registers,
     });
@@ -232,7 +232,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     });
     listen('pullFinished', ({ outcome, durationMs }) => {
         pulls.inc({ outcome: codeLabel(outcome) });
-        if (outcome !== 'busy') pullDuration.observe(Math.max(0, durationMs) / 1000);
+        // A pull that gave its slot back is one turn of a longer pull, not a pull's duration.
+        if (outcome !== 'busy' && outcome !== 'yielded') pullDuration.observe(Math.max(0, durationMs) / 1000);
     });
     listen('reconcilePass', ({ found }) => {
         if (found > 0) reconcileFound.inc(found);

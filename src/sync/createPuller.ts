@@ -6,7 +6,7 @@ import type { RateLimitGate } from '../nango/rateLimitGate.js';
 import type { RateLimitReading } from '../nango/rateBudget.js';
 import type { PullSessions } from '../storage/store.js';
 import type { PageSource } from './pageSource.js';
-import { pullKey, type PullOutcome } from './pullKey.js';
+import { pullKey, type PullOutcome, type PullTurn } from './pullKey.js';
 import { createWorkerPageSource } from './workerPageSource.js';
 
 export interface PullerDeps {
@@ -25,7 +25,7 @@ export interface PullerDeps {
 
 export interface Puller {
     /** Pulls one key from its stored cursor to the end (see pullKey); `reason` labels its requests. */
-    pull(key: SyncKey, signal: AbortSignal, reason?: string): Promise<PullOutcome>;
+    pull(key: SyncKey, signal: AbortSignal, reason?: string, turn?: PullTurn): Promise<PullOutcome>;
     /** Where the pages come from: the page worker, started now so the first burst of pulls does not wait for it. */
     readonly pages: PageSource;
     close(): Promise<void>;
@@ -56,7 +56,7 @@ export function createPuller(deps: PullerDeps): Puller {
         ...(events ? { events } : {}),
     };
     return {
-        pull: (key, signal, reason) => pullKey(pullDeps, key, signal, reason),
+        pull: (key, signal, reason, turn) => pullKey(pullDeps, key, signal, reason, turn),
         pages,
         close: () => pages.close(),
     };

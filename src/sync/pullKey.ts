@@ -25,6 +25,8 @@ export type PullOutcome =
     | { outcome: 'failed'; records: number; pages: number; code: string; error: string }
     | { outcome: 'gone'; records: number; pages: number }
     | { outcome: 'aborted'; records: number; pages: number }
+    /** Stopped after a committed page to free its slot (PullTurn); the key stays pending and the scheduler queues it again. */
+    | { outcome: 'yielded'; records: number; pages: number }
     /** Another daemon sharing the database is pulling this key; its pull covers the request. */
     | { outcome: 'busy'; records: 0; pages: 0 };
 
@@ -32,7 +34,15 @@ export type PullOutcome =
  * Pulls one key from its stored cursor to the end. Each page's rows and its last record cursor
  * commit in one transaction, so a crash at any point resumes from the last whole page.
  */
-export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal, reason?: string): Promise<PullOutcome> {
+/**
+ * Asked after every committed page: true when the pull should give its slot back (an announced change
+ * waits for one, or it has run long while others wait). Only the daemon's scheduler passes one.
+ */
+export interface PullTurn {
+    shouldYield(): boolean;
+}
+
+export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal, reason?: string, turn?: PullTurn): Promise<PullOutcome> {
     const now = deps.now ?? (() => new Date());
     const started = performance.now();
     // Made on first use: a child logger costs more than an empty pull's own work (measured under a
@@ -43,7 +53,7 @@ export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal,
         if (deps.logger.isLevelEnabled('debug')) log().debug(fields, msg);
     };
     const startedAt = dateToMicroIso(now());
-    const outcome = await deps.sessions.withPull(key, startedAt, (session) => pullClaimed(deps, session, startedAt, signal, { started, log, debug, now, reason }));
+    const outcome = await deps.sessions.withPull(key, startedAt, (session) => pullClaimed(deps, session, startedAt, signal, { started, log, debug, now, reason, turn }));
     if (outcome) return outcome;
     debug({}, 'another daemon is pulling this key');
     return { outcome: 'busy', records: 0, pages: 0 };
@@ -56,6 +66,7 @@ interface PullContext {
     now: () => Date;
     /** Why the pull runs, for the per-reason request count. */
     reason: string | undefined;
+    turn: PullTurn | undefined;
 }
 
 async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: string, signal: AbortSignal, ctx: PullContext): Promise<PullOutcome> {
@@ -75,6 +86,7 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
         if (outcome.outcome === 'failed') log().warn({ ...fields, code: outcome.code, error: outcome.error }, 'pull finished');
         // A pull that found nothing new is the common case (reconcile passes, webhook floods): debug.
         else if (outcome.outcome === 'ok' && records === 0) debug(fields, 'pull finished');
+        else if (outcome.outcome === 'yielded') debug(fields, 'pull gave its slot back after a page; it resumes from its cursor');
         else log().info(fields, 'pull finished');
         return outcome;
     };
@@ -93,6 +105,12 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
             records += rows.length;
             upserted += result.upserted;
             deleted += result.deleted;
+            if (ctx.turn?.shouldYield()) {
+                // The page and its cursor are committed: the next turn resumes here. Pages fetched
+                // ahead are dropped (at most the page source's window of requests).
+                await session.abandon(dateToMicroIso(now()));
+                return finish({ outcome: 'yielded', records, pages });
+            }
         }
         if (start.resyncFrom !== null && start.resyncSweep) {
             // This pull started after the resync, so it read from the start (or resumed such a read):

@@ -2,7 +2,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { KeyStates } from '../storage/store.js';
 import { dateToMicroIso } from '../domain/timestamps.js';
-import type { PullOutcome } from './pullKey.js';
+import type { PullOutcome, PullTurn } from './pullKey.js';
 import type { RateBudget } from '../nango/rateBudget.js';
 import { keyString, type SyncKey } from '../domain/syncKey.js';
 
@@ -24,14 +24,22 @@ const PRIORITY: Record<PullReason, number> = { webhook: 2, admin: 2, pending: 1,
 /** Background pulls wait while the API budget is inside its reserve; announced ones may spend it. */
 const isBackground = (reason: PullReason) => PRIORITY[reason] === 0;
 
-export type ScheduledOutcome = PullOutcome & { reason: PullReason };
+/** What a request's waiters get: a pull that gave its slot back has not ended for them. */
+export type ScheduledOutcome = Exclude<PullOutcome, { outcome: 'yielded' }> & { reason: PullReason };
 
 export interface PullSchedulerDeps {
     keys: Pick<KeyStates, 'listDueKeys'>;
     logger: Logger;
     concurrency: number;
     /** Runs one pull; the scheduler guarantees at most one per key at a time. */
-    pull: (key: SyncKey, signal: AbortSignal, reason: PullReason) => Promise<PullOutcome>;
+    pull: (key: SyncKey, signal: AbortSignal, reason: PullReason, turn: PullTurn) => Promise<PullOutcome>;
+    /**
+     * A pull gives its slot back after a committed page once it has run this long while other pulls
+     * wait (it resumes from its cursor, queued again): a million-record resync does not hold a slot
+     * for its whole length. A background pull gives it back at once when an announced one waits.
+     * @default 30000
+     */
+    turnMs?: number;
     /**
      * Nango's rate limit as the answers report it: a background pull starts only if it leaves the
      * reserve alone, else it waits (holding no slot) until the window ends. None: no budget.
@@ -75,6 +83,8 @@ interface Entry {
     waiters: Waiter[];
     /** Requests that arrived while running: one follow-up pull. */
     next?: { reason: PullReason; waiters: Waiter[] };
+    /** What earlier turns of this pull read, when it gave its slot back (PullTurn). */
+    earlier?: { records: number; pages: number };
 }
 
 export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
@@ -135,15 +145,45 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
         entry.state = 'running';
         let outcome: PullOutcome;
         try {
-            outcome = await deps.pull(entry.key, abort.signal, entry.reason);
+            outcome = await deps.pull(entry.key, abort.signal, entry.reason, turnOf(entry));
         } catch (err) {
             deps.logger.error({ err }, 'pull crashed');
             outcome = { outcome: 'failed', records: 0, pages: 0, code: 'internal_error', error: String(err) };
         }
-        settle(ks, entry, outcome);
+        if (outcome.outcome === 'yielded') return requeue(ks, entry, outcome);
+        // Its waiters get the whole pull, every turn of it.
+        const earlier = entry.earlier;
+        settle(ks, entry, earlier && outcome.outcome !== 'busy' ? { ...outcome, records: outcome.records + earlier.records, pages: outcome.pages + earlier.pages } : outcome);
     }
 
-    function settle(ks: string, entry: Entry, outcome: PullOutcome): void {
+    const turnMs = deps.turnMs ?? 30_000;
+    function turnOf(entry: Entry): PullTurn {
+        const started = performance.now();
+        return {
+            shouldYield() {
+                if (queue.size === 0 || stopped) return false;
+                // An announced change never waits more than a page of a background pull.
+                if (isBackground(entry.reason) && queue.size > queue.sizeBy({ priority: 0 })) return true;
+                return performance.now() - started > turnMs;
+            },
+        };
+    }
+
+    /** A pull that gave its slot back goes to the back of its priority; its next turn starts after every request that joined it, so it covers them. */
+    function requeue(ks: string, entry: Entry, turn: { records: number; pages: number }): void {
+        entry.earlier = { records: (entry.earlier?.records ?? 0) + turn.records, pages: (entry.earlier?.pages ?? 0) + turn.pages };
+        if (stopped) return settle(ks, entry, { outcome: 'aborted', ...entry.earlier });
+        const next = entry.next;
+        if (next) {
+            entry.waiters.push(...next.waiters);
+            if (PRIORITY[next.reason] > PRIORITY[entry.reason]) entry.reason = next.reason;
+            delete entry.next;
+        }
+        entry.state = 'queued';
+        enqueue(ks, entry);
+    }
+
+    function settle(ks: string, entry: Entry, outcome: Exclude<PullOutcome, { outcome: 'yielded' }>): void {
         if (outcome.outcome === 'ok') coveredSeq.set(ks, Math.max(coveredSeq.get(ks) ?? 0, outcome.coveredSeq));
         for (const w of entry.waiters) w.resolve({ ...outcome, reason: entry.reason });
         const next = entry.next;

@@ -50,7 +50,7 @@ function valueOf(samples: Sample[], name: string, labels: Record<string, string>
 const ALLOWED_LABELS: Record<string, Record<string, RegExp>> = {
     nango_mirror_webhooks_total: { type: /^(sync|auth|forward|async_action|other|unknown)$/, outcome: /^[a-z_]+$/ },
     nango_mirror_records_written_total: { action: /^(upserted|deleted)$/ },
-    nango_mirror_pulls_total: { outcome: /^(ok|failed|gone|aborted|busy|other)$/ },
+    nango_mirror_pulls_total: { outcome: /^(ok|failed|gone|aborted|busy|yielded|other)$/ },
     nango_mirror_nango_requests_total: {
         status: /^([1-5]\d\d|network_error|other)$/,
         reason: /^(webhook|admin|pending|seeded|reconcile|pull|discovery|sync_status|other)$/,
