@@ -82,6 +82,12 @@ export interface KeyStates {
      * only the sync state (row counts are then 0).
      */
     listKeyStatus(options?: { counts?: boolean }): Promise<KeyStatus[]>;
+    /**
+     * Up to `limit` keys after `after` (null: from the first) in key order, without row counts: a
+     * reconcile pass reads every key a batch at a time, so no read holds the event loop for all of
+     * them. Keyset paging over the primary key: a batch costs its own rows.
+     */
+    listKeysAfter(after: SyncKey | null, limit: number): Promise<KeyStatus[]>;
     /** Counts over every key, computed by the database: what `/metrics` reports, whatever the number of keys. */
     summarizeKeys(): Promise<KeySummary>;
     /**

@@ -9,6 +9,7 @@ import { dateToMicroIso } from '../domain/timestamps.js';
 import { isAllowed, type AllowEntry } from '../domain/allowList.js';
 import { MODEL_NAME_PATTERN } from '../domain/nangoNames.js';
 import { backoffDelay } from '../lib/backoff.js';
+import { inBatches } from '../lib/yieldToLoop.js';
 import { BASE_VARIANT, keyString, type SyncKey } from '../domain/syncKey.js';
 
 
@@ -75,7 +76,9 @@ export async function discoverKeys(deps: DiscoverDeps): Promise<DiscoveryResult>
     }
     signal?.throwIfAborted();
     const unknown = [...keys].filter(([ks]) => !deps.known?.has(ks)).map(([, key]) => key);
-    const added = unknown.length > 0 ? await deps.store.seedKeys(unknown, dateToMicroIso(new Date())) : 0;
+    const at = dateToMicroIso(new Date());
+    // A batch per turn of the event loop: a fresh daemon may discover tens of thousands of keys.
+    const added = (await inBatches(unknown, 1000, (batch) => deps.store.seedKeys(batch, at))).reduce((a, b) => a + b, 0);
     const result = { connections: connections.length, keys: keys.size, added };
     logger.info({ ...result, durationMs: Math.round(performance.now() - started) }, `discovery found ${keys.size} keys, ${added} new`);
     return result;

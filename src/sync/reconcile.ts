@@ -6,10 +6,15 @@ import { dateToMicroIso } from '../domain/timestamps.js';
 import type { SyncStatusClient, SyncStatusItem } from '../nango/syncStatus.js';
 import type { KeyStates, Leases, PullRequests } from '../storage/store.js';
 import { planReconcile } from './planReconcile.js';
-import type { PullScheduler } from './pullScheduler.js';
+import type { PullScheduler, ScheduledOutcome } from './pullScheduler.js';
+import type { KeyStatus } from '../domain/keyState.js';
+import { inBatches, yieldToLoop } from '../lib/yieldToLoop.js';
+
+/** Keys read, seeded, recorded or requested between two turns of the event loop. */
+const BATCH = 1000;
 
 export interface ReconcilerDeps {
-    keys: Pick<KeyStates, 'listKeyStatus' | 'listCountDrift'>;
+    keys: Pick<KeyStates, 'listKeysAfter' | 'listCountDrift'>;
     leases: Pick<Leases, 'claimLease'>;
     /** Seeds the keys Nango's status lists that the mirror does not know yet. */
     requests: Pick<PullRequests, 'seedKeys' | 'recordNangoSyncStatus'>;
@@ -96,14 +101,26 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         );
     }
 
+    /** Every key, a batch at a time: at 20,000 keys one read of all of them held the loop for hundreds of ms. */
+    async function readKeys(): Promise<KeyStatus[]> {
+        const all: KeyStatus[] = [];
+        for (let after: KeyStatus | null = null; ; ) {
+            const batch = await deps.keys.listKeysAfter(after, BATCH);
+            all.push(...batch);
+            if (batch.length < BATCH) return all;
+            after = batch[batch.length - 1]!;
+            await yieldToLoop();
+        }
+    }
+
     async function runPass(): Promise<number> {
         const started = performance.now();
-        let known = await deps.keys.listKeyStatus({ counts: false });
+        let known = await readKeys();
         if (deps.discover) {
             try {
                 // Only what the mirror does not know is seeded: a pass over 20,000 known keys writes nothing.
                 const { added } = await deps.discover(new Set(known.map((k) => keyString(k))));
-                if (added > 0) known = await deps.keys.listKeyStatus({ counts: false });
+                if (added > 0) known = await readKeys();
             } catch (err) {
                 deps.logger.warn({ err }, 'discovery failed; this pass pulls the keys already known');
             }
@@ -114,18 +131,24 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         let discovered = 0;
         if (deps.syncStatus) {
             const integrations = new Set([...keys.map((k) => k.providerConfigKey), ...allowList.map((e) => e.providerConfigKey)]);
-            const plan = planReconcile({ keys: known, status: await readStatus(integrations), allowList, nowMs: Date.now(), fullIntervalMs: deps.fullIntervalMs ?? 0, ...(deps.finishedAtSlackMs === undefined ? {} : { slackMs: deps.finishedAtSlackMs }) });
+            const plan = await planReconcile({ keys: known, status: await readStatus(integrations), allowList, nowMs: Date.now(), fullIntervalMs: deps.fullIntervalMs ?? 0, ...(deps.finishedAtSlackMs === undefined ? {} : { slackMs: deps.finishedAtSlackMs }) });
             if (plan.discovered.length > 0) {
-                discovered = await deps.requests.seedKeys(plan.discovered, dateToMicroIso(new Date()));
+                const at = dateToMicroIso(new Date());
+                discovered = (await inBatches(plan.discovered, BATCH, (batch) => deps.requests.seedKeys(batch, at))).reduce((a, b) => a + b, 0);
                 deps.logger.info({ keys: plan.discovered.length }, "keys Nango's sync status lists that the mirror did not know (variants included): pulling them");
             }
-            await deps.requests.recordNangoSyncStatus(plan.observed, dateToMicroIso(new Date()));
+            const at = dateToMicroIso(new Date());
+            await inBatches(plan.observed, BATCH, (batch) => deps.requests.recordNangoSyncStatus(batch, at));
             await warnCountDrift();
             keys = [...plan.pull, ...plan.discovered];
             unchanged = plan.unchanged;
             deps.logger.debug({ ...plan.reasons, unchanged }, 'reconcile plan');
         }
-        const outcomes = await Promise.all(keys.map((key) => deps.scheduler.request(key, 'reconcile')));
+        const requested: Array<Promise<ScheduledOutcome>> = [];
+        await inBatches(keys, BATCH, async (batch) => {
+            for (const key of batch) requested.push(deps.scheduler.request(key, 'reconcile'));
+        });
+        const outcomes = await Promise.all(requested);
         // Only pulls the pass itself started: records a webhook-led pull found were announced.
         const found = outcomes.filter((o) => o.reason === 'reconcile').reduce((n, o) => n + o.records, 0);
         const failed = outcomes.filter((o) => o.outcome === 'failed').length;

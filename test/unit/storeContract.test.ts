@@ -172,6 +172,22 @@ for (const engine of engines) {
             for (const k of [seeded, both, announced]) await pull(store, k, T(5), (s) => s.finish({ requestSeq: s.start.requestSeq, startedAt: T(5), records: 0, pages: 0, at: T(6) }));
         });
 
+        test('listKeysAfter pages every key in key order, a batch at a time, without counts', async () => {
+            const all = await store.keys.listKeyStatus({ counts: false });
+            assert.ok(all.length >= 5, 'earlier tests left keys');
+            const paged: string[] = [];
+            for (let after: SyncKey | null = null; ; ) {
+                const batch = await store.keys.listKeysAfter(after, 2);
+                assert.ok(batch.length <= 2);
+                paged.push(...batch.map((k) => JSON.stringify([k.providerConfigKey, k.connectionId, k.model, k.variant])));
+                if (batch.length < 2) break;
+                after = batch[batch.length - 1]!;
+                assert.equal(batch[0]!.liveRows, 0, 'no counts');
+            }
+            assert.deepEqual(paged, all.map((k) => JSON.stringify([k.providerConfigKey, k.connectionId, k.model, k.variant])));
+            assert.deepEqual(await store.keys.listKeysAfter(all[all.length - 1]!, 10), []);
+        });
+
         test('due keys come oldest request first, as many as asked for', async () => {
             const keys = [newKey(), newKey(), newKey()];
             // Requested in this order, at times later than any other key of this store.

@@ -26,6 +26,9 @@ const ONE = `${counted(`WHERE ${KEY_WHERE}`)} ${THE_KEY}`;
 const ONE_UNCOUNTED = `${UNCOUNTED} ${THE_KEY}`;
 const ALL = `${counted('')} ORDER BY 1, 2, 3, 4`;
 const ALL_UNCOUNTED = `${UNCOUNTED} ORDER BY 1, 2, 3, 4`;
+// Keyset paging over the primary key: each batch costs its own rows, wherever it starts.
+const FIRST_KEYS = `${UNCOUNTED} ORDER BY 1, 2, 3, 4 LIMIT $1`;
+const KEYS_AFTER = `${UNCOUNTED} WHERE (s.provider_config_key, s.connection_id, s.model, s.variant) > ($1, $2, $3, $4) ORDER BY 1, 2, 3, 4 LIMIT $5`;
 
 const DUE_COLUMNS = `provider_config_key AS "providerConfigKey", connection_id AS "connectionId", model, variant, request_seq::float8 AS "requestSeq",
        ${iso('pull_requested_at')} AS "requestedAt", announced_seq > done_seq AS announced`;
@@ -68,6 +71,10 @@ export function postgresKeyStates(pool: pg.Pool): KeyStates {
         },
         async listKeyStatus(options) {
             return (await pool.query<KeyStatus>(options?.counts === false ? ALL_UNCOUNTED : ALL)).rows;
+        },
+        async listKeysAfter(after, limit) {
+            if (after === null) return (await pool.query<KeyStatus>(FIRST_KEYS, [limit])).rows;
+            return (await pool.query<KeyStatus>(KEYS_AFTER, [...keyArgs(after), limit])).rows;
         },
         async summarizeKeys() {
             return (await pool.query<KeySummary>(SUMMARY)).rows[0]!;

@@ -26,6 +26,9 @@ const ONE = `${counted(`WHERE ${KEY_FILTER}`)} ${THE_KEY}`;
 const ONE_UNCOUNTED = `${UNCOUNTED} ${THE_KEY}`;
 const ALL = `${counted('')} ORDER BY 1, 2, 3, 4`;
 const ALL_UNCOUNTED = `${UNCOUNTED} ORDER BY 1, 2, 3, 4`;
+// Keyset paging over the primary key: each batch costs its own rows, wherever it starts.
+const FIRST_KEYS = `${UNCOUNTED} ORDER BY 1, 2, 3, 4 LIMIT ?`;
+const KEYS_AFTER = `${UNCOUNTED} WHERE (s.provider_config_key, s.connection_id, s.model, s.variant) > (?, ?, ?, ?) ORDER BY 1, 2, 3, 4 LIMIT ?`;
 
 const DUE_COLUMNS = `provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant, request_seq AS requestSeq,
        pull_requested_at AS requestedAt, announced_seq > done_seq AS announced`;
@@ -66,6 +69,8 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
     const oneUncounted = conn.statement<unknown[], KeyStatus>(ONE_UNCOUNTED);
     const all = conn.statement<[], KeyStatus>(ALL);
     const allUncounted = conn.statement<[], KeyStatus>(ALL_UNCOUNTED);
+    const firstKeys = conn.statement<[number], KeyStatus>(FIRST_KEYS);
+    const keysAfter = conn.statement<[string, string, string, string, number], KeyStatus>(KEYS_AFTER);
     const listDue = conn.statement<[string, number], Omit<DueKey, 'announced'> & { announced: 0 | 1 }>(LIST_DUE);
     const listDueAnnounced = conn.statement<[string, number], Omit<DueKey, 'announced'> & { announced: 0 | 1 }>(LIST_DUE_ANNOUNCED);
     const summary = conn.statement<[], KeySummary>(SUMMARY);
@@ -79,6 +84,9 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
         },
         async listKeyStatus(options) {
             return (options?.counts === false ? allUncounted() : all()).all();
+        },
+        async listKeysAfter(after, limit) {
+            return after === null ? firstKeys().all(limit) : keysAfter().all(after.providerConfigKey, after.connectionId, after.model, after.variant, limit);
         },
         async summarizeKeys() {
             return summary().get()!;
