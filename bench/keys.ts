@@ -1,7 +1,8 @@
 // Reconcile at many keys (issue 10): N keys over I integrations × 4 models, a few records each,
 // backfilled by webhooks; then the daemon restarts and its start-up reconcile pass runs with nothing
-// changed. Reports the Nango requests that pass cost (by path), its time, the keys it pulled, and
-// the daemon's peak RSS. The fake's clock runs 10 minutes behind: its syncs "ran" 10 minutes before
+// changed. Reports the Nango requests that pass cost (by path), its time, the keys it pulled, the
+// time of the operator surfaces once the pass is over (status page, its JSON, metrics), and the
+// daemon's peak RSS. The fake's clock runs 10 minutes behind: its syncs "ran" 10 minutes before
 // the mirror pulled, past the 2 minutes of clock slack reconcile allows.
 import { mkdirSync, rmSync } from 'node:fs';
 import { createTestDatabase } from '../test/helpers/engines.js';
@@ -16,8 +17,24 @@ export interface KeysResult {
     integrations: number;
     backfillSeconds: number;
     pass: { statusRequests: number; recordsRequests: number; otherRequests: number; keysPulled: number; unchanged: number; durationMs: number };
+    /** GET of each operator surface once the pass is over, by path (figures in ms). */
+    surfaces: SurfaceTiming[];
     peakRssMb: number;
 }
+
+export interface SurfaceTiming {
+    path: string;
+    medianMs: number;
+    maxMs: number;
+    /** Bytes of the answer. */
+    bytes: number;
+    /** The longest a `GET /healthz` sent meanwhile waited for its answer: the daemon's event loop was busy that long, at least. */
+    healthzMaxMs: number;
+}
+
+/** The operator surfaces timed at the end: the status page, its JSON (first and last page) and the metrics. */
+const SURFACES = ['/', '/status.json', '/status.json?page=200', '/metrics'];
+const SURFACE_ROUNDS = 7;
 
 const MODELS = ['Contact', 'Deal', 'Company', 'Ticket'];
 
@@ -70,6 +87,8 @@ export async function benchReconcileKeys(options: { engine: Engine; keys: number
         try {
             const line = await second.log.next((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('reconcile pass found'));
             const during = (await nango.call<Array<{ n: number; path: string }>>('requests', { last: 5000 })).filter((r) => r.n > before);
+            const surfaces: SurfaceTiming[] = [];
+            for (const path of SURFACES) surfaces.push(await timeSurface(`http://127.0.0.1:${second.port}`, path));
             return {
                 engine,
                 keys,
@@ -83,6 +102,7 @@ export async function benchReconcileKeys(options: { engine: Engine; keys: number
                     unchanged: Number(line['unchanged']),
                     durationMs: Number(line['durationMs']),
                 },
+                surfaces,
                 peakRssMb: readPeakRssMb(second.child.pid!),
             };
         } finally {
@@ -97,4 +117,40 @@ export async function benchReconcileKeys(options: { engine: Engine; keys: number
 
 async function requestCount(nango: FakeNangoProcess): Promise<number> {
     return (await nango.call<{ requestCount: number }>('stats')).requestCount;
+}
+
+/**
+ * One warm-up, then SURFACE_ROUNDS sequential GETs of `path`, while a prober sends `GET /healthz`
+ * back to back: its slowest answer is how long the daemon's event loop could not answer anyone.
+ */
+async function timeSurface(base: string, path: string): Promise<SurfaceTiming> {
+    const get = async (p: string) => {
+        const res = await fetch(base + p);
+        const body = await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`GET ${p} answered ${res.status}`);
+        return body.byteLength;
+    };
+    let bytes = await get(path);
+    let probing = true;
+    let healthzMaxMs = 0;
+    const prober = (async () => {
+        while (probing) {
+            const t0 = performance.now();
+            await get('/healthz');
+            healthzMaxMs = Math.max(healthzMaxMs, performance.now() - t0);
+        }
+    })();
+    const times: number[] = [];
+    try {
+        for (let i = 0; i < SURFACE_ROUNDS; i++) {
+            const t0 = performance.now();
+            bytes = await get(path);
+            times.push(performance.now() - t0);
+        }
+    } finally {
+        probing = false;
+        await prober;
+    }
+    times.sort((a, b) => a - b);
+    return { path, medianMs: times[Math.floor(times.length / 2)]!, maxMs: times[times.length - 1]!, bytes, healthzMaxMs };
 }

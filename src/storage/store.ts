@@ -1,4 +1,4 @@
-import type { KeyStatus } from '../domain/keyState.js';
+import type { KeyState, KeyStatus } from '../domain/keyState.js';
 import type { DeleteMode, RecordRow } from '../domain/recordRow.js';
 import type { SyncKey } from '../domain/syncKey.js';
 import type { IndexSpec, ViewSpec } from '../domain/viewSpec.js';
@@ -88,6 +88,17 @@ export interface KeyStates {
      * them. Keyset paging over the primary key: a batch costs its own rows.
      */
     listKeysAfter(after: SyncKey | null, limit: number): Promise<KeyStatus[]>;
+    /**
+     * One page of the keys `filter` matches, in the status page's order, with row counts for the
+     * page's keys only (never a count over the whole mirror), and how many keys match in all.
+     * The order: failing keys first (`isFailing`, domain/keyState.ts); then keys that are not gone,
+     * the one whose last success is oldest first and those that never succeeded before any (the
+     * most lagging); then gone keys (left alone on purpose, so not lagging); within each, by last
+     * success the same way, then by key in byte order on both engines. The order moves as keys
+     * succeed, so consecutive pages read at different times may repeat or skip a key: it is for
+     * people looking at the worst keys, not for exporting every key (`listKeyStatus` is).
+     */
+    listKeyPage(query: KeyPageQuery): Promise<KeyPage>;
     /** Counts over every key, computed by the database: what `/metrics` reports, whatever the number of keys. */
     summarizeKeys(): Promise<KeySummary>;
     /**
@@ -166,8 +177,31 @@ export interface NangoKeyStatus {
     recordCount: number | null;
 }
 
+export interface KeyFilter {
+    providerConfigKey?: string | undefined;
+    connectionId?: string | undefined;
+    /** The state as shown (`shownState`, domain/keyState.ts): `pending` includes `ok` keys with a request no pull covers yet. */
+    status?: KeyState | undefined;
+}
+
+export interface KeyPageQuery {
+    filter?: KeyFilter;
+    /** Keys of the order skipped before the page. */
+    offset: number;
+    /** Keys in the page at most. */
+    limit: number;
+}
+
+export interface KeyPage {
+    /** Every key the filter matches, on every page. */
+    total: number;
+    keys: KeyStatus[];
+}
+
 export interface KeySummary {
     keys: number;
+    /** Keys by their stored status (not `shownState`), every status present with 0 when no key has it. */
+    byStatus: Record<KeyState, number>;
     /** Keys (gone aside) whose sync Nango last reported in ERROR. */
     nangoErrorKeys: number;
     /** Keys `isPending` (domain/keyState.ts) holds for. */

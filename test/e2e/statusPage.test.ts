@@ -194,6 +194,145 @@ describe('status page (GET /) in headless chromium', { skip: haveBrowser ? false
                     await page.close();
                 }
             });
+
+            test('pages of keys: the Next and Previous links lead from page to page', async () => {
+                const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+                const consoleErrors: string[] = [];
+                page.on('console', (msg) => {
+                    if (msg.type() === 'error') consoleErrors.push(msg.text());
+                });
+                try {
+                    await page.goto(`${h.daemon.url}/?per_page=3&refresh=60`);
+                    const pager = page.locator('nav.pager').first();
+                    assert.match((await pager.textContent()) ?? '', /Keys 1–3 of 4 · page 1 of 2/);
+                    const firstPage = await page.locator('#keys td.key').allTextContents();
+                    // Both failing keys (never successful) lead, by key in byte order ('<' before 'c').
+                    assert.deepEqual(firstPage.slice(0, 2), [`hubspot/${HOSTILE_CONNECTION}/Contact`, 'hubspot/conn-page-failing/Deal'], 'the failing keys lead');
+                    await pager.getByRole('link', { name: 'Next →' }).click();
+                    await page.waitForURL(/[?&]page=2/);
+                    assert.match((await page.locator('nav.pager').first().textContent()) ?? '', /Keys 4–4 of 4 · page 2 of 2/);
+                    const secondPage = await page.locator('#keys td.key').allTextContents();
+                    assert.equal(secondPage.length, 1);
+                    assert.ok(!firstPage.includes(secondPage[0]!), 'another key than the first page’s');
+                    await page.locator('nav.pager').first().getByRole('link', { name: '← Previous' }).click();
+                    await page.waitForURL((url) => !url.search.includes('page=2'));
+                    assert.deepEqual(await page.locator('#keys td.key').allTextContents(), firstPage);
+                    assert.deepEqual(consoleErrors, []);
+                } finally {
+                    await page.close();
+                }
+            });
         });
     }
 });
+
+/** Paging and its query parameters, over HTTP (no browser needed). */
+for (const engine of engines) {
+    describe(`[${engine}] status page paging: GET /status.json and GET / take ?page, ?per_page and filters`, () => {
+        let h: Harness;
+        // Expected order: the failing key, then the ok keys by last success, oldest first (not by key).
+        const failing = testKey('Contact', 'conn-paging-f');
+        const oldest = testKey('Contact', 'conn-paging-z');
+        const middle = testKey('Contact', 'conn-paging-a');
+        const newest = testKey('Contact', 'conn-paging-m');
+        const order = [failing, oldest, middle, newest].map((k) => k.connectionId);
+        const json = async (query: string) => {
+            const res = await fetch(`${h.daemon.url}/status.json${query}`);
+            return { status: res.status, body: (await res.json()) as any };
+        };
+        const html = async (query: string) => {
+            const res = await fetch(`${h.daemon.url}/${query}`);
+            assert.equal(res.status, 200, query);
+            return res.text();
+        };
+
+        before(async () => {
+            h = await startHarness({ engine });
+            for (const k of [failing, oldest, middle, newest]) h.fake.addConnection(k.providerConfigKey, k.connectionId);
+            h.fake.save(fakeKey(oldest), [{ id: '1' }, { id: '2' }]);
+            for (const k of [oldest, middle, newest]) {
+                assert.equal((await h.sendSync(k)).status, 200);
+                await h.waitIdle();
+            }
+            h.fake.failNext(3, { status: 500, body: { error: { code: 'server_error', message: 'down' } } });
+            assert.equal((await h.sendSync(failing)).status, 200);
+            await h.waitIdle();
+            assert.equal((await h.state(failing))?.status, 'failed');
+        });
+        after(() => h?.close());
+
+        test('/status.json: failing keys first, then the longest since a success; figures over every key', async () => {
+            const { status, body } = await json('');
+            assert.equal(status, 200);
+            assert.deepEqual(body.keys.map((k: any) => k.connectionId), order);
+            assert.deepEqual(body.paging, { page: 1, perPage: 100, pages: 1, total: 4, first: 1, last: 4, filter: {} });
+            assert.deepEqual([body.keyCount, body.statusCounts, body.pendingKeys], [4, { failed: 1, ok: 3 }, 1]);
+            assert.equal(body.keys.find((k: any) => k.connectionId === oldest.connectionId).liveRows, 2);
+        });
+
+        test('/status.json pages: ?per_page and ?page cut the same order; past the last page, no keys', async () => {
+            const first = await json('?per_page=3');
+            assert.deepEqual(first.body.keys.map((k: any) => k.connectionId), order.slice(0, 3));
+            assert.deepEqual(first.body.paging, { page: 1, perPage: 3, pages: 2, total: 4, first: 1, last: 3, filter: {} });
+            const second = await json('?per_page=3&page=2');
+            assert.deepEqual(second.body.keys.map((k: any) => k.connectionId), order.slice(3));
+            assert.deepEqual([second.body.paging.first, second.body.paging.last, second.body.paging.pages], [4, 4, 2]);
+            const past = await json('?per_page=3&page=3');
+            assert.equal(past.status, 200);
+            assert.deepEqual([past.body.keys, past.body.paging.page, past.body.paging.first, past.body.paging.last, past.body.paging.total], [[], 3, 0, 0, 4]);
+        });
+
+        test('/status.json filters: by status as shown, integration and connection; the figures stay over every key', async () => {
+            const failed = await json('?status=failed');
+            assert.deepEqual(failed.body.keys.map((k: any) => k.connectionId), [failing.connectionId]);
+            assert.deepEqual([failed.body.paging.total, failed.body.paging.filter, failed.body.keyCount], [1, { status: 'failed' }, 4]);
+            const one = await json(`?integration=hubspot&connection=${oldest.connectionId}`);
+            assert.deepEqual(one.body.keys.map((k: any) => [k.connectionId, k.liveRows]), [[oldest.connectionId, 2]]);
+            assert.deepEqual((await json('?integration=nobody')).body.paging.total, 0);
+        });
+
+        test('/status.json refuses a bad parameter with 400 invalid_query, naming it', async () => {
+            const bad = ['page=0', 'page=-1', 'page=1.5', 'page=abc', 'page=', 'page=1&page=2', 'page=99999999999', 'per_page=0', 'per_page=501', 'status=broken', 'integration=', `connection=${'x'.repeat(256)}`];
+            for (const query of bad) {
+                const res = await fetch(`${h.daemon.url}/status.json?${query}`);
+                assert.equal(res.status, 400, query);
+                assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+                const body: any = await res.json();
+                assert.equal(body.error.code, 'invalid_query', query);
+                assert.equal(body.error.message.split(':')[0], query.split('=')[0], `${query}: ${body.error.message}`);
+            }
+            // Parameters it does not know are left alone (a cache buster, say).
+            assert.equal((await json('?per_page=500&_=123')).status, 200);
+        });
+
+        test('GET /: "keys X–Y of Z" with links to the pages around, that keep the page size, filter and refresh', async () => {
+            const first = await html('?per_page=3&refresh=60');
+            assert.ok(first.includes('Keys 1–3 of 4 · page 1 of 2'), 'the first page says which keys it shows');
+            assert.ok(first.includes('<a rel="next" href="/?page=2&amp;per_page=3&amp;refresh=60">'), 'a link to the next page');
+            assert.ok(!first.includes('rel="prev"'), 'no page before the first');
+            const second = await html('?page=2&per_page=3&refresh=60');
+            assert.ok(second.includes('Keys 4–4 of 4 · page 2 of 2'));
+            assert.ok(second.includes('<a rel="prev" href="/?per_page=3&amp;refresh=60">'), 'a link to the page before');
+            assert.ok(!second.includes('rel="next"'), 'no page after the last');
+            assert.equal([...second.matchAll(/<td class="key"/g)].length, 1);
+            // The default refresh is not added to the links; a filter is kept.
+            const failedOnly = await html('?status=failed');
+            assert.ok(failedOnly.includes('Keys 1–1 of 1 · page 1 of 1'));
+            assert.match(failedOnly, /Only keys with status <code>failed<\/code>\. <a href="\/">All keys<\/a>/);
+        });
+
+        test('GET / is lenient: a bad parameter is as if absent, a page past the last shows the last', async () => {
+            assert.ok((await html('?page=abc&per_page=9999&status=broken')).includes('Keys 1–4 of 4 · page 1 of 1'));
+            assert.ok((await html('?page=50&per_page=3')).includes('Keys 4–4 of 4 · page 2 of 2'));
+        });
+
+        test('GET /: a hostile filter value shows as text', async () => {
+            const hostile = '"><script>window.__pwned = 1</script>';
+            const page = await html(`?connection=${encodeURIComponent(hostile)}&per_page=3`);
+            assert.ok(page.includes('No key matches this filter.'));
+            assert.ok(page.includes('connection <code>&quot;&gt;&lt;script&gt;window.__pwned = 1&lt;/script&gt;</code>'), 'escaped in the filter note');
+            assert.ok(!page.includes(hostile), 'never as markup');
+            assert.equal([...page.matchAll(/<script>/g)].length, 1, 'only the page’s own script');
+        });
+    });
+}

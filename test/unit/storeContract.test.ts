@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { ageSeconds, oldestSuccessAgeSeconds, pendingKeyCount } from '../../src/domain/keyState.js';
+import { ageSeconds, isPending, KEY_STATES, oldestSuccessAgeSeconds, pendingKeyCount, shownState, type KeyStatus } from '../../src/domain/keyState.js';
 import type { RecordRow } from '../../src/domain/recordRow.js';
 import type { SyncKey } from '../../src/domain/syncKey.js';
 import { openStore } from '../../src/storage/openStore.js';
-import type { PullSession, Store } from '../../src/storage/store.js';
+import type { KeyFilter, PullSession, Store } from '../../src/storage/store.js';
 import { createTestDatabase, testEngines, type EngineName, type MirrorReader, type TestDatabase } from '../helpers/engines.js';
 import { makeTempDir, mirrorQueries } from '../helpers/harness.js';
 
@@ -468,6 +468,113 @@ for (const engine of engines) {
                 [summary.keys, summary.pendingKeys, ageSeconds(summary.oldestSuccessAt, now)],
                 [all.length, pendingKeyCount(all), oldestSuccessAgeSeconds(all, now)],
             );
+            assert.deepEqual(summary.byStatus, Object.fromEntries(KEY_STATES.map((state) => [state, all.filter((k) => k.status === state).length])));
+        });
+
+        test("a page of keys: failing first, then the longest since a success (never first), gone last, ties by key; paged; counted", async () => {
+            await withScratchDatabase(engine, async (location, db) => {
+                const scratch = openStore(location);
+                try {
+                    await scratch.schema.migrate();
+                    const key = (connectionId: string, providerConfigKey = 'hubspot'): SyncKey => ({ providerConfigKey, connectionId, model: 'Contact', variant: 'base' });
+                    const succeed = async (k: SyncKey, at: string, rows: RecordRow[] = []) => {
+                        await scratch.requests.requestPulls([k], at);
+                        await pull(scratch, k, at, async (s) => {
+                            if (rows.length > 0) await s.commitPage({ rows, cursor: 'c9', deletes: 'soft', syncedAt: at, pullStartedAt: at });
+                            await s.finish({ requestSeq: s.start.requestSeq, startedAt: at, records: rows.length, pages: 1, at });
+                        });
+                    };
+                    const failOnce = async (k: SyncKey, at: string) => {
+                        await scratch.requests.requestPulls([k], at);
+                        await pull(scratch, k, at, (s) => s.fail({ error: 'boom', code: 'server_error', at, nextAttemptAt: at }));
+                    };
+                    // Names whose key order is not the expected order, so an order by key alone fails.
+                    const recent = key('conn-a');
+                    await succeed(recent, T(50), [record('1', 'c1', T(1)), record('2', 'c2', T(1), { deletedAt: T(1), lastAction: 'DELETED' })]);
+                    const older = key('conn-b');
+                    await succeed(older, T(30), [record('1', 'c1', T(1))]);
+                    // A tie on the last success: by key, in byte order ('B' before 'a') on both engines.
+                    const olderTie = key('conn-B');
+                    await succeed(olderTie, T(30));
+                    const never = key('conn-0-never');
+                    await scratch.requests.requestPulls([never], T(2));
+                    const failed = key('conn-z-failed');
+                    await succeed(failed, T(10));
+                    await failOnce(failed, T(40));
+                    // Failed, then its retry abandoned by a shutdown: pending, yet failing (consecutive failures).
+                    const retrying = key('conn-y-retrying');
+                    await failOnce(retrying, T(20));
+                    await pull(scratch, retrying, T(21), (s) => s.abandon(T(21)));
+                    // Gone long ago: left alone on purpose, not lagging.
+                    const gone = key('conn-c-gone', 'salesforce');
+                    await succeed(gone, T(5));
+                    assert.equal(await scratch.requests.markConnectionGone(gone.providerConfigKey, gone.connectionId, 'deleted', T(6)), 1);
+
+                    const expected = [retrying, failed, never, olderTie, older, recent, gone].map((k) => k.connectionId);
+                    const all = await scratch.keys.listKeyStatus({ counts: false });
+                    assert.deepEqual(
+                        all.filter((k) => k.connectionId === retrying.connectionId).map((k) => [k.status, k.consecutiveFailures]),
+                        [['pending', 1]],
+                        'the retrying key is pending with a failure since its last success',
+                    );
+
+                    const whole = await scratch.keys.listKeyPage({ offset: 0, limit: 100 });
+                    assert.equal(whole.total, 7);
+                    assert.deepEqual(whole.keys.map((k) => k.connectionId), expected);
+                    // Pages of 3: the same order, cut in three; past the end, nothing but the total.
+                    const pages = [];
+                    for (const offset of [0, 3, 6]) {
+                        const page = await scratch.keys.listKeyPage({ offset, limit: 3 });
+                        assert.equal(page.total, 7);
+                        pages.push(page.keys.map((k) => k.connectionId));
+                    }
+                    assert.deepEqual(pages, [expected.slice(0, 3), expected.slice(3, 6), expected.slice(6)]);
+                    assert.deepEqual(await scratch.keys.listKeyPage({ offset: 7, limit: 3 }), { total: 7, keys: [] });
+
+                    // Each page's keys carry their own row counts, as one key's status does, and every other field.
+                    const counts = (keys: KeyStatus[]) => keys.map((k) => [k.connectionId, k.liveRows, k.deletedRows]);
+                    const second = await scratch.keys.listKeyPage({ offset: 3, limit: 3 });
+                    assert.deepEqual(counts(second.keys), [[olderTie.connectionId, 0, 0], [older.connectionId, 1, 0], [recent.connectionId, 1, 1]]);
+                    for (const k of whole.keys) assert.deepEqual(k, await scratch.keys.getKeyStatus(k), `${k.connectionId}: as getKeyStatus reads it`);
+
+                    // An ok key with a request no pull covers yet (no store operation leaves one today, so
+                    // written directly): shown, and filtered, as pending.
+                    const reader = db.reader();
+                    try {
+                        await reader.exec(`UPDATE nango_sync_state SET request_seq = request_seq + 1 WHERE connection_id = '${recent.connectionId}'`);
+                    } finally {
+                        await reader.close();
+                    }
+                    const shownPending = (await scratch.keys.listKeyPage({ offset: 0, limit: 100 })).keys;
+                    assert.deepEqual(shownPending.map((k) => k.connectionId), expected, 'the order does not change');
+                    const recentNow = shownPending.find((k) => k.connectionId === recent.connectionId)!;
+                    assert.deepEqual([recentNow.status, isPending(recentNow)], ['ok', true]);
+
+                    // Filters: the same keys as the CLI's rules pick from every key, in the page's order.
+                    const filters: KeyFilter[] = [
+                        { providerConfigKey: 'salesforce' },
+                        { connectionId: older.connectionId },
+                        { providerConfigKey: 'hubspot', status: 'pending' },
+                        ...KEY_STATES.map((status) => ({ status })),
+                    ];
+                    for (const filter of filters) {
+                        const matches = (k: KeyStatus) =>
+                            (filter.providerConfigKey === undefined || k.providerConfigKey === filter.providerConfigKey) &&
+                            (filter.connectionId === undefined || k.connectionId === filter.connectionId) &&
+                            (filter.status === undefined || shownState(k.status, isPending(k)) === filter.status);
+                        const wanted = shownPending.filter(matches).map((k) => k.connectionId);
+                        const page = await scratch.keys.listKeyPage({ filter, offset: 0, limit: 100 });
+                        assert.deepEqual([page.total, page.keys.map((k) => k.connectionId)], [wanted.length, wanted], JSON.stringify(filter));
+                    }
+                    assert.deepEqual(
+                        (await scratch.keys.listKeyPage({ filter: { status: 'pending' }, offset: 0, limit: 100 })).keys.map((k) => k.connectionId),
+                        [retrying.connectionId, never.connectionId, recent.connectionId],
+                        'pending as shown',
+                    );
+                } finally {
+                    await scratch.close();
+                }
+            });
         });
 
         test('leases: one holder until it expires or is released', async () => {

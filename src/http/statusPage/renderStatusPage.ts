@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { isFailing, KEY_STATES, shownState } from '../../domain/keyState.js';
 import { METRIC } from '../../metrics/createMetrics.js';
-import type { StatusCounterValue, StatusKeyRow, StatusSnapshot } from './statusSnapshot.js';
+import { statusQueryString } from './statusQuery.js';
+import type { StatusCounterValue, StatusKeyRow, StatusPaging, StatusSnapshot } from './statusSnapshot.js';
 
 /**
  * The status page: one self-contained HTML document, no build step and no external assets.
@@ -55,6 +56,9 @@ tr.failing td.key { box-shadow: inset 3px 0 0 var(--bad); }
 .card table { border: 0; margin-top: 6px; }
 .card td { padding: 3px 0; border: 0; }
 .empty { padding: 18px; text-align: center; color: var(--muted); background: var(--card); border: 1px dashed var(--line); border-radius: 8px; }
+.pager { display: flex; gap: 14px; align-items: baseline; flex-wrap: wrap; margin: 0 0 8px; }
+.pager a { color: var(--info); }
+.pager + table { margin-bottom: 8px; }
 footer { padding: 24px 20px 30px; color: var(--muted); font-size: 12px; }
 footer a { color: inherit; }
 `;
@@ -178,6 +182,28 @@ function counterCard(title: string, name: string, values: StatusCounterValue[], 
 
 export interface RenderOptions {
     refreshSeconds: number;
+    /** The URL asked for `refresh`: the page links keep it. */
+    keepRefresh?: boolean;
+}
+
+/** "Keys 101–200 of 20,000 · page 2 of 200", with links to the pages before and after (the same filter and refresh). */
+function pager(paging: StatusPaging, options: RenderOptions): string {
+    const extra: Record<string, string> = options.keepRefresh ? { refresh: String(options.refreshSeconds) } : {};
+    const link = (page: number, rel: 'prev' | 'next', text: string) =>
+        `<a rel="${rel}" href="/${escapeHtml(statusQueryString(page, paging.perPage, paging.filter, extra))}">${text}</a>`;
+    const shown = paging.first === 0 ? `No keys on page ${formatNumber(paging.page)}` : `Keys ${formatNumber(paging.first)}–${formatNumber(paging.last)}`;
+    return `<nav class="pager" aria-label="Pages of keys">${paging.page > 1 ? link(paging.page - 1, 'prev', '← Previous') : ''}<span>${escapeHtml(
+        `${shown} of ${formatNumber(paging.total)} · page ${formatNumber(paging.page)} of ${formatNumber(paging.pages)}`,
+    )}</span>${paging.page < paging.pages ? link(paging.page + 1, 'next', 'Next →') : ''}</nav>`;
+}
+
+/** Which keys the page is narrowed to, and a link to all of them; empty without a filter. */
+function filterNote(paging: StatusPaging, options: RenderOptions): string {
+    const entries = Object.entries(paging.filter);
+    if (entries.length === 0) return '';
+    const all = statusQueryString(1, paging.perPage, {}, options.keepRefresh ? { refresh: String(options.refreshSeconds) } : {});
+    const what = entries.map(([name, value]) => `${escapeHtml(name)} <code>${escapeHtml(value)}</code>`).join(', ');
+    return `<p class="muted" id="filter">Only keys with ${what}. <a href="/${escapeHtml(all)}">All keys</a></p>`;
 }
 
 export function renderStatusPage(snap: StatusSnapshot, options: RenderOptions): string {
@@ -204,15 +230,22 @@ export function renderStatusPage(snap: StatusSnapshot, options: RenderOptions): 
         tile('Pulls', formatNumber(pullsOk + pullsFailed), `${formatNumber(pullsFailed)} failed${mean === null ? '' : ` · mean ${decimal.format(mean)} s`}`, pullsFailed > 0),
     ].join('\n');
 
+    const paging = snap.paging;
+    const empty =
+        paging.total > 0
+            ? ''
+            : Object.keys(paging.filter).length > 0
+              ? '<div class="empty">No key matches this filter.</div>'
+              : '<div class="empty">No keys yet: no webhook has named one (and discovery is off or found nothing).</div>';
     const table =
-        snap.keys.length === 0
-            ? '<div class="empty">No keys yet: no webhook has named one (and discovery is off or found nothing).</div>'
-            : `<table id="keys">
+        empty ||
+        `${pager(paging, options)}
+<table id="keys">
 <thead><tr><th>Key</th><th>Status</th><th class="num">Lag</th><th class="num">Rows</th><th>Last error</th><th class="num">Failures</th></tr></thead>
 <tbody>
 ${snap.keys.map(keyRow).join('\n')}
 </tbody>
-</table>${snap.truncated ? `<p class="muted">Showing ${escapeHtml(formatNumber(snap.keys.length))} of ${escapeHtml(formatNumber(snap.keyCount))} keys, failing keys first. All of them: <code>nango-mirror status --json</code>.</p>` : ''}`;
+</table>${paging.pages > 1 ? pager(paging, options) : ''}`;
 
     const cards = COUNTER_CARDS.filter((card) => c[card.name] !== undefined)
         .map((card) => counterCard(card.title, card.name, c[card.name]!, card.unit))
@@ -235,8 +268,8 @@ ${snap.keys.map(keyRow).join('\n')}
 <section class="tiles">
 ${tiles}
 </section>
-<h2>Keys</h2>
-${table}
+<h2>Keys <span class="muted">failing first, then the longest since a success; gone keys last</span></h2>
+${filterNote(paging, options)}${table}
 <h2>Counters <span class="muted">since this daemon started</span></h2>
 <section class="counters">
 ${cards}

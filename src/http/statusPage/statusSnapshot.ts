@@ -1,8 +1,9 @@
 import type { Registry } from 'prom-client';
-import { isFailing, isPending, oldestSuccessAgeSeconds, pendingKeyCount, type KeyStatus } from '../../domain/keyState.js';
+import { ageSeconds, isPending, type KeyStatus } from '../../domain/keyState.js';
 import { METRIC } from '../../metrics/createMetrics.js';
 import type { KeyStates } from '../../storage/store.js';
 import { describeKey } from '../../domain/syncKey.js';
+import { filterParams, type StatusQuery } from './statusQuery.js';
 
 /** The fields of a key the status page shows as they are. */
 type ShownFields =
@@ -23,15 +24,33 @@ export interface StatusCounterValue {
     value: number;
 }
 
+/** Which keys a snapshot shows, of how many. */
+export interface StatusPaging {
+    /** From 1. */
+    page: number;
+    perPage: number;
+    /** Pages of the keys the filter matches; at least 1. */
+    pages: number;
+    /** Keys the filter matches (every key without a filter). */
+    total: number;
+    /** Positions of the first and last key shown in that order, from 1; both 0 when the page is empty. */
+    first: number;
+    last: number;
+    /** The filter asked for, by query parameter; empty without one. */
+    filter: { integration?: string; connection?: string; status?: string };
+}
+
 export interface StatusSnapshot {
     generatedAt: string;
+    /** Every key, whatever the filter; the figures below too. */
     keyCount: number;
+    /** Keys by stored status, those with at least one key. */
     statusCounts: Record<string, number>;
     pendingKeys: number;
     oldestSuccessAgeSeconds: number;
-    /** Failing keys first, then by key; at most `maxRows`. */
+    /** One page, in the status page's order (`listKeyPage`, storage/store.ts): failing keys first, then the longest since a success. */
     keys: StatusKeyRow[];
-    truncated: boolean;
+    paging: StatusPaging;
     /** The counters of the daemon's registry, by metric name; absent when the registry has no such metric. */
     counters: Record<string, StatusCounterValue[]>;
     pullDuration: { count: number; sumSeconds: number } | null;
@@ -40,29 +59,45 @@ export interface StatusSnapshot {
 const COUNTERS = [METRIC.webhooks, METRIC.recordsWritten, METRIC.pulls, METRIC.nangoRequests, METRIC.rateLimitedSeconds, METRIC.reconcileFound] as const;
 
 export interface SnapshotDeps {
-    keys: Pick<KeyStates, 'listKeyStatus'>;
+    keys: Pick<KeyStates, 'listKeyPage' | 'summarizeKeys'>;
     registry: Registry;
     now?: () => number;
-    /** @default 1000 */
-    maxRows?: number;
 }
 
-export async function statusSnapshot(deps: SnapshotDeps): Promise<StatusSnapshot> {
-    const keys = await deps.keys.listKeyStatus();
+/**
+ * The figures over every key come from one aggregate, the rows from one page: the cost is that of
+ * the page, whatever the number of keys. With `lastPageIfPast`, a page past the last shows the last
+ * (the HTML page, whose keys may have gone since its link was made); without, it is empty.
+ */
+export async function statusSnapshot(deps: SnapshotDeps, query: StatusQuery, options: { lastPageIfPast?: boolean } = {}): Promise<StatusSnapshot> {
+    const { filter, perPage } = query;
+    const readPage = (page: number) => deps.keys.listKeyPage({ filter, offset: (page - 1) * perPage, limit: perPage });
+    let page = query.page;
+    const [summary, firstRead] = await Promise.all([deps.keys.summarizeKeys(), readPage(page)]);
+    let found = firstRead;
+    const pages = Math.max(1, Math.ceil(found.total / perPage));
+    if (options.lastPageIfPast && page > pages) {
+        page = pages;
+        found = await readPage(page);
+    }
     const nowMs = (deps.now ?? Date.now)();
-    const statusCounts: Record<string, number> = {};
-    for (const k of keys) statusCounts[k.status] = (statusCounts[k.status] ?? 0) + 1;
-    // A stable sort: the store's key order within each group.
-    const sorted = [...keys].sort((a, b) => Number(isFailing(b)) - Number(isFailing(a)));
-    const maxRows = deps.maxRows ?? 1000;
+    const first = found.keys.length === 0 ? 0 : (page - 1) * perPage + 1;
     return {
         generatedAt: new Date(nowMs).toISOString(),
-        keyCount: keys.length,
-        statusCounts,
-        pendingKeys: pendingKeyCount(keys),
-        oldestSuccessAgeSeconds: Math.round(oldestSuccessAgeSeconds(keys, nowMs)),
-        keys: sorted.slice(0, maxRows).map((k) => toRow(k, nowMs)),
-        truncated: keys.length > maxRows,
+        keyCount: summary.keys,
+        statusCounts: Object.fromEntries(Object.entries(summary.byStatus).filter(([, n]) => n > 0)),
+        pendingKeys: summary.pendingKeys,
+        oldestSuccessAgeSeconds: Math.round(ageSeconds(summary.oldestSuccessAt, nowMs)),
+        keys: found.keys.map((k) => toRow(k, nowMs)),
+        paging: {
+            page,
+            perPage,
+            pages,
+            total: found.total,
+            first,
+            last: first === 0 ? 0 : first + found.keys.length - 1,
+            filter: filterParams(filter),
+        },
         ...(await readRegistry(deps.registry)),
     };
 }

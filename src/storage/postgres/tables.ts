@@ -74,6 +74,18 @@ export const nangoSyncState = pgTable(
         // draining a backlog costs the same per key at any size (the condition is listDueKeys').
         index('nango_sync_state_due').on(t.pullRequestedAt.asc().nullsFirst()).where(sql`request_seq > done_seq AND status <> 'gone'`),
         index('nango_sync_state_announced_due').on(t.pullRequestedAt.asc().nullsFirst()).where(sql`announced_seq > done_seq AND status <> 'gone'`),
+        // The status page's order (listKeyPage: failing, then by last success, gone keys last, then
+        // by key in byte order): a page walks the index, so it costs its offset plus its length in
+        // entries, not a sort of every key. The expressions are the ORDER BY's, as Postgres matches them.
+        index('nango_sync_state_page').on(
+            sql`(status = 'failed' OR consecutive_failures > 0) DESC`,
+            sql`(status = 'gone')`,
+            t.lastSuccessAt.asc().nullsFirst(),
+            sql`provider_config_key COLLATE "C"`,
+            sql`connection_id COLLATE "C"`,
+            sql`model COLLATE "C"`,
+            sql`variant COLLATE "C"`,
+        ),
     ],
 );
 

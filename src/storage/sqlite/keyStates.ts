@@ -1,7 +1,9 @@
+import type Database from 'better-sqlite3';
 import type { KeyStatus } from '../../domain/keyState.js';
 import type { SyncKey } from '../../domain/syncKey.js';
 import { COUNT_DRIFT } from '../countDrift.js';
-import type { CountDrift, DueKey, KeyStates, KeySummary } from '../store.js';
+import { toKeySummary, type KeySummaryRow } from '../keySummaryRow.js';
+import type { CountDrift, DueKey, KeyStates } from '../store.js';
 import type { SqliteConnection } from './connection.js';
 
 const KEY_FILTER = 'provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?';
@@ -12,19 +14,22 @@ const COLUMNS = `s.provider_config_key AS providerConfigKey, s.connection_id AS 
     s.consecutive_failures AS consecutiveFailures, s.nango_sync_error AS nangoSyncError, s.nango_sync_status AS nangoSyncStatus,
     s.nango_finished_at AS nangoFinishedAt, s.nango_record_count AS nangoRecordCount, s.live_rows_at_finish AS liveRowsAtFinish, s.nango_status_at AS nangoStatusAt, s.records_pulled_total AS recordsPulledTotal`;
 
-/** With row counts; the count scans only the rows it reports (one key's, or all). */
-const counted = (recordsWhere: string) => `
+/**
+ * With row counts; the count scans only the rows it reports (one key's, a page's, or all).
+ * `records` is the FROM of the count, `states` the FROM of the keys (aliased `s`).
+ */
+const counted = (records: string, states = 'nango_sync_state s') => `
 SELECT ${COLUMNS}, coalesce(r.live, 0) AS liveRows, coalesce(r.deleted, 0) AS deletedRows
-FROM nango_sync_state s
+FROM ${states}
 LEFT JOIN (SELECT provider_config_key, connection_id, model, variant, sum(deleted_at IS NULL) AS live, sum(deleted_at IS NOT NULL) AS deleted
-           FROM nango_records ${recordsWhere} GROUP BY 1, 2, 3, 4) r
+           FROM ${records} GROUP BY 1, 2, 3, 4) r
   USING (provider_config_key, connection_id, model, variant)`;
 const UNCOUNTED = `SELECT ${COLUMNS}, 0 AS liveRows, 0 AS deletedRows FROM nango_sync_state s`;
 const THE_KEY = 'WHERE s.provider_config_key = ? AND s.connection_id = ? AND s.model = ? AND s.variant = ?';
 
-const ONE = `${counted(`WHERE ${KEY_FILTER}`)} ${THE_KEY}`;
+const ONE = `${counted(`nango_records WHERE ${KEY_FILTER}`)} ${THE_KEY}`;
 const ONE_UNCOUNTED = `${UNCOUNTED} ${THE_KEY}`;
-const ALL = `${counted('')} ORDER BY 1, 2, 3, 4`;
+const ALL = `${counted('nango_records')} ORDER BY 1, 2, 3, 4`;
 const ALL_UNCOUNTED = `${UNCOUNTED} ORDER BY 1, 2, 3, 4`;
 // Keyset paging over the primary key: each batch costs its own rows, wherever it starts.
 const FIRST_KEYS = `${UNCOUNTED} ORDER BY 1, 2, 3, 4 LIMIT ?`;
@@ -32,6 +37,38 @@ const KEYS_AFTER = `${UNCOUNTED} WHERE (s.provider_config_key, s.connection_id, 
 
 const DUE_COLUMNS = `provider_config_key AS providerConfigKey, connection_id AS connectionId, model, variant, request_seq AS requestSeq,
        pull_requested_at AS requestedAt, announced_seq > done_seq AS announced`;
+// listKeyPage (store.ts): `isFailing` (domain/keyState.ts) as SQL, in the order of the index
+// nango_sync_state_page (tables.ts), so a page walks the index instead of sorting every key. Paged
+// by LIMIT/OFFSET: the order moves as keys succeed, so a keyset cursor would be no steadier, and
+// the last page of 20,000 keys costs about 1 ms more than the first (20,000 index entries).
+const PAGE_ORDER = `(s.status = 'failed' OR s.consecutive_failures > 0) DESC, (s.status = 'gone'), s.last_success_at NULLS FIRST,
+    s.provider_config_key, s.connection_id, s.model, s.variant`;
+/**
+ * The filter's conditions (`shownState` as SQL for the status), each with its named parameter.
+ * Only those asked for are in the statement: a condition on a column the index lacks, even one
+ * that lets every key through, would read the table row of every key the page skips.
+ */
+const PAGE_CONDITIONS = {
+    integration: 's.provider_config_key = @integration',
+    connection: 's.connection_id = @connection',
+    status: "CASE WHEN s.status = 'ok' AND s.request_seq > s.done_seq THEN 'pending' ELSE s.status END = @status",
+} as const;
+type PageFilter = Partial<Record<keyof typeof PAGE_CONDITIONS, string>>;
+
+function pageSql(filter: PageFilter): { page: string; total: string } {
+    const conditions = Object.keys(filter).map((name) => PAGE_CONDITIONS[name as keyof PageFilter]);
+    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+    return {
+        // The page first (MATERIALIZED), then only its keys' rows are counted: CROSS JOIN keeps the
+        // page as the outer loop, so each key's rows are read through the primary key.
+        page: `
+WITH page AS MATERIALIZED (SELECT s.* FROM nango_sync_state s ${where} ORDER BY ${PAGE_ORDER} LIMIT @limit OFFSET @offset)
+${counted('page CROSS JOIN nango_records USING (provider_config_key, connection_id, model, variant)', 'page s')}
+ORDER BY ${PAGE_ORDER}`,
+        total: `SELECT count(*) AS total FROM nango_sync_state s ${where}`,
+    };
+}
+
 const LIST_DUE = `
 SELECT ${DUE_COLUMNS}
 FROM nango_sync_state
@@ -49,6 +86,11 @@ LIMIT ?`;
 // The rules of isPending and oldestSuccessAgeSeconds (domain/keyState.ts), and count drift, as one aggregate.
 const SUMMARY = `
 SELECT count(*) AS keys,
+       coalesce(sum(status = 'pending'), 0) AS statusPending,
+       coalesce(sum(status = 'running'), 0) AS statusRunning,
+       coalesce(sum(status = 'ok'), 0) AS statusOk,
+       coalesce(sum(status = 'failed'), 0) AS statusFailed,
+       coalesce(sum(status = 'gone'), 0) AS statusGone,
        coalesce(sum(status <> 'gone' AND request_seq > done_seq), 0) AS pendingKeys,
        coalesce(sum(status <> 'gone' AND nango_sync_status = 'ERROR'), 0) AS nangoErrorKeys,
        min(CASE WHEN status <> 'gone' THEN coalesce(last_success_at, pull_requested_at) END) AS oldestSuccessAt,
@@ -63,6 +105,10 @@ WHERE ${COUNT_DRIFT}
 ORDER BY 1, 2, 3, 4
 LIMIT ?`;
 
+interface PageRange {
+    limit: number;
+    offset: number;
+}
 
 export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
     const one = conn.statement<unknown[], KeyStatus>(ONE);
@@ -73,8 +119,20 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
     const keysAfter = conn.statement<[string, string, string, string, number], KeyStatus>(KEYS_AFTER);
     const listDue = conn.statement<[string, number], Omit<DueKey, 'announced'> & { announced: 0 | 1 }>(LIST_DUE);
     const listDueAnnounced = conn.statement<[string, number], Omit<DueKey, 'announced'> & { announced: 0 | 1 }>(LIST_DUE_ANNOUNCED);
-    const summary = conn.statement<[], KeySummary>(SUMMARY);
+    const summary = conn.statement<[], KeySummaryRow>(SUMMARY);
     const listCountDrift = conn.statement<[number], CountDrift>(LIST_COUNT_DRIFT);
+    // One pair of statements per combination of filters asked for (8 at most), prepared on first use.
+    const pageStatements = new Map<string, { page: () => Database.Statement<[PageFilter & PageRange], KeyStatus>; total: () => Database.Statement<[PageFilter], { total: number }> }>();
+    const statementsFor = (filter: PageFilter) => {
+        const name = Object.keys(filter).join(',');
+        let found = pageStatements.get(name);
+        if (!found) {
+            const sql = pageSql(filter);
+            found = { page: conn.statement(sql.page), total: conn.statement(sql.total) };
+            pageStatements.set(name, found);
+        }
+        return found;
+    };
     const keyArgs = (k: SyncKey) => [k.providerConfigKey, k.connectionId, k.model, k.variant];
 
     return {
@@ -88,8 +146,21 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
         async listKeysAfter(after, limit) {
             return after === null ? firstKeys().all(limit) : keysAfter().all(after.providerConfigKey, after.connectionId, after.model, after.variant, limit);
         },
+        async listKeyPage({ filter, offset, limit }) {
+            // Always in this order: one combination of filters, one pair of statements.
+            const asked: PageFilter = {};
+            if (filter?.providerConfigKey !== undefined) asked.integration = filter.providerConfigKey;
+            if (filter?.connectionId !== undefined) asked.connection = filter.connectionId;
+            if (filter?.status !== undefined) asked.status = filter.status;
+            const statements = statementsFor(asked);
+            // One read transaction: the total and the page see the same keys.
+            return conn.db.transaction(() => {
+                const { total } = statements.total().get(asked)!;
+                return { total, keys: total > offset ? statements.page().all({ ...asked, limit, offset }) : [] };
+            })();
+        },
         async summarizeKeys() {
-            return summary().get()!;
+            return toKeySummary(summary().get()!);
         },
         async listDueKeys(now, limit, options) {
             const rows = (options?.announcedOnly ? listDueAnnounced() : listDue()).all(now, limit);

@@ -91,6 +91,18 @@ export const nangoSyncState = sqliteTable(
         // draining a backlog costs the same per key at any size (the condition is listDueKeys').
         index('nango_sync_state_due').on(t.pullRequestedAt).where(sql`request_seq > done_seq AND status <> 'gone'`),
         index('nango_sync_state_announced_due').on(t.pullRequestedAt).where(sql`announced_seq > done_seq AND status <> 'gone'`),
+        // The status page's order (listKeyPage: failing, then by last success, gone keys last, then
+        // by key): a page walks the index, so it costs its offset plus its length in entries, not a
+        // sort of every key. The expressions are the ORDER BY's, as SQLite matches them.
+        index('nango_sync_state_page').on(
+            sql`(status = 'failed' OR consecutive_failures > 0) DESC`,
+            sql`(status = 'gone')`,
+            t.lastSuccessAt,
+            t.providerConfigKey,
+            t.connectionId,
+            t.model,
+            t.variant,
+        ),
     ],
 );
 

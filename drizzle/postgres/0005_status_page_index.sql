@@ -1,0 +1,1 @@
+CREATE INDEX "nango_sync_state_page" ON "nango_sync_state" USING btree ((status = 'failed' OR consecutive_failures > 0) DESC,(status = 'gone'),"last_success_at" NULLS FIRST,provider_config_key COLLATE "C",connection_id COLLATE "C",model COLLATE "C",variant COLLATE "C");

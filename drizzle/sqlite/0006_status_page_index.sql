@@ -1,0 +1,1 @@
+CREATE INDEX `nango_sync_state_page` ON `nango_sync_state` ((status = 'failed' OR consecutive_failures > 0) DESC,(status = 'gone'),`last_success_at`,`provider_config_key`,`connection_id`,`model`,`variant`);
