@@ -15,7 +15,7 @@ import { postWebhook, type WebhookRouteDeps } from './routes/postWebhook.js';
 export interface ServerDeps extends WebhookRouteDeps {
     webhookPath: string;
     requests: WebhookRouteDeps['requests'] & Pick<PullRequests, 'requestPulls' | 'requestResync'>;
-    keys: Pick<KeyStates, 'getKeyStatus' | 'listKeyStatus' | 'listKeyPage' | 'summarizeKeys'>;
+    keys: Pick<KeyStates, 'getKeyStatus' | 'listKeyPage' | 'summarizeKeys'>;
     schema: Pick<Schema, 'checkReady'>;
     scheduler: PullScheduler;
     health: DaemonHealth;

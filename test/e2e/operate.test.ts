@@ -55,8 +55,14 @@ for (const engine of engines) {
             assert.equal(body.key.liveRows, 1);
             // No waiting in the test: the row is there the moment the answer is.
             assert.equal((await h.row(key, 'w1'))?.id, 'w1');
-            const keys = ((await (await admin('/admin/keys')).json()) as any).keys;
-            assert.deepEqual(keys.map((k: any) => [k.connectionId, k.model, k.status, k.liveRows]), [['conn-admin', 'Contact', 'ok', 1]]);
+            const listed = (await (await admin('/admin/keys')).json()) as any;
+            assert.deepEqual(listed.keys.map((k: any) => [k.connectionId, k.model, k.status, k.liveRows]), [['conn-admin', 'Contact', 'ok', 1]]);
+            assert.deepEqual(listed.paging, { page: 1, perPage: 100, total: 1, pages: 1 });
+            // Paged like the status page, filters and all; a bad parameter is a 400 with its name.
+            assert.deepEqual(((await (await admin('/admin/keys?integration=other')).json()) as any).keys, []);
+            const bad = await admin('/admin/keys?per_page=0');
+            assert.equal(bad.status, 400);
+            assert.equal(((await bad.json()) as any).error.code, 'invalid_query');
         });
 
         test('reset + sweep deletes rows that vanished upstream after an emptyCache (soft mode keeps them as deleted)', async () => {
