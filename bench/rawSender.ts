@@ -7,6 +7,8 @@ import { connect, type Socket } from 'node:net';
 export interface RawSender {
     /** Sends the prepared request; resolves with the status once the whole answer is read. */
     send(request: Buffer): Promise<number>;
+    /** False once the daemon has closed the connection (an idle keep-alive one, after its timeout). */
+    isOpen(): boolean;
     close(): void;
 }
 
@@ -48,11 +50,14 @@ export function openRawSender(port: number): Promise<RawSender> {
         socket.once('connect', () =>
             resolve({
                 send(request) {
+                    // A write to a closed socket neither fails nor is answered: it would wait forever.
+                    if (socket.destroyed) return Promise.reject(new Error('the daemon closed the connection'));
                     return new Promise<number>((res, rej) => {
                         waiting = { resolve: res, reject: rej };
                         socket.write(request);
                     });
                 },
+                isOpen: () => !socket.destroyed,
                 close: () => socket.destroy(),
             }),
         );

@@ -127,6 +127,11 @@ export async function spawnLoadedFake(records: number): Promise<FakeNangoProcess
     return nango;
 }
 
+/** Requests the fake has answered so far (any route, any status). */
+export async function fakeRequestCount(nango: FakeNangoProcess): Promise<number> {
+    return (await nango.call<{ requestCount: number }>('stats')).requestCount;
+}
+
 /**
  * The ceiling's rows for records [start, end): the 13 columns of `nango_records` in table order,
  * with the payload the daemon stores (the record without `_nango_metadata`, id as a string).
@@ -270,6 +275,16 @@ export function logLines(child: ChildProcess): LogLines {
 export function cpuSeconds(pid: number): number {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * A process's main thread (the daemon's event loop): CPU time used, and time spent ready to run but
+ * waiting for a core (`/proc/<pid>/task/<pid>/schedstat`), in ms. On a shared machine the wait is
+ * what other processes took: an event-loop delay includes it.
+ */
+export function mainThreadSchedMs(pid: number): { cpuMs: number; waitMs: number } {
+    const [cpuNs, waitNs] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return { cpuMs: (cpuNs ?? NaN) / 1e6, waitMs: (waitNs ?? NaN) / 1e6 };
 }
 
 export function readPeakRssMb(pid: number): number {

@@ -6,7 +6,8 @@ import { createTestDatabase, type MirrorReader } from '../test/helpers/engines.j
 import { spawnFakeNango } from '../test/fakes/fakeNangoProcess.js';
 import { signWebhook, syncSuccessBody } from '../test/fakes/webhooks.js';
 import { openRawSender, rawRequest } from './rawSender.js';
-import { cpuSeconds, readPeakRssMb, SIGNING_KEY, startBenchDaemon, type Engine } from './shared.js';
+import { cpuSeconds, fakeRequestCount, readPeakRssMb, SIGNING_KEY, startBenchDaemon, type Engine } from './shared.js';
+import { percentile } from './stats.js';
 
 export interface FloodResult {
     engine: Engine;
@@ -56,7 +57,7 @@ export async function benchWebhookFlood(options: { engine: Engine; webhooks: num
             const latencies: number[] = [];
             let non2xx = 0;
             let next = 0;
-            const requests0 = await nangoRequestCount(nango);
+            const requests0 = await fakeRequestCount(nango);
             const cpu0 = { daemon: cpuSeconds(daemon.child.pid!), fakeNango: cpuSeconds(nango.child.pid!), senders: process.cpuUsage() };
             const t0 = performance.now();
             await Promise.all(
@@ -81,7 +82,7 @@ export async function benchWebhookFlood(options: { engine: Engine; webhooks: num
             };
             const exactKeys = await countExactKeys(reader);
             const peakRssMb = readPeakRssMb(daemon.child.pid!);
-            const nangoRequests = (await nangoRequestCount(nango)) - requests0;
+            const nangoRequests = (await fakeRequestCount(nango)) - requests0;
             const tenth = Math.ceil(latencies.length / 10);
             const p99ByTenthMs = Array.from({ length: 10 }, (_, i) => percentile(latencies.slice(i * tenth, (i + 1) * tenth), 0.99));
             return {
@@ -123,15 +124,6 @@ async function countExactKeys(reader: MirrorReader): Promise<number> {
         'SELECT s.status, (SELECT count(*) FROM nango_records r WHERE r.connection_id = s.connection_id) AS n FROM nango_sync_state s',
     );
     return counts.filter((r) => r.status === 'ok' && Number(r.n) === RECORDS_PER_KEY).length;
-}
-
-async function nangoRequestCount(nango: Awaited<ReturnType<typeof spawnFakeNango>>): Promise<number> {
-    return (await nango.call<{ requestCount: number }>('stats')).requestCount;
-}
-
-function percentile(values: number[], p: number): number {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 }
 
 /**

@@ -344,6 +344,21 @@ test('rateLimit429 answers 429 with Retry-After 0 and X-RateLimit-*', async (t) 
     assert.ok(ok.headers.get('x-ratelimit-reset'));
 });
 
+test('rateLimit429Share answers 429 to the requests its draw picks, until clearFaults', async (t) => {
+    const fake = await startFake(t);
+    const draws = [0.1, 0.5, 0.19, 0.2];
+    fake.rateLimit429Share(0.2, 1, () => draws.shift() ?? 1);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await get(fake, 'model=Contact')).status);
+    assert.deepEqual(statuses, [429, 200, 429, 200]);
+    fake.rateLimit429Share(1, 1, () => 0);
+    const limited = await get(fake, 'model=Contact');
+    assert.equal(limited.headers.get('retry-after'), '1');
+    assert.equal(limited.headers.get('x-ratelimit-remaining'), '0');
+    fake.clearFaults();
+    assert.equal((await get(fake, 'model=Contact')).status, 200);
+});
+
 test('an enforced rate limit answers 429 once the window budget is spent', async (t) => {
     const fake = await startFake(t, { rateLimitPerMinute: 2, enforceRateLimit: true });
     assert.equal((await get(fake, 'model=Contact')).headers.get('x-ratelimit-remaining'), '1');
@@ -411,6 +426,16 @@ test('child-process fake: ready line, control commands, stop', async () => {
         assert.ok(avg > 900 && avg < 1100, `~1 KB per record, got ${avg}`);
         await assert.rejects(nango.call('nope'), /unknown command/);
         assert.equal((await nango.call<{ requestCount: number }>('stats')).requestCount, 1);
+
+        // saveGeneratedAll is a sync run per key; setClockOffset moves the fake's clock, and so the runs' finishedAt.
+        await nango.call('setSyncs', { providerConfigKey: PCK, syncs: [{ name: 'deals', models: ['Deal'] }] });
+        await nango.call('setClockOffset', { ms: -3_600_000 });
+        await nango.call('saveGeneratedAll', { keys: [{ ...KEY, model: 'Deal' }], count: 2 });
+        const status = (await (await fetch(`${nango.baseUrl}/sync/status?provider_config_key=${PCK}&syncs=*`, { headers: { authorization: `Bearer ${API_KEY}` } })).json()) as {
+            syncs: Array<{ finishedAt?: string; recordCount: Record<string, number> }>;
+        };
+        assert.deepEqual(status.syncs.map((s) => s.recordCount), [{ Deal: 2 }]);
+        assert.ok(Date.parse(status.syncs[0]!.finishedAt!) < Date.now() - 3_000_000, `finishedAt an hour back, got ${status.syncs[0]!.finishedAt}`);
     } finally {
         await nango.stop();
     }

@@ -265,18 +265,28 @@ export class FakeNango {
 
     /** The next `times` requests to `path` get Nango's 429 with Retry-After and X-RateLimit-*. */
     rateLimit429(times: number, retryAfterSeconds = 0, path: FakeRoute = '/records'): void {
-        for (let i = 0; i < times; i++) {
-            this.faultQueue.push({ path, make: () => ({
-                status: 429,
-                body: path === '/records' ? RECORDS_429 : { error: { code: 'too_many_request', method: 'GET', path } },
-                headers: {
-                    'Retry-After': String(retryAfterSeconds),
-                    'X-RateLimit-Limit': String(this.rateLimit),
-                    'X-RateLimit-Remaining': '0',
-                    'X-RateLimit-Reset': String(Math.ceil(this.wallClockMs() / 1000) + retryAfterSeconds)
-                }
-            }) });
-        }
+        for (let i = 0; i < times; i++) this.faultQueue.push({ path, make: () => this.rateLimitedAnswer(retryAfterSeconds, path) });
+    }
+
+    /**
+     * A share of `GET /records` requests (`random() < share`, one draw each) get the same 429 until
+     * `clearFaults` (or `inject`) replaces it: a rate limit the app keeps hitting, for benches.
+     */
+    rateLimit429Share(share: number, retryAfterSeconds: number, random: () => number): void {
+        this.inject(() => (random() < share ? this.rateLimitedAnswer(retryAfterSeconds, '/records') : undefined));
+    }
+
+    private rateLimitedAnswer(retryAfterSeconds: number, path: FakeRoute): Fault {
+        return {
+            status: 429,
+            body: path === '/records' ? RECORDS_429 : { error: { code: 'too_many_request', method: 'GET', path } },
+            headers: {
+                'Retry-After': String(retryAfterSeconds),
+                'X-RateLimit-Limit': String(this.rateLimit),
+                'X-RateLimit-Remaining': '0',
+                'X-RateLimit-Reset': String(Math.ceil(this.wallClockMs() / 1000) + retryAfterSeconds)
+            }
+        };
     }
 
     clearFaults(): void {

@@ -17,9 +17,12 @@
  *   addConnection {providerConfigKey, connectionId}       deleteConnection {providerConfigKey, connectionId}
  *   saveGenerated {key, count, recordBytes?=1000, start?=0, version?=0, batchSize?=1000}
  *                 → records ids start..start+count-1 (numeric), see generatedRecords.ts
+ *   saveGeneratedAll {keys, count, recordBytes?, start?, version?, batchSize?} → the same for each key (one sync run each)
  *   save {key, records}    batchDelete {key, objects}    trackDelete {key, ids}    prune {key, ids?}
  *   emptyCache {key}       rateLimit429 {times, retryAfterSeconds?}    failNext {n, fault}
- *   setSyncs {providerConfigKey, syncs: [{name, models}]}   (flag --clock-offset-ms shifts the fake's wall clock)
+ *   rateLimit429Share {share, retryAfterSeconds?=0, seed?=1} → that share of GET /records answers are 429 until clearFaults
+ *   setSyncs {providerConfigKey, syncs: [{name, models}]}
+ *   setClockOffset {ms}    Nango's clock against this machine's from now on (flag --clock-offset-ms sets it at start)
  *   clearFaults            stats → {requestCount, rssBytes, heapUsedBytes}
  *   requests {last?=100} → the last logged requests      stop → answers, closes, exits 0
  * Closing stdin also stops the process.
@@ -30,6 +33,7 @@ import { FakeNango, type FakeSync, type Fault } from './fakeNango.js';
 import { DEFAULT_FAKE_API_KEY } from './fakeNangoProcess.js';
 import type { RecordInput, StoreKey } from './fakeRecordStore.js';
 import { generatedRecord } from './generatedRecords.js';
+import { seededRandom } from '../helpers/seededRandom.js';
 
 function flag(name: string): string | undefined {
     const i = process.argv.indexOf(`--${name}`);
@@ -43,6 +47,16 @@ function writeLine(value: unknown): Promise<void> {
 
 type Args = Record<string, unknown>;
 
+/** Nango's wall clock against this machine's, in ms: `--clock-offset-ms`, then `setClockOffset`. */
+let clockOffsetMs = Number(flag('clock-offset-ms') ?? 0);
+
+function saveGenerated(fake: FakeNango, key: StoreKey, a: Args) {
+    const start = Number(a['start'] ?? 0);
+    const bytes = Number(a['recordBytes'] ?? 1000);
+    const version = Number(a['version'] ?? 0);
+    return fake.saveGenerated(key, Number(a['count']), (i) => generatedRecord(start + i, bytes, version), Number(a['batchSize'] ?? 1000));
+}
+
 function run(fake: FakeNango, cmd: string, a: Args): unknown {
     const key = a['key'] as StoreKey;
     switch (cmd) {
@@ -51,12 +65,11 @@ function run(fake: FakeNango, cmd: string, a: Args): unknown {
             return null;
         case 'deleteConnection':
             return fake.deleteConnection(String(a['providerConfigKey']), String(a['connectionId']));
-        case 'saveGenerated': {
-            const start = Number(a['start'] ?? 0);
-            const bytes = Number(a['recordBytes'] ?? 1000);
-            const version = Number(a['version'] ?? 0);
-            return fake.saveGenerated(key, Number(a['count']), (i) => generatedRecord(start + i, bytes, version), Number(a['batchSize'] ?? 1000));
-        }
+        case 'saveGenerated':
+            return saveGenerated(fake, key, a);
+        case 'saveGeneratedAll':
+            for (const k of a['keys'] as StoreKey[]) saveGenerated(fake, k, a);
+            return null;
         case 'save':
             return fake.save(key, a['records'] as RecordInput[]);
         case 'batchDelete':
@@ -69,6 +82,14 @@ function run(fake: FakeNango, cmd: string, a: Args): unknown {
             return fake.emptyCache(key);
         case 'rateLimit429':
             fake.rateLimit429(Number(a['times']), Number(a['retryAfterSeconds'] ?? 0));
+            return null;
+        case 'rateLimit429Share': {
+            const random = seededRandom(Number(a['seed'] ?? 1));
+            fake.rateLimit429Share(Number(a['share']), Number(a['retryAfterSeconds'] ?? 0), () => random.next());
+            return null;
+        }
+        case 'setClockOffset':
+            clockOffsetMs = Number(a['ms']);
             return null;
         case 'failNext':
             fake.failNext(Number(a['n']), a['fault'] as Fault);
@@ -92,8 +113,7 @@ function run(fake: FakeNango, cmd: string, a: Args): unknown {
 
 async function main(): Promise<void> {
     const apiKey = flag('api-key') ?? process.env['FAKE_NANGO_API_KEY'] ?? DEFAULT_FAKE_API_KEY;
-    const clockOffsetMs = Number(flag('clock-offset-ms') ?? 0);
-    const fake = new FakeNango({ apiKey, maxLog: Number(flag('max-log') ?? 1000), ...(clockOffsetMs === 0 ? {} : { wallClockMs: () => Date.now() + clockOffsetMs }) });
+    const fake = new FakeNango({ apiKey, maxLog: Number(flag('max-log') ?? 1000), wallClockMs: () => Date.now() + clockOffsetMs });
     const baseUrl = await fake.start(Number(flag('port') ?? 0), flag('host') ?? '127.0.0.1');
     await writeLine({ ready: baseUrl, apiKey });
 
