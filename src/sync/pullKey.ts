@@ -40,6 +40,8 @@ export type PullOutcome =
  */
 export interface PullTurn {
     shouldYield(): boolean;
+    /** Aborted when the scheduler needs the slot now: the pull stops where it is (a page commits whole or not at all) and yields. */
+    signal: AbortSignal;
 }
 
 export async function pullKey(deps: PullDeps, key: SyncKey, signal: AbortSignal, reason?: string, turn?: PullTurn): Promise<PullOutcome> {
@@ -91,7 +93,7 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
         return outcome;
     };
     try {
-        for await (const { rows } of deps.pages.pages(key, cursor, deps.pageSize, signal, ctx.reason)) {
+        for await (const { rows } of deps.pages.pages(key, cursor, deps.pageSize, ctx.turn ? AbortSignal.any([signal, ctx.turn.signal]) : signal, ctx.reason)) {
             // An empty page leaves the cursor where it is.
             if (rows.length === 0) break;
             const last = rows[rows.length - 1]!;
@@ -126,6 +128,11 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
         if (signal.aborted) {
             await session.abandon(at);
             return finish({ outcome: 'aborted', records, pages });
+        }
+        if (ctx.turn?.signal.aborted) {
+            // Stopped for an announced pull: what was committed stays, the rest resumes from the cursor.
+            await session.abandon(at);
+            return finish({ outcome: 'yielded', records, pages });
         }
         if (isUnknownConnection(err)) {
             await session.markGone('Nango does not know this connection (400 unknown_connection); it is left alone until a webhook names it again.', at);

@@ -87,6 +87,12 @@ interface Entry {
     earlier?: { records: number; pages: number };
 }
 
+/** A background pull running now, and how to ask it for its slot back at once. */
+interface RunningTurn {
+    controller: AbortController;
+    startedAt: number;
+}
+
 export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
     const queue = new PQueue({ concurrency: deps.concurrency });
     const entries = new Map<string, Entry>();
@@ -125,7 +131,25 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
     /** Slots taken or promised: deferred pulls hold none. */
     const busyCount = () => entries.size - deferred.size;
 
+    /** Background pulls running now: an announced pull with no free slot takes one of theirs. */
+    const runningBackground = new Map<Entry, RunningTurn>();
+
+    /**
+     * An announced pull was queued: if every slot is taken, the background pull that started last
+     * (the least work lost) stops now, even while it waits at the 429 gate or for a page; it resumes
+     * from its cursor later. One per announced pull queued.
+     */
+    function takeSlotForAnnounced(): void {
+        if (queue.pending < deps.concurrency) return;
+        let newest: RunningTurn | undefined;
+        for (const turn of runningBackground.values()) {
+            if (!turn.controller.signal.aborted && (!newest || turn.startedAt > newest.startedAt)) newest = turn;
+        }
+        newest?.controller.abort(new Error('an announced pull needs the slot'));
+    }
+
     const enqueue = (ks: string, entry: Entry) => {
+        if (!isBackground(entry.reason)) takeSlotForAnnounced();
         void queue.add(() => run(ks, entry), { id: ks, priority: PRIORITY[entry.reason] }).catch((err: unknown) => {
             deps.logger.error({ err }, 'pull task failed unexpectedly');
         });
@@ -150,6 +174,7 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
             deps.logger.error({ err }, 'pull crashed');
             outcome = { outcome: 'failed', records: 0, pages: 0, code: 'internal_error', error: String(err) };
         }
+        runningBackground.delete(entry);
         if (outcome.outcome === 'yielded') return requeue(ks, entry, outcome);
         // Its waiters get the whole pull, every turn of it.
         const earlier = entry.earlier;
@@ -159,7 +184,10 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
     const turnMs = deps.turnMs ?? 30_000;
     function turnOf(entry: Entry): PullTurn {
         const started = performance.now();
+        const controller = new AbortController();
+        if (isBackground(entry.reason)) runningBackground.set(entry, { controller, startedAt: started });
         return {
+            signal: controller.signal,
             shouldYield() {
                 if (queue.size === 0 || stopped) return false;
                 // An announced change never waits more than a page of a background pull.
@@ -220,6 +248,7 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
                         // was announced, so it no longer counts as found by reconcile.
                         entry.reason = reason;
                         raisePriority(ks, PRIORITY[reason]);
+                        takeSlotForAnnounced();
                     }
                 } else if (entry.state === 'deferred') {
                     entry.waiters.push({ resolve });

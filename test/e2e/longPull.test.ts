@@ -56,6 +56,25 @@ for (const engine of engines) {
             await assertMirrorExact(h, small);
         });
 
+        test('a background pull waiting for a page (or at the 429 gate) gives its slot to an announced change at once', async () => {
+            const { h, big, small, events } = await setUp({});
+            // big's first page does not come until the test says so: its pull holds the only slot.
+            let release!: () => void;
+            const held = new Promise<void>((r) => (release = r));
+            let asked = 0;
+            h.fake.inject(({ headers }) => (headers['connection-id'] === big.connectionId && ++asked === 1 ? { until: held } : undefined));
+            const pass = h.daemon.reconciler.runPass();
+            await waitFor(() => asked === 1, 10_000, "the pass's pull of big to ask for its first page");
+            h.fake.save(fakeKey(small), [{ id: 'announced-now' }]);
+            assert.equal((await h.sendSync(small)).status, 200);
+            await waitFor(() => events.includes('small:ok'), 5000, "the webhook's pull, while big's page is still held");
+            assert.deepEqual(events, ['big:yielded', 'small:ok']);
+            release();
+            assert.equal(await pass, 200, "big's pull resumed and read everything");
+            await assertMirrorExact(h, big);
+            await assertMirrorExact(h, small);
+        });
+
         test('an announced long pull gives its slot back after its turn while another key waits, and resumes from its cursor', async () => {
             const { h, big, small, events, pages } = await setUp({ daemon: { pullTurnMs: 200 } });
             const bigWebhook = h.sendSync(big);
