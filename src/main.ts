@@ -186,7 +186,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         // With the timer on, its first pass (now) discovers; with it off, discover once here.
         if (discover && config.sync.reconcileIntervalSeconds === 0) {
             void discoverAtStartup({
-                discover: () => discover().then(() => scheduler.wakeDue()),
+                discover: () => discover().then(() => scheduler.wakeDue({ drain: true })),
                 logger,
                 delayMs: config.sync.retry.failedPullDelayMs,
                 maxDelayMs: config.sync.retry.failedPullMaxDelayMs,

@@ -61,8 +61,12 @@ export interface PullScheduler {
      * requests join exactly one follow-up. Resolves when the pull that covers this request ends.
      */
     request(key: SyncKey, reason: PullReason): Promise<ScheduledOutcome>;
-    /** Requests every stored request that is due; also run on a timer once started. */
-    wakeDue(): Promise<void>;
+    /**
+     * Requests every stored request that is due; also run on a timer once started. `drain`: the
+     * caller stored requests nobody else schedules (discovery's seeds): look again each time a slot
+     * frees, however fresh they are, until a look leaves none behind.
+     */
+    wakeDue(options?: { drain?: boolean }): Promise<void>;
     start(): void;
     /** Stops taking work, aborts pulls in flight (a page commits or rolls back whole) and waits. */
     stop(): Promise<void>;
@@ -105,6 +109,8 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
     let waking: Promise<void> | undefined;
     /** The last look at the store found due keys it had no free slot for. */
     let leftBehind = false;
+    /** wakeDue({ drain: true }) was asked: fresh requests count as left behind (nobody else schedules them). */
+    let draining = false;
     let stopped = false;
     /** Background pulls waiting for the API budget's window to end, and the timer that puts them back. */
     const deferred = new Map<string, Entry>();
@@ -267,7 +273,8 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
             });
         },
 
-        wakeDue() {
+        wakeDue(options) {
+            if (options?.drain) draining = true;
             // One look at a time: two overlapping looks could both see a key as idle.
             waking ??= (async () => {
                 try {
@@ -288,13 +295,15 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
                         if ((busyUntil.get(ks) ?? 0) > Date.now()) continue;
                         if (free <= 0) {
                             // Sorted oldest first: once one fresh request is met, the rest are fresh too.
-                            leftBehind = requestedAt === null || Date.parse(requestedAt) < freshSince;
+                            leftBehind = draining || requestedAt === null || Date.parse(requestedAt) < freshSince;
                             break;
                         }
                         busyUntil.delete(ks);
                         free--;
                         void scheduler.request(key, announced ? 'pending' : 'seeded');
                     }
+                    // Nothing left behind: what discovery stored is all scheduled.
+                    if (!leftBehind) draining = false;
                 } catch (err) {
                     deps.logger.error({ err }, 'could not read pending pull requests');
                 } finally {
