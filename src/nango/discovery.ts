@@ -1,5 +1,7 @@
 import { createNangoGet, type NangoClientOptions, type NangoGet } from './client.js';
 import { NangoProtocolError, isNangoApiError } from './errors.js';
+import type { SchemaSync } from '../domain/generatedViews.js';
+import type { JsonSchemaDocument, LegacyModelEntry } from '../domain/modelSchema.js';
 
 /**
  * One item of `GET /connections` (`ApiPublicConnection` in @nangohq/types, built by
@@ -16,12 +18,27 @@ export interface PublicConnection {
     created: string;
 }
 
-/** One sync of `GET /scripts/config` (`NangoSyncConfig`); only what discovery reads. */
-export interface ScriptsConfigSync {
+/**
+ * One sync of `GET /scripts/config` (`NangoSyncConfig`): what discovery reads, and what the
+ * generated typed views read (src/domain/modelSchema.ts). Everything but `name` is read loosely: a
+ * field of an unexpected shape is left out (or `null`/`[]`), never an error, so a malformed schema
+ * never breaks discovery.
+ */
+export interface ScriptsConfigSync extends SchemaSync {
     name: string;
-    /** The models the sync writes: what `GET /records?model=` takes. */
+    /** The models the sync writes (base names): what `GET /records?model=` takes. */
     returns: string[];
     enabled?: boolean;
+    /** Changes on every deploy. */
+    id?: number;
+    /** The developer's version, or bumped when the compiled code changed. */
+    version?: string;
+    /** The deploy time (ISO). */
+    last_deployed?: string;
+    /** `{definitions: {<Model>: JSON Schema}}`; `null` when Nango sent none (rows before 2024-06) or not an object. */
+    json_schema: JsonSchemaDocument | null;
+    /** The legacy model list; only entries with a string `name` are kept, `fields` as a list (else `[]`). */
+    models: LegacyModelEntry[];
 }
 
 /**
@@ -154,7 +171,8 @@ function parseConnections(body: string): PublicConnection[] {
     return out;
 }
 
-function parseScriptsConfig(body: string): ScriptsConfigEntry[] {
+/** The body of `GET /scripts/config`; throws `NangoProtocolError` only when an entry lacks `providerConfigKey` or `syncs`. */
+export function parseScriptsConfig(body: string): ScriptsConfigEntry[] {
     const parsed = parseJson(body, 'GET /scripts/config');
     if (!Array.isArray(parsed)) throw new NangoProtocolError('GET /scripts/config answered 2xx with something other than a list.');
     return parsed.map((entry: unknown): ScriptsConfigEntry => {
@@ -164,8 +182,24 @@ function parseScriptsConfig(body: string): ScriptsConfigEntry[] {
         const syncs = (entry['syncs'] as unknown[]).flatMap((s): ScriptsConfigSync[] => {
             if (!isRecord(s) || typeof s['name'] !== 'string') return [];
             const returns = Array.isArray(s['returns']) ? s['returns'].filter((m): m is string => typeof m === 'string') : [];
-            return [{ name: s['name'], returns, ...(typeof s['enabled'] === 'boolean' ? { enabled: s['enabled'] } : {}) }];
+            return [
+                {
+                    name: s['name'],
+                    returns,
+                    ...(typeof s['enabled'] === 'boolean' ? { enabled: s['enabled'] } : {}),
+                    ...(typeof s['id'] === 'number' ? { id: s['id'] } : {}),
+                    ...(typeof s['version'] === 'string' ? { version: s['version'] } : {}),
+                    ...(typeof s['last_deployed'] === 'string' ? { last_deployed: s['last_deployed'] } : {}),
+                    json_schema: isRecord(s['json_schema']) ? s['json_schema'] : null,
+                    models: Array.isArray(s['models']) ? s['models'].flatMap(legacyModelEntry) : [],
+                },
+            ];
         });
         return { providerConfigKey: entry['providerConfigKey'], ...(typeof entry['provider'] === 'string' ? { provider: entry['provider'] } : {}), syncs };
     });
+}
+
+function legacyModelEntry(m: unknown): LegacyModelEntry[] {
+    if (!isRecord(m) || typeof m['name'] !== 'string') return [];
+    return [{ name: m['name'], fields: Array.isArray(m['fields']) ? (m['fields'] as unknown[]) : [] }];
 }

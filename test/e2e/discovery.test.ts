@@ -145,7 +145,7 @@ describe('discovery client', () => {
         assert.deepEqual(fake.requests.map((r) => [r.status, r.query]), [[400, { limit: '2', page: '0' }], [200, {}]]);
     });
 
-    test('a 429 is waited out at the gate; a 5xx is retried; scripts config keeps only what discovery needs', async (t) => {
+    test('a 429 is waited out at the gate; a 5xx is retried; scripts config keeps what discovery and the typed views need', async (t) => {
         const fake = await startFake(t);
         fake.setSyncs('hubspot', [{ name: 'contacts', models: ['Contact'] }]);
         fake.rateLimit429(1, 0, '/scripts/config');
@@ -155,7 +155,27 @@ describe('discovery client', () => {
         const config = await clientFor(fake, { gate }).getScriptsConfig();
         assert.ok(Date.now() - t0 >= 1000, 'Retry-After 0 means a second');
         assert.ok(gate.closedMsTotal >= 1000);
-        assert.deepEqual(config, [{ providerConfigKey: 'hubspot', provider: 'hubspot', syncs: [{ name: 'contacts', returns: ['Contact'], enabled: true }] }]);
+        const [sync] = config[0]!.syncs;
+        assert.deepEqual(config, [
+            {
+                providerConfigKey: 'hubspot',
+                provider: 'hubspot',
+                syncs: [
+                    {
+                        name: 'contacts',
+                        returns: ['Contact'],
+                        enabled: true,
+                        id: sync!.id,
+                        version: '1',
+                        last_deployed: sync!.last_deployed,
+                        json_schema: { definitions: { Contact: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } } },
+                        models: [{ name: 'Contact', fields: [{ name: 'id', type: 'string' }] }],
+                    },
+                ],
+            },
+        ]);
+        assert.equal(typeof sync!.id, 'number');
+        assert.match(sync!.last_deployed!, /^\d{4}-\d{2}-\d{2}T/);
         assert.deepEqual(fake.requests.map((r) => r.status), [429, 503, 200]);
     });
 });
