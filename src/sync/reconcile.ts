@@ -6,12 +6,14 @@ import { dateToMicroIso } from '../domain/timestamps.js';
 import type { SyncStatusClient, SyncStatusItem } from '../nango/syncStatus.js';
 import type { KeyStates, Leases, PullRequests } from '../storage/store.js';
 import { planReconcile } from './planReconcile.js';
-import type { PullScheduler, ScheduledOutcome } from './pullScheduler.js';
+import type { PullScheduler } from './pullScheduler.js';
 import type { KeyStatus } from '../domain/keyState.js';
 import { inBatches, yieldToLoop } from '../lib/yieldToLoop.js';
 
-/** Keys read, seeded, recorded or requested between two turns of the event loop. */
+/** Keys read, seeded or recorded between two turns of the event loop. */
 const BATCH = 1000;
+/** The pass's keys with the scheduler at once: more than any `sync.concurrency` keeps busy (at most 256), far fewer than a pass has keys. */
+const PASS_LANES = 512;
 
 export interface ReconcilerDeps {
     keys: Pick<KeyStates, 'listKeysAfter' | 'listCountDrift'>;
@@ -144,14 +146,20 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             unchanged = plan.unchanged;
             deps.logger.debug({ ...plan.reasons, unchanged }, 'reconcile plan');
         }
-        const requested: Array<Promise<ScheduledOutcome>> = [];
-        await inBatches(keys, BATCH, async (batch) => {
-            for (const key of batch) requested.push(deps.scheduler.request(key, 'reconcile'));
-        });
-        const outcomes = await Promise.all(requested);
-        // Only pulls the pass itself started: records a webhook-led pull found were announced.
-        const found = outcomes.filter((o) => o.reason === 'reconcile').reduce((n, o) => n + o.records, 0);
-        const failed = outcomes.filter((o) => o.outcome === 'failed').length;
+        // A bounded number of the pass's keys are with the scheduler at a time: 20,000 queued at once
+        // held 20,000 entries and their promises (peak RSS), and announced pulls overtake these anyway.
+        let found = 0;
+        let failed = 0;
+        let next = 0;
+        const lane = async () => {
+            while (next < keys.length) {
+                const outcome = await deps.scheduler.request(keys[next++]!, 'reconcile');
+                // Only pulls the pass itself started: records a webhook-led pull found were announced.
+                if (outcome.reason === 'reconcile') found += outcome.records;
+                if (outcome.outcome === 'failed') failed++;
+            }
+        };
+        await Promise.all(Array.from({ length: Math.min(PASS_LANES, keys.length) }, lane));
         deps.logger.info(
             { keys: keys.length, unchanged, discovered, found, failed, durationMs: Math.round(performance.now() - started) },
             `reconcile pass found ${found} records that no webhook announced`,
