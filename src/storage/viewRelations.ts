@@ -1,5 +1,5 @@
 import type { GeneratedViewSpec, IndexSpec, TypedIndexSpec, ViewSpec } from '../domain/viewSpec.js';
-import type { GeneratedViewRecord } from './store.js';
+import type { GeneratedViewRecord, GeneratedViewsApplied } from './store.js';
 
 /**
  * The bookkeeping of `nango_mirror_views`, the same on both engines: which views and indexes the
@@ -137,6 +137,28 @@ export function generatedRelations(
         rows.push({ name: i.name, kind: 'generated_index', definition, providerConfigKey: i.providerConfigKey, model: i.model, schemaVersion: null, syncName: null, syncVersion: null, spec: null });
     }
     return { rows, unindexable };
+}
+
+/**
+ * One generated apply, for an engine to run: `wanted` (given the rows in place, read under the
+ * apply's lock) and, once it ran, `result`.
+ */
+export function generatedApply(
+    views: readonly GeneratedViewSpec[],
+    indexes: readonly TypedIndexSpec[],
+    render: GeneratedRenderer,
+): { wanted: (previous: readonly RelationRow[]) => RelationRow[]; result: (changes: RelationChanges) => GeneratedViewsApplied } {
+    let shadowed = new Set<string>();
+    let unindexable: string[] = [];
+    return {
+        wanted(previous) {
+            shadowed = shadowedViews(previous, views);
+            const made = generatedRelations(views, indexes, shadowed, render);
+            unindexable = made.unindexable;
+            return made.rows;
+        },
+        result: (changes) => ({ created: changes.create.map((r) => r.name), dropped: changes.drop.map((r) => r.name), shadowed: [...shadowed], unindexable }),
+    };
 }
 
 /** A `generated_view` row as `Schema.listGeneratedViews` returns it. */

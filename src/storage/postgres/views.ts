@@ -2,19 +2,7 @@ import type pg from 'pg';
 import type { GeneratedViewColumn, GeneratedViewSpec, IndexSpec, TypedIndexSpec, ViewColumnType, ViewSpec } from '../../domain/viewSpec.js';
 import { quoteIdentifier, sqlLiteral } from '../sqlLiteral.js';
 import type { GeneratedViewsApplied } from '../store.js';
-import {
-    configRelations,
-    generatedRelations,
-    isIndexKind,
-    planRelations,
-    RELATION_COLUMNS,
-    relationParams,
-    SELECT_RELATIONS,
-    shadowedViews,
-    type RelationChanges,
-    type RelationOwner,
-    type RelationRow,
-} from '../viewRelations.js';
+import { configRelations, generatedApply, isIndexKind, planRelations, RELATION_COLUMNS, relationParams, SELECT_RELATIONS, type RelationChanges, type RelationOwner, type RelationRow } from '../viewRelations.js';
 
 const pathLiteral = (segments: readonly string[]) => sqlLiteral(`{${segments.join(',')}}`);
 
@@ -153,13 +141,6 @@ export async function applyPostgresViews(client: pg.PoolClient, schema: string, 
 
 /** The generated views (Schema.applyGeneratedViews). */
 export async function applyPostgresGeneratedViews(client: pg.PoolClient, schema: string, views: readonly GeneratedViewSpec[], indexes: readonly TypedIndexSpec[]): Promise<GeneratedViewsApplied> {
-    let shadowed = new Set<string>();
-    let unindexable: string[] = [];
-    const changes = await applyPostgresRelations(client, schema, 'generated', (previous) => {
-        shadowed = shadowedViews(previous, views);
-        const made = generatedRelations(views, indexes, shadowed, { view: (v, all) => postgresGeneratedViewSql(schema, v, all), index: (i) => postgresTypedIndexSql(schema, i) });
-        unindexable = made.unindexable;
-        return made.rows;
-    });
-    return { created: changes.create.map((r) => r.name), dropped: changes.drop.map((r) => r.name), shadowed: [...shadowed], unindexable };
+    const apply = generatedApply(views, indexes, { view: (v, all) => postgresGeneratedViewSql(schema, v, all), index: (i) => postgresTypedIndexSql(schema, i) });
+    return apply.result(await applyPostgresRelations(client, schema, 'generated', apply.wanted));
 }

@@ -2,19 +2,7 @@ import type Database from 'better-sqlite3';
 import type { GeneratedViewColumn, GeneratedViewSpec, IndexSpec, TypedIndexSpec, ViewColumnType, ViewSpec } from '../../domain/viewSpec.js';
 import { quoteIdentifier, sqlLiteral } from '../sqlLiteral.js';
 import type { GeneratedViewsApplied } from '../store.js';
-import {
-    configRelations,
-    generatedRelations,
-    isIndexKind,
-    planRelations,
-    RELATION_COLUMNS,
-    relationParams,
-    SELECT_RELATIONS,
-    shadowedViews,
-    type RelationChanges,
-    type RelationOwner,
-    type RelationRow,
-} from '../viewRelations.js';
+import { configRelations, generatedApply, isIndexKind, planRelations, RELATION_COLUMNS, relationParams, SELECT_RELATIONS, type RelationChanges, type RelationOwner, type RelationRow } from '../viewRelations.js';
 
 /** Back to `$.a.b[0]` for SQLite's json functions (config paths: identifiers and array indexes only). */
 function sqliteJsonPath(segments: readonly string[]): string {
@@ -139,13 +127,6 @@ export function applySqliteViews(sqlite: Database.Database, views: readonly View
 
 /** The generated views (Schema.applyGeneratedViews). */
 export function applySqliteGeneratedViews(sqlite: Database.Database, views: readonly GeneratedViewSpec[], indexes: readonly TypedIndexSpec[]): GeneratedViewsApplied {
-    let shadowed = new Set<string>();
-    let unindexable: string[] = [];
-    const changes = applySqliteRelations(sqlite, 'generated', (previous) => {
-        shadowed = shadowedViews(previous, views);
-        const made = generatedRelations(views, indexes, shadowed, { view: sqliteGeneratedViewSql, index: sqliteTypedIndexSql });
-        unindexable = made.unindexable;
-        return made.rows;
-    });
-    return { created: changes.create.map((r) => r.name), dropped: changes.drop.map((r) => r.name), shadowed: [...shadowed], unindexable };
+    const apply = generatedApply(views, indexes, { view: sqliteGeneratedViewSql, index: sqliteTypedIndexSql });
+    return apply.result(applySqliteRelations(sqlite, 'generated', apply.wanted));
 }
