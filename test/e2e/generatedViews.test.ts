@@ -105,6 +105,34 @@ for (const engine of engines) {
         });
     });
 
+    describe(`[${engine}] typed views: a webhook for a model never looked at`, () => {
+        let h: Harness;
+        before(async () => {
+            h = await startHarness({ engine, config: VIEWS_ON, daemon: { viewsRefreshIntervalMs: 50 } });
+        });
+        after(() => h.close());
+
+        test('gets its view soon after, without a reconcile pass', async () => {
+            h.fake.setScriptsConfig(rawEntries);
+            const key = testKey('Contact', 'conn-new', 'base', 'hubspot');
+            h.fake.addConnection(key.providerConfigKey, key.connectionId);
+            h.fake.save(fakeKey(key), [{ id: 'c1', email: 'c1@x.example' }]);
+            const asked = () => h.fake.requests.filter((r) => r.path === '/scripts/config').length;
+            await waitFor(() => asked() === 1, 10_000, 'the start-up read');
+            await new Promise((r) => setTimeout(r, 100));
+            const before = asked();
+            await h.sendSync(key);
+            await waitFor(async () => (await generatedNames(h)).includes('nango_hubspot_contact'), 10_000, 'the view');
+            await h.waitIdle();
+            assert.deepEqual(await h.reader.all('SELECT id, email FROM nango_hubspot_contact'), [{ id: 'c1', email: 'c1@x.example' }]);
+            // Seen now: more webhooks for it ask Nango nothing.
+            await h.sendSync(key);
+            await h.waitIdle();
+            await new Promise((r) => setTimeout(r, 200));
+            assert.equal(asked() - before, 1);
+        });
+    });
+
     describe(`[${engine}] typed views: legacy fields, untyped models, config views, auto off`, () => {
         const legacy = {
             providerConfigKey: 'legacy-crm',
