@@ -13,9 +13,11 @@ const USAGE = `Usage: nango-mirror <command> [--config <file>]
 Commands:
   serve                                   run the daemon (what \`npm start\` runs)
   migrate                                 apply database migrations and exit
-  status [--json] [--integration i] [--connection c] [--status s]
+  status [--json [--views]] [--integration i] [--connection c] [--status s]
                                           one row per key: status, Nango's status, cursor age, last
-                                          success, rows, errors; s is pending, running, ok, failed or gone
+                                          success, rows, errors; s is pending, running, ok, failed or gone;
+                                          then the typed views generated from Nango's schemas. --json
+                                          prints the keys' array; with --views, {keys, views}
   sync <providerConfigKey> <connectionId> <model> [--variant v] [--wait]
                                           request a pull; --wait exits 0 once the mirror is current
   resync <providerConfigKey> <connectionId> <model> [--variant v] [--sweep] [--wait]
@@ -39,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
             variant: { type: 'string' },
             wait: { type: 'boolean' },
             sweep: { type: 'boolean' },
+            views: { type: 'boolean' },
         },
     });
     const command = positionals[0] ?? 'serve';
@@ -58,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
                 console.error(`--status: expected one of ${KEY_STATES.join(', ')}, got ${JSON.stringify(status)}.`);
                 return 2;
             }
-            return statusCommand(loadConfigFile(configPath), { json: values.json ?? false, integration: values.integration, connection: values.connection, status: status as KeyState | undefined });
+            return statusCommand(loadConfigFile(configPath), { json: values.json ?? false, views: values.views ?? false, integration: values.integration, connection: values.connection, status: status as KeyState | undefined });
         }
         case 'sync':
         case 'resync': {

@@ -22,6 +22,9 @@ import { openStore } from './storage/openStore.js';
 import type { Store } from './storage/store.js';
 import { createPuller } from './sync/createPuller.js';
 import { createDaemonDiscovery, discoverAtStartup } from './sync/discover.js';
+import { createTypedViews } from './sync/typedViews.js';
+import { createDiscoveryClient } from './nango/discovery.js';
+import type { SyncKey } from './domain/syncKey.js';
 import { createPullRequestBatcher } from './sync/pullRequestBatcher.js';
 import { createPullScheduler, type PullScheduler } from './sync/pullScheduler.js';
 import { createReconciler, type Reconciler } from './sync/reconcile.js';
@@ -56,6 +59,8 @@ export interface DaemonOptions {
     finishedAtSlackMs?: number;
     /** Internal knob: how long a pull holds its slot while others wait (pullScheduler.ts); tests shorten it. */
     pullTurnMs?: number;
+    /** Internal knob: a webhook naming a model without a typed view reads the scripts config at most once per this many ms. @default 30000 */
+    viewsRefreshIntervalMs?: number;
 }
 
 /**
@@ -118,6 +123,23 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         const discover = config.sync.discover
             ? createDaemonDiscovery({ ...nangoClient, store: store.requests, allowList: config.models, events, signal: discoveryAbort.signal })
             : undefined;
+        // The typed views from Nango's schemas: a background request too, through the same gate and budget.
+        const typedViews = config.sync.views.auto
+            ? createTypedViews({
+                  client: createDiscoveryClient({ ...nangoClient, onResponse: (status) => events.emit('nangoResponse', { status, reason: 'discovery' }) }),
+                  schema: store.schema,
+                  logger,
+                  models: config.models,
+                  prefix: config.sync.views.prefix,
+                  minIntervalMs: options.viewsRefreshIntervalMs ?? 30_000,
+                  signal: discoveryAbort.signal,
+              })
+            : undefined;
+        if (!typedViews) {
+            // Off: drop the views an earlier start made.
+            const dropped = await store.schema.applyGeneratedViews([], []);
+            if (dropped.dropped.length > 0) logger.info({ dropped: dropped.dropped }, 'sync.views.auto is off: generated views dropped');
+        }
         const metrics = createMetrics({ events, keys: store.keys, budget, registry: new Registry() });
         releasers.add('metrics', () => metrics.close());
         const syncStatus = createSyncStatusClient(nangoClient);
@@ -135,6 +157,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             events,
             intervalMs: config.sync.reconcileIntervalSeconds * 1000,
             ...(discover ? { discover } : {}),
+            ...(typedViews ? { refreshViews: () => typedViews.refresh() } : {}),
         });
         const postgres = config.notify.pgChannel === undefined ? undefined : createPostgresNotify(config.database.url);
         if (postgres) releasers.add('NOTIFY connection', () => postgres.close());
@@ -158,6 +181,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             logger,
             registry: metrics.registry,
             adminToken: config.admin.token,
+            ...(typedViews ? { onPullKeys: (keys: readonly SyncKey[]) => typedViews.notice(keys) } : {}),
         });
         const server = await listen(handler, config.server.port, config.server.host);
         let closed: Promise<void> | undefined;
@@ -172,6 +196,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         });
         releasers.add('reconcile and discovery', () => {
             discoveryAbort.abort();
+            typedViews?.stop();
             reconciler.stop();
         });
         // First of all at shutdown: no new connections (open ones are answered until closed above).
@@ -183,6 +208,12 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         notifier?.start();
         scheduler.start();
         reconciler.start();
+        // With the timer on, its first pass (now) reads the schemas; with it off, once here.
+        if (typedViews && config.sync.reconcileIntervalSeconds === 0) {
+            typedViews.refresh().catch((err: unknown) => {
+                if (!discoveryAbort.signal.aborted) logger.warn({ err }, "could not read Nango's scripts config at start-up; the typed views are left as they are");
+            });
+        }
         // With the timer on, its first pass (now) discovers; with it off, discover once here.
         if (discover && config.sync.reconcileIntervalSeconds === 0) {
             void discoverAtStartup({

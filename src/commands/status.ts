@@ -15,6 +15,11 @@ export interface StatusRow extends KeyStatus {
 
 export interface StatusOptions {
     json: boolean;
+    /**
+     * With `json`: print `{keys, views}` (the keys' array and the generated views) instead of the
+     * keys' array alone, which stays `status --json`'s shape for scripts that read it.
+     */
+    views?: boolean;
     /** Only keys of this integration (providerConfigKey). */
     integration?: string | undefined;
     /** Only keys of this connection. */
@@ -43,35 +48,49 @@ export async function statusCommand(config: Config, options: StatusOptions, out:
             lastSuccessAgeSeconds: age(s.lastSuccessAt),
             countDrift: drifting.has(keyString(s)),
         }));
+        const views = (await store.schema.listGeneratedViews()).map(({ spec: _spec, ...v }) => v);
         if (options.json) {
-            out(JSON.stringify(rows, null, 2));
+            out(JSON.stringify(options.views ? { keys: rows, views } : rows, null, 2));
             return 0;
         }
-        if (rows.length === 0) {
-            out('No keys yet: the mirror has not received a webhook (or discovery is off).');
-            return 0;
+        if (rows.length === 0) out('No keys yet: the mirror has not received a webhook (or discovery is off).');
+        else printTable(rows, out);
+        if (views.length > 0) {
+            out('');
+            out("Typed views from Nango's schemas (each with a <name>_all companion that keeps deleted rows):");
+            printColumns(
+                [['VIEW', 'INTEGRATION', 'MODEL', 'SCHEMA VERSION', 'SYNC', 'SYNC VERSION'], ...views.map((v) => [v.name, v.providerConfigKey, v.model, v.schemaVersion, v.syncName, v.syncVersion ?? '-'])],
+                out,
+            );
         }
-        const table = [
-            ['KEY', 'STATUS', 'NANGO', 'CURSOR AGE', 'LAST SUCCESS', 'ROWS', 'DELETED', 'NANGO ROWS', 'FAILURES', 'LAST ERROR'],
-            ...rows.map((r) => [
-                r.key,
-                shownState(r.status, isPending(r)),
-                r.nangoSyncStatus ?? '-',
-                duration(r.cursorAgeSeconds),
-                r.lastSuccessAt ? `${duration(r.lastSuccessAgeSeconds)} ago` : 'never',
-                String(r.liveRows),
-                String(r.deletedRows),
-                nangoRows(r),
-                String(r.consecutiveFailures),
-                r.lastError ? `${r.lastErrorCode ?? ''} ${r.lastError}`.trim().slice(0, 80) : '',
-            ]),
-        ];
-        const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-        for (const row of table) out(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
         return 0;
     } finally {
         await store.close();
     }
+}
+
+function printTable(rows: StatusRow[], out: (line: string) => void): void {
+    const table = [
+        ['KEY', 'STATUS', 'NANGO', 'CURSOR AGE', 'LAST SUCCESS', 'ROWS', 'DELETED', 'NANGO ROWS', 'FAILURES', 'LAST ERROR'],
+        ...rows.map((r) => [
+            r.key,
+            shownState(r.status, isPending(r)),
+            r.nangoSyncStatus ?? '-',
+            duration(r.cursorAgeSeconds),
+            r.lastSuccessAt ? `${duration(r.lastSuccessAgeSeconds)} ago` : 'never',
+            String(r.liveRows),
+            String(r.deletedRows),
+            nangoRows(r),
+            String(r.consecutiveFailures),
+            r.lastError ? `${r.lastErrorCode ?? ''} ${r.lastError}`.trim().slice(0, 80) : '',
+        ]),
+    ];
+    printColumns(table, out);
+}
+
+function printColumns(table: string[][], out: (line: string) => void): void {
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+    for (const row of table) out(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
 }
 
 /** Nango's record count, for base variants only (Nango reports a variant's base count); a drifting key also shows the live rows its last pull left. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MODEL_NAME_PATTERN, NANGO_NAME_MAX_LENGTH, PROVIDER_CONFIG_KEY_PATTERN, VARIANT_NAME_PATTERN } from '../domain/nangoNames.js';
+import { DEFAULT_VIEW_PREFIX, isValidViewPrefix } from '../domain/generatedViewNames.js';
 
 /** Names Nango accepts for an integration, a model and a variant (protocol §4.1). */
 const providerConfigKeyName = z.string().regex(PROVIDER_CONFIG_KEY_PATTERN).max(NANGO_NAME_MAX_LENGTH);
@@ -86,6 +87,22 @@ const syncSchema = z
             .default(false)
             .describe("On start-up and at every reconcile pass, list Nango's connections and sync models and seed a key for each (respecting `models`), so a fresh daemon backfills without waiting for webhooks. Keys the mirror knows are not written again; variants come from the pass's sync status and from webhooks. Discovery is a background request: it waits while the API budget is inside `sync.rateLimitReserve`."),
         retry: retrySchema,
+        views: z
+            .strictObject({
+                auto: z
+                    .boolean()
+                    .default(true)
+                    .describe(
+                        "Keep a typed view for every mirrored model from Nango's own model schema (`GET /scripts/config`), read on start-up, at each reconcile pass and when a webhook names a model without one; see [Typed views from Nango's schemas](#typed-views-from-nangos-schemas). `false` makes none (and drops those made before at the next start).",
+                    ),
+                prefix: z
+                    .string()
+                    .default(DEFAULT_VIEW_PREFIX)
+                    .refine(isValidViewPrefix, 'empty, or a lowercase identifier of at most 30 bytes, not starting with sqlite_')
+                    .describe('What every generated view name starts with: `<prefix><integration>_<model>` in snake_case. Empty, or a lowercase identifier of at most 30 bytes.'),
+            })
+            .prefault({})
+            .describe("Typed views generated from Nango's model schemas."),
     })
     .prefault({})
     .describe('How records are pulled.');
@@ -112,7 +129,10 @@ const modelEntrySchema = z.strictObject({
     model: modelName.describe('The model, as `GET /records?model=` takes it (e.g. `Contact`).'),
     variant: variantName.optional().describe('Omit to accept every variant of the model.'),
     view: viewSchema.optional(),
-    indexes: z.array(jsonPath).default([]).describe('JSON paths such as `"$.email"` the app filters on; each gets an expression index.'),
+    indexes: z
+        .array(z.union([jsonPath, identifier]))
+        .default([])
+        .describe('JSON paths such as `"$.email"` the app filters on, or column names of the model\'s generated view such as `"email"`; each gets an expression index (a column\'s is on the view\'s own expression, so filters on the view use it).'),
 });
 
 export const configSchema = z

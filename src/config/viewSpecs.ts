@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { IndexSpec, ViewSpec } from '../domain/viewSpec.js';
+import type { GeneratedViewSpec, IndexSpec, TypedIndexSpec, ViewSpec } from '../domain/viewSpec.js';
 import type { ModelEntry } from './schema.js';
 
 /** `$.a.b[0]` → ['a', 'b', '0'] (the config schema already allowed only identifiers and indexes). */
@@ -24,8 +24,9 @@ export function viewSpecsFromConfig(models: readonly ModelEntry[]): { views: Vie
             });
         }
         for (const path of m.indexes) {
-            const digest = createHash('sha256').update(`${m.providerConfigKey}\0${m.model}\0${path}`).digest('hex').slice(0, 12);
-            indexes.push({ name: `nango_records_x_${digest}`, providerConfigKey: m.providerConfigKey, model: m.model, path: parseJsonPath(path) });
+            // A column name is resolved against the generated view (typedIndexesFromConfig).
+            if (!path.startsWith('$')) continue;
+            indexes.push({ name: indexName(m, path), providerConfigKey: m.providerConfigKey, model: m.model, path: parseJsonPath(path) });
         }
     }
     const names = new Set<string>();
@@ -34,4 +35,32 @@ export function viewSpecsFromConfig(models: readonly ModelEntry[]): { views: Vie
         names.add(v.name);
     }
     return { views, indexes };
+}
+
+function indexName(m: Pick<ModelEntry, 'providerConfigKey' | 'model'>, path: string): string {
+    const digest = createHash('sha256').update(`${m.providerConfigKey}\0${m.model}\0${path}`).digest('hex').slice(0, 12);
+    return `nango_records_x_${digest}`;
+}
+
+/**
+ * The `models[].indexes` entries that name a column of the model's generated view (`"email"`
+ * rather than `"$.email"`), each on that column: its index is on the view's own column
+ * expression. `unresolved`: entries whose model has no generated view, or no such column (yet).
+ */
+export function typedIndexesFromConfig(models: readonly ModelEntry[], views: readonly GeneratedViewSpec[]): { indexes: TypedIndexSpec[]; unresolved: string[] } {
+    const indexes: TypedIndexSpec[] = [];
+    const unresolved: string[] = [];
+    for (const m of models) {
+        for (const entry of m.indexes) {
+            if (entry.startsWith('$')) continue;
+            const view = views.find((v) => v.providerConfigKey === m.providerConfigKey && v.model === m.model);
+            const column = view?.columns.find((c) => c.name === entry);
+            if (!view || !column) {
+                unresolved.push(`${m.providerConfigKey}/${m.model}: ${entry}`);
+                continue;
+            }
+            indexes.push({ name: indexName(m, entry), providerConfigKey: m.providerConfigKey, model: m.model, view: view.name, column: { name: column.name, path: column.path, type: column.type } });
+        }
+    }
+    return { indexes, unresolved };
 }

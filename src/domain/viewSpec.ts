@@ -51,3 +51,17 @@ export interface GeneratedViewSpec extends ViewSpec {
     /** The `GET /scripts/config` sync the schema was read from. */
     sync: { name: string; id?: number; version?: string; lastDeployed?: string };
 }
+
+/**
+ * An expression index on one typed column of a generated view (`models[].indexes` naming the
+ * column, e.g. `"email"`): its expression is the view's column expression, type guard included,
+ * so a filter on the view's column can use it.
+ */
+export interface TypedIndexSpec {
+    name: string;
+    providerConfigKey: string;
+    model: string;
+    /** The generated view the column belongs to. */
+    view: string;
+    column: Pick<GeneratedViewColumn, 'name' | 'path' | 'type'>;
+}

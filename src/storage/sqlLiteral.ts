@@ -2,3 +2,8 @@
 export function sqlLiteral(value: string): string {
     return `'${value.replace(/'/g, "''")}'`;
 }
+
+/** A quoted SQL identifier (both engines): `"name"`, quotes doubled. Names are validated before; this keeps any name one identifier all the same. */
+export function quoteIdentifier(name: string): string {
+    return `"${name.replace(/"/g, '""')}"`;
+}

@@ -1,7 +1,8 @@
 import type { KeyState, KeyStatus } from '../domain/keyState.js';
 import type { DeleteMode, RecordRow } from '../domain/recordRow.js';
 import type { SyncKey } from '../domain/syncKey.js';
-import type { IndexSpec, ViewSpec } from '../domain/viewSpec.js';
+import type { ViewNamePair } from '../domain/generatedViewNames.js';
+import type { GeneratedViewSpec, IndexSpec, TypedIndexSpec, ViewSpec } from '../domain/viewSpec.js';
 
 /**
  * What the daemon keeps, split by the role each caller plays. Both engines implement every role with
@@ -127,10 +128,55 @@ export interface Schema {
     migrate(): Promise<void>;
     /** Throws unless the database answers and is migrated. */
     checkReady(): Promise<void>;
-    /** Creates the typed views and expression indexes the config asks for; drops those it no longer names. */
+    /**
+     * Creates the typed views and expression indexes the config asks for; drops those it no longer
+     * names. Leaves the generated views alone, except one holding a name a config view takes (the
+     * config wins). One transaction.
+     */
     applyViews(views: readonly ViewSpec[], indexes: readonly IndexSpec[]): Promise<void>;
+    /** The (integration, model) pairs the mirror has keys for, distinct, sorted. */
+    listMirroredModels(): Promise<ViewNamePair[]>;
+    /**
+     * Makes the generated views (Nango's schemas) exactly `views`, with their `_all` companions and
+     * the typed-column `indexes` of the views made, in one transaction that readers never see
+     * half-done (each changed view is dropped and created inside it): a view whose statement and
+     * record are unchanged is left alone; one no longer given is dropped; one whose name (or
+     * companion's) a config view has is not made (`shadowed`). Leaves the config's views alone. On
+     * Postgres, daemons applying at once take turns (a transaction-level advisory lock): the later
+     * one finds the views in place and changes nothing.
+     */
+    applyGeneratedViews(views: readonly GeneratedViewSpec[], indexes: readonly TypedIndexSpec[]): Promise<GeneratedViewsApplied>;
+    /** The generated views in place, by name, as the last apply recorded them. */
+    listGeneratedViews(): Promise<GeneratedViewRecord[]>;
     /** Keys left running by a crash (no live daemon holds them) become pending again; returns how many. */
     recoverInterruptedPulls(at: string): Promise<number>;
+}
+
+export interface GeneratedViewsApplied {
+    /** Views (and indexes) created or replaced, by name (a view's `_all` companion included). */
+    created: string[];
+    /** Generated views and indexes dropped: their model is no longer given. */
+    dropped: string[];
+    /** Generated views not made because a config view (`models[].view`) has the name. */
+    shadowed: string[];
+    /** Typed-column indexes the engine cannot build (Postgres: a `timestamptz` cast is not immutable). */
+    unindexable: string[];
+}
+
+/** One generated view as the daemon recorded it (`nango_mirror_views`). */
+export interface GeneratedViewRecord {
+    name: string;
+    /** Its companion over every row, deleted ones included. */
+    allName: string;
+    providerConfigKey: string;
+    model: string;
+    /** The model schema's fingerprint (domain/modelSchema.ts). */
+    schemaVersion: string;
+    /** The `GET /scripts/config` sync the schema came from, and its version (null if Nango sent none). */
+    syncName: string;
+    syncVersion: string | null;
+    /** The GeneratedViewSpec the view was built from, as JSON text. */
+    spec: string;
 }
 
 export interface WriterLock {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DaemonEvents } from '../domain/daemonEvents.js';
 import type { RetryPolicy } from '../nango/client.js';
-import { createDiscoveryClient, type DiscoveryClient, type PublicConnection, type ScriptsConfigEntry } from '../nango/discovery.js';
+import { createDiscoveryClient, type DiscoveryClient, type PublicConnection, type ScriptsConfigEntry, type ScriptsConfigSync } from '../nango/discovery.js';
 import type { RateLimitGate } from '../nango/rateLimitGate.js';
 import type { RateLimitReading } from '../nango/rateBudget.js';
 import type { PullRequests } from '../storage/store.js';
@@ -89,26 +89,50 @@ interface ModelIndex {
     byProvider: Map<string, Set<string>>;
 }
 
-function modelsByIntegration(config: readonly ScriptsConfigEntry[], logger: Logger): ModelIndex {
-    const index: ModelIndex = { byKey: new Map(), byProvider: new Map() };
-    const add = (map: Map<string, Set<string>>, name: string, model: string) => {
-        let set = map.get(name);
-        if (!set) map.set(name, (set = new Set()));
-        set.add(model);
+/**
+ * The scripts config's syncs by integration key and by provider: Nango groups the entries by
+ * provider (protocol §6.2), so an integration's syncs are under its own key, or under its
+ * provider's entry when another integration of that provider named the entry.
+ */
+export interface SyncIndex {
+    byKey: Map<string, ScriptsConfigSync[]>;
+    byProvider: Map<string, ScriptsConfigSync[]>;
+}
+
+export function indexSyncs(config: readonly ScriptsConfigEntry[]): SyncIndex {
+    const index: SyncIndex = { byKey: new Map(), byProvider: new Map() };
+    const add = (map: Map<string, ScriptsConfigSync[]>, name: string, sync: ScriptsConfigSync) => {
+        let list = map.get(name);
+        if (!list) map.set(name, (list = []));
+        list.push(sync);
     };
     for (const entry of config) {
         for (const sync of entry.syncs) {
-            for (const model of sync.returns) {
-                if (!MODEL_NAME_PATTERN.test(model)) {
-                    logger.warn({ providerConfigKey: entry.providerConfigKey, sync: sync.name, model }, 'discovery: skipping a model name GET /records does not accept');
-                    continue;
-                }
-                add(index.byKey, entry.providerConfigKey, model);
-                if (entry.provider) add(index.byProvider, entry.provider, model);
-            }
+            add(index.byKey, entry.providerConfigKey, sync);
+            if (entry.provider) add(index.byProvider, entry.provider, sync);
         }
     }
     return index;
+}
+
+function modelsByIntegration(config: readonly ScriptsConfigEntry[], logger: Logger): ModelIndex {
+    const syncs = indexSyncs(config);
+    const models = (map: Map<string, ScriptsConfigSync[]>) =>
+        new Map(
+            [...map].map(([name, list]) => [
+                name,
+                new Set(
+                    list.flatMap((sync) =>
+                        sync.returns.filter((model) => {
+                            if (MODEL_NAME_PATTERN.test(model)) return true;
+                            if (map === syncs.byKey) logger.warn({ providerConfigKey: name, sync: sync.name, model }, 'discovery: skipping a model name GET /records does not accept');
+                            return false;
+                        }),
+                    ),
+                ),
+            ]),
+        );
+    return { byKey: models(syncs.byKey), byProvider: models(syncs.byProvider) };
 }
 
 function modelsOf(connection: PublicConnection, index: ModelIndex): Set<string> {

@@ -42,6 +42,11 @@ export interface ReconcilerDeps {
      * skipping the keys the mirror knows. A failure is logged, not fatal.
      */
     discover?: (known: ReadonlySet<string>) => Promise<{ added: number }>;
+    /**
+     * `sync.views.auto`: reads Nango's model schemas and replaces the generated views whose schema
+     * changed, after discovery (sync/typedViews.ts). A failure is logged, not fatal.
+     */
+    refreshViews?: () => Promise<unknown>;
 }
 
 export interface Reconciler {
@@ -125,6 +130,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
                 if (added > 0) known = await readKeys();
             } catch (err) {
                 deps.logger.warn({ err }, 'discovery failed; this pass pulls the keys already known');
+            }
+        }
+        if (deps.refreshViews) {
+            try {
+                await deps.refreshViews();
+            } catch (err) {
+                deps.logger.warn({ err }, "could not read Nango's scripts config for the typed views; they are left as they are");
             }
         }
         const allowList = deps.allowList ?? [];

@@ -231,6 +231,17 @@ export class FakeNango {
         this.integrations.set(providerConfigKey, { provider, syncs: syncs.map((sync) => ({ ...sync, id: this.nextSyncId++, deployedMs })) });
     }
 
+    /**
+     * Serves `entries` as `GET /scripts/config`'s answer, as is (e.g. the files of
+     * test/fixtures/scripts-config/), instead of what `setSyncs` deployed; `undefined` goes back to
+     * `setSyncs`'s.
+     */
+    setScriptsConfig(entries: readonly unknown[] | undefined): void {
+        this.rawScriptsConfig = entries;
+    }
+
+    private rawScriptsConfig: readonly unknown[] | undefined;
+
     /** Connections appear in `GET /connections` from their first use, in the order Nango creates them. */
     private track(providerConfigKey: string, connectionId: string): void {
         const k = `${providerConfigKey}\n${connectionId}`;
@@ -590,7 +601,7 @@ export class FakeNango {
                 track_deletes: sync.trackDeletes ?? false
             });
         }
-        const configs = [...byProvider.values()];
+        const configs = (this.rawScriptsConfig ?? [...byProvider.values()]) as Array<{ provider: string; syncs: object[] }>;
         if (url.searchParams.get('format') === 'openai') {
             const data = configs.flatMap((c) =>
                 c.syncs.map((s) => {

@@ -74,13 +74,16 @@ export function fakeKey(key: TestKey): StoreKey {
     return { providerConfigKey: key.providerConfigKey, connectionId: key.connectionId, model: key.model, variant: key.variant };
 }
 
-/** Test config: a real port (0), the test database, fast retries, reconcile off unless asked. */
+/**
+ * Test config: a real port (0), the test database, fast retries, reconcile and the typed views off
+ * unless asked (the views read `/scripts/config`, and most tests count Nango's requests).
+ */
 export function testConfig(nangoUrl: string, database: TestDatabase['database'], overrides: Record<string, unknown> = {}): Config {
     const base = {
         nango: { host: nangoUrl, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
         server: { host: '127.0.0.1', port: 0 },
         database,
-        sync: { reconcileIntervalSeconds: 0, requestTimeoutSeconds: 5, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 20, failedPullDelayMs: 60_000 } },
+        sync: { reconcileIntervalSeconds: 0, requestTimeoutSeconds: 5, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 20, failedPullDelayMs: 60_000 }, views: { auto: false } },
         logLevel: 'debug',
     };
     return parseConfig(deepMerge(base, overrides));

@@ -9,6 +9,7 @@ import { openStore } from '../../src/storage/openStore.js';
 import type { KeyFilter, PullSession, Store } from '../../src/storage/store.js';
 import { createTestDatabase, testEngines, type EngineName, type MirrorReader, type TestDatabase } from '../helpers/engines.js';
 import { makeTempDir, mirrorQueries } from '../helpers/harness.js';
+import { columnNames, explain, normalize, startReaderLoop, typedSpec } from '../helpers/generatedViews.js';
 
 // Every storage operation, through openStore, on both engines, without HTTP: the behaviour the
 // rest of the daemon relies on, pinned once for each engine so they cannot drift apart.
@@ -598,6 +599,175 @@ for (const engine of engines) {
             await store.schema.applyViews([view('json')], []);
             await store.schema.applyViews([], []);
             await assert.rejects(reader.all(`SELECT * FROM contract_companies_${engine}`));
+        });
+
+        test('generated views: typed columns read back, a value that does not fit reads NULL, unchanged views stay, gone ones go', async () => {
+            const key = newKey('Typed');
+            const other = { ...newKey('Typed'), variant: 'eu' };
+            const data = {
+                name: 'Ada',
+                born: '2026-11-30T10:00:01.123456Z',
+                age: 36,
+                score: 2.5,
+                active: true,
+                tags: ['a', { b: [1, null] }],
+                meta: { deep: { list: [1, 2, 3], s: 'x' } },
+                'first.name': 'dotted',
+                '123': 7,
+            };
+            const odd = { name: 5, born: '2023-02-29T00:00:00Z', age: 'x', score: 'y', active: 'yes', tags: null, meta: 'plain', 'first.name': null, '123': 7.5 };
+            const edge = { name: 'e', born: '2024-02-29 23:59:59+02:00', age: 5.0, score: 1e400, active: false, '123': 1e30 };
+            await store.requests.requestPulls([key, other], T(1));
+            await pull(store, key, T(2), (s) =>
+                s.commitPage({
+                    rows: [
+                        record('1', 'c1', T(1), { data: JSON.stringify({ id: '1', ...data }) }),
+                        record('2', 'c2', T(1), { data: JSON.stringify({ id: '2', ...odd }) }),
+                        record('3', 'c3', T(1), { data: JSON.stringify({ id: '3', ...edge }).replace('"score":null', '"score":1e400').replace('"age":5', '"age":5.0') }),
+                        record('4', 'c4', T(1), { data: JSON.stringify({ id: '4', name: 'gone' }), deletedAt: T(3), lastAction: 'DELETED' }),
+                    ],
+                    cursor: 'c4',
+                    deletes: 'soft',
+                    syncedAt: T(2),
+                    pullStartedAt: T(2),
+                }),
+            );
+            await pull(store, other, T(2), (s) => s.commitPage({ rows: [record('9', 'c9', T(1), { data: JSON.stringify({ id: '9', name: 'Eu' }) })], cursor: 'c9', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
+            const models = await store.schema.listMirroredModels();
+            assert.ok(models.some((m) => m.providerConfigKey === 'hubspot' && m.model === 'Typed'));
+            assert.equal(models.filter((m) => m.model === 'Typed').length, 1, 'distinct pairs');
+
+            const spec = typedSpec(engine, {
+                name: { type: 'string' },
+                born: { type: 'string', format: 'date-time' },
+                age: { type: 'integer' },
+                score: { type: 'number' },
+                active: { type: 'boolean' },
+                tags: { type: 'array' },
+                meta: { type: 'object' },
+                'first.name': { type: 'string' },
+                '123': { type: 'integer' },
+            });
+            const applied = await store.schema.applyGeneratedViews([spec], []);
+            assert.deepEqual(applied.created.sort(), [spec.name, spec.allName].sort());
+            const cols = 'id, variant, name, born, age, score, active, tags, meta, first_name, _123, _last_modified_at';
+            const rows = (await reader.all<Record<string, unknown>>(`SELECT ${cols} FROM ${spec.name} ORDER BY id`)).map((r) => normalize(engine, r));
+            assert.deepEqual(rows, [
+                { id: '1', variant: 'base', name: 'Ada', born: '2026-11-30T10:00:01.123456Z', age: 36, score: 2.5, active: true, tags: ['a', { b: [1, null] }], meta: { deep: { list: [1, 2, 3], s: 'x' } }, first_name: 'dotted', _123: 7, _last_modified_at: T(1) },
+                // An impossible date is text to SQLite (kept as stored); Postgres's guard reads it NULL.
+                { id: '2', variant: 'base', name: null, born: engine === 'sqlite' ? '2023-02-29T00:00:00Z' : null, age: null, score: null, active: null, tags: null, meta: 'plain', first_name: null, _123: null, _last_modified_at: T(1) },
+                {
+                    id: '3',
+                    variant: 'base',
+                    name: 'e',
+                    born: engine === 'sqlite' ? '2024-02-29 23:59:59+02:00' : '2024-02-29T21:59:59.000000Z',
+                    age: 5,
+                    // Out of a double's range: Postgres reads NULL (its cast would fail); SQLite's JSON reader gives Infinity.
+                    score: engine === 'sqlite' ? Infinity : null,
+                    active: false,
+                    tags: null,
+                    meta: null,
+                    first_name: null,
+                    _123: null,
+                    _last_modified_at: T(1),
+                },
+                { id: '9', variant: 'eu', name: 'Eu', born: null, age: null, score: null, active: null, tags: null, meta: null, first_name: null, _123: null, _last_modified_at: T(1) },
+            ]);
+            // A filter on a column a bad value made NULL is an ordinary query, not an error.
+            assert.deepEqual(await reader.all(`SELECT id FROM ${spec.name} WHERE age > 10 AND born < '2030-01-01'`), [{ id: '1' }]);
+            const all = await reader.all<{ id: string; deleted_at: string | null }>(`SELECT id, deleted_at FROM ${spec.allName} ORDER BY id`);
+            assert.deepEqual(all.map((r) => [r.id, r.deleted_at]), [['1', null], ['2', null], ['3', null], ['4', T(3)], ['9', null]]);
+
+            // The record: what status shows.
+            const [recorded] = (await store.schema.listGeneratedViews()).filter((v) => v.name === spec.name);
+            assert.deepEqual({ ...recorded!, spec: JSON.parse(recorded!.spec) }, {
+                name: spec.name,
+                allName: spec.allName,
+                providerConfigKey: 'hubspot',
+                model: 'Typed',
+                schemaVersion: spec.schemaVersion,
+                syncName: 'typed',
+                syncVersion: '3',
+                spec: JSON.parse(JSON.stringify(spec)),
+            });
+            const again = await store.schema.applyGeneratedViews([spec], []);
+            assert.deepEqual(again, { created: [], dropped: [], shadowed: [], unindexable: [] }, 'unchanged: left alone');
+            const gone = await store.schema.applyGeneratedViews([], []);
+            assert.deepEqual(gone.dropped.sort(), [spec.name, spec.allName].sort());
+            await assert.rejects(reader.all(`SELECT * FROM ${spec.name}`));
+            assert.deepEqual((await store.schema.listGeneratedViews()).filter((v) => v.name === spec.name), []);
+        });
+
+        test('generated views: a config view with the same name wins, whichever is applied first; config applies leave generated views alone', async () => {
+            const spec = typedSpec(engine, { name: { type: 'string' } }, 'Shadowed');
+            const configView = { name: spec.name, providerConfigKey: 'hubspot', model: 'Shadowed', columns: [{ name: 'config_name', path: ['name'], type: 'text' as const }] };
+            await store.schema.applyGeneratedViews([spec], []);
+            await store.schema.applyViews([configView], []);
+            const cols = (name: string) => columnNames(reader, engine, name);
+            assert.ok((await cols(spec.name)).includes('config_name'), 'the config view replaced the generated one');
+            const applied = await store.schema.applyGeneratedViews([spec], []);
+            assert.deepEqual(applied.shadowed, [spec.name]);
+            assert.ok((await cols(spec.name)).includes('config_name'));
+            await assert.rejects(reader.all(`SELECT * FROM ${spec.allName}`), 'the companion goes with it');
+            // A config apply that drops its view leaves the name free; the generated one comes back.
+            await store.schema.applyViews([], []);
+            const back = await store.schema.applyGeneratedViews([spec], []);
+            assert.deepEqual(back.created.sort(), [spec.name, spec.allName].sort());
+            const other = typedSpec(engine, { name: { type: 'string' } }, 'Kept');
+            await store.schema.applyGeneratedViews([spec, other], []);
+            await store.schema.applyViews([], []);
+            assert.deepEqual((await store.schema.listGeneratedViews()).map((v) => v.name).filter((n) => n === spec.name || n === other.name).sort(), [spec.name, other.name].sort());
+            await store.schema.applyGeneratedViews([], []);
+        });
+
+        test('generated views: an index on a typed column is the expression the view filters on', async () => {
+            const spec = typedSpec(engine, { email: { type: 'string' }, rank: { type: 'integer' } }, 'Indexed');
+            const key = newKey('Indexed');
+            await store.requests.requestPulls([key], T(1));
+            const rows = Array.from({ length: 50 }, (_, i) => record(String(i), `c${i}`, T(1), { data: JSON.stringify({ id: String(i), email: `u${i}@x.test`, rank: i }) }));
+            await pull(store, key, T(2), (s) => s.commitPage({ rows, cursor: 'c49', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
+            const index = (column: 'email' | 'rank') => ({ name: `nango_records_x_contract_${column}`, providerConfigKey: 'hubspot', model: 'Indexed', view: spec.name, column: spec.columns.find((c) => c.name === column)! });
+            const applied = await store.schema.applyGeneratedViews([spec], [index('email'), index('rank')]);
+            assert.ok(applied.created.includes('nango_records_x_contract_email'));
+            // How the match is checked: the plan of a query on the view names the index (SQLite's
+            // EXPLAIN QUERY PLAN, Postgres's EXPLAIN with sequential scans off, the table being small).
+            assert.match(await explain(engine, db, reader, `SELECT id FROM ${spec.name} WHERE email = 'u7@x.test'`), /nango_records_x_contract_email/);
+            assert.match(await explain(engine, db, reader, `SELECT id FROM ${spec.name} WHERE rank = 7`), /nango_records_x_contract_rank/);
+            assert.deepEqual(await reader.all(`SELECT id FROM ${spec.name} WHERE email = 'u7@x.test'`), [{ id: '7' }]);
+            await store.schema.applyGeneratedViews([], []);
+            assert.doesNotMatch(await explain(engine, db, reader, `SELECT id FROM nango_records WHERE id = '7'`), /nango_records_x_contract_email/);
+        });
+
+        test('generated views: a schema change replaces the view while a reader loops over it, without one error', async () => {
+            const key = newKey('Changing');
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(2), (s) => s.commitPage({ rows: [record('1', 'c1', T(1), { data: JSON.stringify({ id: '1', a: 'x', b: 2, c: true }) })], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
+            const versions = [
+                typedSpec(engine, { a: { type: 'string' } }, 'Changing'),
+                typedSpec(engine, { a: { type: 'string' }, b: { type: 'integer' } }, 'Changing'), // added
+                typedSpec(engine, { b: { type: 'integer' } }, 'Changing'), // removed
+                typedSpec(engine, { b: { type: 'string' }, c: { type: 'boolean' } }, 'Changing'), // retyped, added
+            ];
+            await store.schema.applyGeneratedViews([versions[0]!], []);
+            const loop = startReaderLoop(engine, db, `SELECT * FROM ${versions[0]!.name}`);
+            try {
+                await loop.running;
+                for (let round = 0; round < 15; round++) {
+                    for (const v of [...versions.slice(1), versions[0]!]) {
+                        const applied = await store.schema.applyGeneratedViews([v], []);
+                        assert.ok(applied.created.includes(v.name));
+                        await new Promise((r) => setTimeout(r, 5));
+                    }
+                }
+            } finally {
+                const result = await loop.stop();
+                assert.deepEqual(result.errors, [], 'the reader never failed');
+                assert.ok(result.reads > 20, `the reader read ${result.reads} times`);
+            }
+            await store.schema.applyGeneratedViews([versions[3]!], []);
+            assert.deepEqual(await columnNames(reader, engine, versions[3]!.name), ['connection_id', 'variant', 'id', 'b', 'c', '_last_modified_at', '_first_seen_at']);
+            assert.deepEqual(await reader.all(`SELECT b, c FROM ${versions[3]!.name}`), [{ b: null, c: engine === 'sqlite' ? 1 : true }], 'b retyped to text: the number 2 reads NULL');
+            await store.schema.applyGeneratedViews([], []);
         });
     });
 }

@@ -6,7 +6,7 @@ import type { PullRequests } from '../../storage/store.js';
 import { dateToMicroIso } from '../../domain/timestamps.js';
 import type { PullRequestBatcher } from '../../sync/pullRequestBatcher.js';
 import type { PullScheduler } from '../../sync/pullScheduler.js';
-import { describeKey } from '../../domain/syncKey.js';
+import { describeKey, type SyncKey } from '../../domain/syncKey.js';
 import { classifyWebhook, type WebhookAction } from '../../webhooks/classifyWebhook.js';
 import { HttpError, isHttpError, sendError, sendJson } from '../httpError.js';
 import { readBody } from '../readBody.js';
@@ -23,6 +23,8 @@ export interface WebhookRouteDeps {
     scheduler: PullScheduler;
     logger: Logger;
     events?: DaemonEvents;
+    /** The keys of each stored pull request (the typed views look for models they have not seen). */
+    onPullKeys?: (keys: readonly SyncKey[]) => void;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -89,6 +91,7 @@ export function postWebhook(deps: WebhookRouteDeps): (req: IncomingMessage, res:
         sendJson(res, 200, { status: action.kind === 'ignore' ? 'ignored' : 'accepted', ...(action.kind === 'pull' ? { pulls: action.keys.length } : {}) });
         if (action.kind === 'pull') {
             for (const key of action.keys) void deps.scheduler.request(key, 'webhook');
+            deps.onPullKeys?.(action.keys);
         }
     }
 

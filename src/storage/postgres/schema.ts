@@ -4,7 +4,8 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import type pg from 'pg';
 import type { PullSessions, Schema } from '../store.js';
 import { recoverPostgresInterruptedPulls } from './pullSessions.js';
-import { applyPostgresViews } from './views.js';
+import { generatedViewRecords, SELECT_RELATIONS, type RelationRow } from '../viewRelations.js';
+import { applyPostgresGeneratedViews, applyPostgresViews } from './views.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../../drizzle/postgres', import.meta.url));
 
@@ -42,6 +43,24 @@ export function postgresSchema(pool: pg.Pool, options: { schema: string; keepOpe
             } finally {
                 client.release();
             }
+        },
+        async listMirroredModels() {
+            // COLLATE "C": byte order, as SQLite sorts.
+            const res = await pool.query<{ providerConfigKey: string; model: string }>(
+                'SELECT provider_config_key AS "providerConfigKey", model FROM nango_sync_state GROUP BY provider_config_key, model ORDER BY provider_config_key COLLATE "C", model COLLATE "C"',
+            );
+            return res.rows;
+        },
+        async applyGeneratedViews(views, indexes) {
+            const client = await pool.connect();
+            try {
+                return await applyPostgresGeneratedViews(client, schema, views, indexes);
+            } finally {
+                client.release();
+            }
+        },
+        async listGeneratedViews() {
+            return generatedViewRecords((await pool.query<RelationRow>(SELECT_RELATIONS)).rows);
         },
         recoverInterruptedPulls: (at) => recoverPostgresInterruptedPulls(pool, sessions, at),
     };

@@ -4,7 +4,8 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { Schema } from '../store.js';
 import type { SqliteConnection } from './connection.js';
 import { recoverSqliteInterruptedPulls } from './pullSessions.js';
-import { applySqliteViews } from './views.js';
+import { generatedViewRecords, SELECT_RELATIONS, type RelationRow } from '../viewRelations.js';
+import { applySqliteGeneratedViews, applySqliteViews } from './views.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../../drizzle/sqlite', import.meta.url));
 
@@ -22,6 +23,15 @@ export function sqliteSchema(conn: SqliteConnection): Schema {
         },
         async applyViews(views, indexes) {
             applySqliteViews(conn.db, views, indexes);
+        },
+        async listMirroredModels() {
+            return conn.db.prepare(`SELECT DISTINCT provider_config_key AS "providerConfigKey", model FROM nango_sync_state ORDER BY 1, 2`).all() as Array<{ providerConfigKey: string; model: string }>;
+        },
+        async applyGeneratedViews(views, indexes) {
+            return applySqliteGeneratedViews(conn.db, views, indexes);
+        },
+        async listGeneratedViews() {
+            return generatedViewRecords(conn.db.prepare(SELECT_RELATIONS).all() as RelationRow[]);
         },
         async recoverInterruptedPulls(at) {
             return recoverSqliteInterruptedPulls(conn, at);

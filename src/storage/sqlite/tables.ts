@@ -115,9 +115,19 @@ export const nangoMirrorLeases = sqliteTable('nango_mirror_leases', {
     expiresAt: text('expires_at').notNull(),
 });
 
-/** Typed views the daemon created from `models[].view`, so it can drop the ones the config no longer names. */
+/** Views and indexes the daemon created (from `models[]` and from Nango's schemas), so it can drop the ones no longer wanted. */
 export const nangoMirrorViews = sqliteTable('nango_mirror_views', {
     name: text('name').primaryKey(),
+    /** `view`, `index` (from the config), `generated_view`, `generated_all`, `generated_index` (from Nango's schemas). */
     kind: text('kind').notNull(),
     definition: text('definition').notNull(),
+    /** Generated relations only: the (integration, model) they read. */
+    providerConfigKey: text('provider_config_key'),
+    model: text('model'),
+    /** Generated views only: the model schema's fingerprint (modelSchema.ts) and the sync it came from. */
+    schemaVersion: text('schema_version'),
+    syncName: text('sync_name'),
+    syncVersion: text('sync_version'),
+    /** Generated views only: the GeneratedViewSpec as JSON text (text, not jsonb: key order kept). */
+    spec: text('spec'),
 });

@@ -1,10 +1,22 @@
 import type Database from 'better-sqlite3';
-import type { IndexSpec, ViewColumnType, ViewSpec } from '../../domain/viewSpec.js';
-import { sqlLiteral } from '../sqlLiteral.js';
+import type { GeneratedViewColumn, GeneratedViewSpec, IndexSpec, TypedIndexSpec, ViewColumnType, ViewSpec } from '../../domain/viewSpec.js';
+import { quoteIdentifier, sqlLiteral } from '../sqlLiteral.js';
+import type { GeneratedViewsApplied } from '../store.js';
+import { configRelations, generatedApply, isIndexKind, planRelations, RELATION_COLUMNS, relationParams, SELECT_RELATIONS, type RelationChanges, type RelationOwner, type RelationRow } from '../viewRelations.js';
 
-/** Back to `$.a.b[0]` for SQLite's json functions. */
+/** Back to `$.a.b[0]` for SQLite's json functions (config paths: identifiers and array indexes only). */
 function sqliteJsonPath(segments: readonly string[]): string {
     return '$' + segments.map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s}`)).join('');
+}
+
+/**
+ * The path of one object key, whatever it is: `$.key` for an identifier, else `$."key"` (a dot, a
+ * space, an all-digit key: a key, never an array index). SQLite's path syntax has no escape for a
+ * `"` inside a quoted key: such a key cannot be addressed (`undefined`; its column reads NULL).
+ */
+function sqliteKeyPath(key: string): string | undefined {
+    if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) return `$.${key}`;
+    return key.includes('"') ? undefined : `$."${key}"`;
 }
 
 const CAST: Record<ViewColumnType, (expr: string) => string> = {
@@ -20,7 +32,7 @@ const CAST: Record<ViewColumnType, (expr: string) => string> = {
     json: (e) => e,
 };
 
-/** One row per live record of the model: connection_id, id, the typed columns, last_modified_at. */
+/** A config view: one row per live record of the model: connection_id, id, the typed columns, last_modified_at. */
 export function sqliteViewSql(v: ViewSpec): string {
     const cols = v.columns.map((c) => {
         const extract = `json_extract(data, ${sqlLiteral(sqliteJsonPath(c.path))})`;
@@ -35,24 +47,86 @@ export function sqliteIndexSql(i: IndexSpec): string {
     return `CREATE INDEX IF NOT EXISTS "${i.name}" ON nango_records (provider_config_key, model, json_extract(data, ${sqlLiteral(sqliteJsonPath(i.path))}))`;
 }
 
-/** Drops every view and index the daemon made before, then creates what the config names, in one transaction. */
+/**
+ * A generated column's expression: the value when its JSON type fits the column, else NULL (never
+ * an error). `json_type` is NULL for a missing key, `'null'` for a JSON null. A typed-column index
+ * is on this very expression (sqliteTypedIndexSql), so keep the two one function.
+ */
+export function sqliteColumnExpression(column: Pick<GeneratedViewColumn, 'path' | 'type'>): string {
+    const path = sqliteKeyPath(column.path[0] ?? '');
+    if (path === undefined || column.path.length !== 1) return 'NULL';
+    const p = sqlLiteral(path);
+    const value = `json_extract(data, ${p})`;
+    const type = `json_type(data, ${p})`;
+    switch (column.type) {
+        case 'text':
+        case 'timestamp':
+            // Timestamps stay the ISO-8601 text Nango sent (SQLite compares it in time order).
+            return `CASE WHEN ${type} = 'text' THEN ${value} END`;
+        case 'integer':
+            // A whole number written as a real (5.0) is the integer; 5.5 or one past int64 is not.
+            return `CASE ${type} WHEN 'integer' THEN ${value} WHEN 'real' THEN CASE WHEN ${value} = CAST(${value} AS INTEGER) THEN CAST(${value} AS INTEGER) END END`;
+        case 'real':
+            return `CASE WHEN ${type} IN ('integer', 'real') THEN CAST(${value} AS REAL) END`;
+        case 'boolean':
+            return `CASE ${type} WHEN 'true' THEN 1 WHEN 'false' THEN 0 END`;
+        case 'json':
+            // JSON text of any value but null (a string comes back quoted, as JSON).
+            return `CASE WHEN ${type} <> 'null' THEN data -> ${p} END`;
+    }
+}
+
+/** A generated view over the live rows, or (`all`) its companion over every row with `deleted_at`. */
+export function sqliteGeneratedViewSql(v: GeneratedViewSpec, all: boolean): string {
+    const columns = [
+        'connection_id',
+        'variant',
+        'id',
+        ...v.columns.map((c) => `${sqliteColumnExpression(c)} AS ${quoteIdentifier(c.name)}`),
+        'last_modified_at AS _last_modified_at',
+        'first_seen_at AS _first_seen_at',
+        ...(all ? ['deleted_at'] : []),
+    ];
+    const where = [`provider_config_key = ${sqlLiteral(v.providerConfigKey)}`, `model = ${sqlLiteral(v.model)}`, ...(all ? [] : ['deleted_at IS NULL'])];
+    return `CREATE VIEW ${quoteIdentifier(all ? v.allName : v.name)} AS SELECT ${columns.join(', ')} FROM nango_records WHERE ${where.join(' AND ')}`;
+}
+
+/** An index on a typed column: the view's column expression, after the view's own filter columns. */
+export function sqliteTypedIndexSql(i: TypedIndexSpec): string {
+    return `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(i.name)} ON nango_records (provider_config_key, model, ${sqliteColumnExpression(i.column)})`;
+}
+
+/** Runs one owner's plan in one IMMEDIATE transaction: readers on other connections see the old views until it commits. */
+function applySqliteRelations(sqlite: Database.Database, owner: RelationOwner, wanted: (previous: RelationRow[]) => RelationRow[]): RelationChanges {
+    return sqlite
+        .transaction(() => {
+            const previous = sqlite.prepare(SELECT_RELATIONS).all() as RelationRow[];
+            const changes = planRelations(previous, wanted(previous), owner);
+            const drop = (r: RelationRow) => sqlite.exec(`${isIndexKind(r.kind) ? 'DROP INDEX' : 'DROP VIEW'} IF EXISTS ${quoteIdentifier(r.name)}`);
+            const forget = sqlite.prepare('DELETE FROM nango_mirror_views WHERE name = ?');
+            for (const r of changes.drop) {
+                drop(r);
+                forget.run(r.name);
+            }
+            const insert = sqlite.prepare(`INSERT INTO nango_mirror_views (${RELATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+            for (const r of changes.create) {
+                drop(r);
+                sqlite.exec(r.definition);
+                forget.run(r.name);
+                insert.run(...relationParams(r));
+            }
+            return changes;
+        })
+        .immediate();
+}
+
+/** The config's views and indexes (Schema.applyViews). */
 export function applySqliteViews(sqlite: Database.Database, views: readonly ViewSpec[], indexes: readonly IndexSpec[]): void {
-    const previous = sqlite.prepare('SELECT name, kind, definition FROM nango_mirror_views').all() as Array<{ name: string; kind: string; definition: string }>;
-    const wanted = new Map<string, { kind: 'view' | 'index'; definition: string }>();
-    for (const v of views) wanted.set(v.name, { kind: 'view', definition: sqliteViewSql(v) });
-    for (const i of indexes) wanted.set(i.name, { kind: 'index', definition: sqliteIndexSql(i) });
-    sqlite.transaction(() => {
-        for (const p of previous) {
-            if (wanted.get(p.name)?.definition === p.definition) continue;
-            sqlite.exec(p.kind === 'view' ? `DROP VIEW IF EXISTS "${p.name}"` : `DROP INDEX IF EXISTS "${p.name}"`);
-            sqlite.prepare('DELETE FROM nango_mirror_views WHERE name = ?').run(p.name);
-        }
-        const kept = new Set(previous.filter((p) => wanted.get(p.name)?.definition === p.definition).map((p) => p.name));
-        for (const [name, w] of wanted) {
-            if (kept.has(name)) continue;
-            if (w.kind === 'view') sqlite.exec(`DROP VIEW IF EXISTS "${name}"`);
-            sqlite.exec(w.definition);
-            sqlite.prepare('INSERT INTO nango_mirror_views (name, kind, definition) VALUES (?, ?, ?)').run(name, w.kind, w.definition);
-        }
-    })();
+    applySqliteRelations(sqlite, 'config', () => configRelations(views, indexes, { view: sqliteViewSql, index: sqliteIndexSql }));
+}
+
+/** The generated views (Schema.applyGeneratedViews). */
+export function applySqliteGeneratedViews(sqlite: Database.Database, views: readonly GeneratedViewSpec[], indexes: readonly TypedIndexSpec[]): GeneratedViewsApplied {
+    const apply = generatedApply(views, indexes, { view: sqliteGeneratedViewSql, index: sqliteTypedIndexSql });
+    return apply.result(applySqliteRelations(sqlite, 'generated', apply.wanted));
 }
