@@ -69,19 +69,19 @@ ORDER BY ${PAGE_ORDER}`,
     };
 }
 
-const LIST_DUE = `
+/**
+ * Keys whose `seq` is ahead of done_seq and due, oldest request first: every pending request
+ * (`request_seq`), or the announced ones alone (`announced_seq`, while the API budget is spent).
+ * Each condition is its partial index's (tables.ts), so the look reads only the rows it returns.
+ */
+const dueSql = (seq: 'request_seq' | 'announced_seq') => `
 SELECT ${DUE_COLUMNS}
 FROM nango_sync_state
-WHERE request_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+WHERE ${seq} > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
 ORDER BY pull_requested_at
 LIMIT ?`;
-// Through its own partial index: background requests waiting in front cost nothing.
-const LIST_DUE_ANNOUNCED = `
-SELECT ${DUE_COLUMNS}
-FROM nango_sync_state
-WHERE announced_seq > done_seq AND status <> 'gone' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
-ORDER BY pull_requested_at
-LIMIT ?`;
+const LIST_DUE = dueSql('request_seq');
+const LIST_DUE_ANNOUNCED = dueSql('announced_seq');
 
 // The rules of isPending and oldestSuccessAgeSeconds (domain/keyState.ts), and count drift, as one aggregate.
 const SUMMARY = `
