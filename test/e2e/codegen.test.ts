@@ -10,6 +10,7 @@ import { codegenCommand } from '../../src/commands/codegen.js';
 import { generatedViewSpecs } from '../../src/domain/generatedViews.js';
 import { toMicroIso } from '../../src/domain/timestamps.js';
 import { testEngines, type EngineName } from '../helpers/engines.js';
+import { writeConfig } from '../helpers/daemonProcess.js';
 import { edgeViews } from '../helpers/generatedViews.js';
 import { fakeKey, startHarness, testKey, waitFor, type Harness } from '../helpers/harness.js';
 import { scriptsConfigFixtures } from '../helpers/scriptsConfigFixtures.js';
@@ -180,9 +181,16 @@ for (const engine of engines) {
             ]);
         });
 
-        test('the same record gives the same bytes; a changed schema changes the module accordingly', async () => {
+        test('the same record gives the same bytes, from the CLI too; a changed schema changes the module accordingly', async () => {
             const once = await codegen(h);
             assert.equal(await codegen(h), once);
+            const { nango, database } = h.config;
+            const configPath = writeConfig(h.dir, { nango: { host: nango.host, apiKey: nango.apiKey, webhookSigningKey: nango.webhookSigningKey }, database });
+            const cli = (...args: string[]) => execFileAsync(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli.ts'), 'codegen', '--config', configPath, ...args], { cwd: REPO });
+            assert.equal((await cli()).stdout, once, '`nango-mirror codegen` prints the module');
+            const outFile = join(h.dir, 'cli-out.ts');
+            assert.match((await cli('--out', outFile)).stderr, new RegExp(`Wrote ${expected.length} view\\(s\\)`));
+            assert.equal(readFileSync(outFile, 'utf8'), once, '--out writes the same bytes');
             assert.ok(!/\d{4}-\d{2}-\d{2}T/.test(once), 'no date in the file');
 
             const changed: any[] = structuredClone(rawEntries);
