@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
  * an engine's folder (it gets the roles of src/storage/store.ts). Paths are relative imports, so the
  * patterns name the folder wherever it sits above the importing file.
  */
-const FOLDERS = ['cli', 'commands', 'config', 'domain', 'http', 'lib', 'main', 'metrics', 'nango', 'notify', 'storage', 'sync', 'webhooks'];
+const FOLDERS = ['cli', 'codegen', 'commands', 'config', 'domain', 'http', 'lib', 'main', 'metrics', 'nango', 'notify', 'storage', 'sync', 'webhooks'];
 const onlyFrom = (...allowed) => ({
     regex: `^(\\.\\./)+(${FOLDERS.filter((f) => !allowed.includes(f)).join('|')})(/|\\.js$)`,
     message: `This layer imports only from ${allowed.join(', ')} (see the layer rules in eslint.config.js and the README's map).`,
@@ -39,6 +39,8 @@ export default tseslint.config(
     layers(['src/storage/**/*.ts'], onlyFrom('storage', 'domain', 'lib')),
     layers(['src/nango/**/*.ts'], onlyFrom('nango', 'domain', 'lib')),
     layers(['src/webhooks/**/*.ts'], onlyFrom('webhooks', 'domain', 'lib')),
+    // Code generation is pure text from the recorded specs: no database, no Nango.
+    layers(['src/codegen/**/*.ts'], onlyFrom('codegen', 'domain', 'lib')),
     layers(['src/http/**/*.ts'], { regex: '(^|/)storage/(sqlite|postgres)/', message: 'http uses the store through its roles (src/storage/store.ts), never an engine folder.' }),
     // Tests read JSON answers loosely; a wrong field fails the assertion anyway.
     { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },

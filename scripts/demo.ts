@@ -1,10 +1,15 @@
 // `npm run demo`: the whole job end to end on the embedded defaults. Starts the Nango simulator
 // (the fake Nango the tests use) and the daemon on a throwaway SQLite file, sends signed webhooks,
-// and prints what landed. No network, no config file, under a minute.
-import { mkdtempSync, rmSync } from 'node:fs';
+// and prints what landed, then queries a typed view generated from the models' JSON schemas
+// through the drizzle module `nango-mirror codegen` writes. No network, no config file, under a minute.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { and, asc, inArray, eq } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { codegenCommand } from '../src/commands/codegen.js';
+import { nangoHubspotContact as contacts } from './demoViews.js';
 import { parseConfig } from '../src/config/load.js';
 import { createLogger } from '../src/lib/logger.js';
 import { startDaemon } from '../src/main.js';
@@ -43,6 +48,9 @@ async function main(): Promise<void> {
     nango.saveGenerated(keys[1]!, 150, (i) => ({ id: i + 1, name: `Company ${i + 1}`, domain: `c${i + 1}.example` }));
     nango.saveGenerated(keys[2]!, 1800, (i) => ({ id: `deal-${i}`, amount: (i * 37) % 10_000, stage: i % 3 ? 'open' : 'won' }));
     nango.saveGenerated(keys[3]!, 200, (i) => ({ id: `eu-${i}`, amount: i, currency: 'EUR' }));
+    // What Nango's `GET /scripts/config` says of the models (their zod schemas, as JSON Schema):
+    // the daemon keeps a typed view per model from it.
+    nango.setScriptsConfig(SCRIPTS_CONFIG);
 
     const config = parseConfig({
         nango: { host: nangoUrl, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
@@ -103,6 +111,27 @@ async function main(): Promise<void> {
     printTable(db.prepare(sql).all() as Array<Record<string, string | number>>);
     db.close();
 
+    step("The same, typed: a view per model from Nango's JSON schemas, and drizzle code for it from `nango-mirror codegen --out mirror.ts`");
+    await waitForView(dbPath, 'nango_hubspot_contact');
+    // scripts/demoViews.ts is the module codegen writes for this mirror, committed as an app would
+    // commit it; the demo checks it is still what codegen writes (DEMO_WRITE_VIEWS=1 rewrites it).
+    const modulePath = join(dir, 'mirror.ts');
+    await codegenCommand(config, { out: modulePath }, () => undefined, () => undefined);
+    const committedPath = new URL('./demoViews.ts', import.meta.url);
+    if (process.env['DEMO_WRITE_VIEWS']) writeFileSync(committedPath, readFileSync(modulePath));
+    if (readFileSync(modulePath, 'utf8') !== readFileSync(committedPath, 'utf8')) throw new Error('scripts/demoViews.ts is not what codegen writes now: run DEMO_WRITE_VIEWS=1 npm run demo.');
+    console.log(`  $ nango-mirror codegen --out mirror.ts   # same bytes as scripts/demoViews.ts: ${(readFileSync(modulePath, 'utf8').match(/^export const \w+/gm) ?? []).map((l) => l.slice(13)).join(', ')}`);
+    const typedDb = drizzle(new Database(dbPath, { readonly: true }));
+    console.log("  db.select({ id, name, email, _lastModifiedAt }).from(nangoHubspotContact)\n    .where(and(eq(nangoHubspotContact.connectionId, 'acme-corp'), inArray(nangoHubspotContact.id, ['ct-1', 'ct-4', 'ct-7', 'ct-2500'])))");
+    const typed = await typedDb
+        .select({ id: contacts.id, name: contacts.name, email: contacts.email, _lastModifiedAt: contacts._lastModifiedAt })
+        .from(contacts)
+        .where(and(eq(contacts.connectionId, 'acme-corp'), inArray(contacts.id, ['ct-1', 'ct-4', 'ct-7', 'ct-2500'])))
+        .orderBy(asc(contacts.id));
+    console.log('  (SELECT id, name, email, _last_modified_at FROM nango_hubspot_contact WHERE …; ct-4 was deleted: only nango_hubspot_contact_all has it)');
+    printTable(typed);
+    typedDb.$client.close();
+
     // Check the claim instead of printing it: every key against the simulator, field by field.
     const verify = new Database(dbPath, { readonly: true });
     for (const k of keys) {
@@ -117,6 +146,52 @@ async function main(): Promise<void> {
     await nango.stop();
     rmSync(dir, { recursive: true, force: true });
     step(`Done: ${total} records mirrored, checked field by field against the simulator, in ${((Date.now() - started) / 1000).toFixed(1)} s. Next: cp config.example.json config.json && npm start`);
+}
+
+/**
+ * One `GET /scripts/config` element per integration, as Nango serves it (trimmed to what the
+ * mirror reads): each sync's models as JSON Schema.
+ */
+const SCRIPTS_CONFIG = [
+    {
+        providerConfigKey: 'hubspot',
+        provider: 'hubspot',
+        syncs: [
+            syncConfig('contacts', 'Contact', { id: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' } }),
+            syncConfig('companies', 'Company', { id: { type: 'integer' }, name: { type: 'string' }, domain: { type: 'string' } }),
+        ],
+    },
+    {
+        providerConfigKey: 'salesforce',
+        provider: 'salesforce',
+        syncs: [syncConfig('deals', 'Deal', { id: { type: 'string' }, amount: { type: 'integer' }, stage: { type: 'string', enum: ['open', 'won'] }, currency: { type: ['string', 'null'] } })],
+    },
+];
+
+function syncConfig(name: string, model: string, properties: Record<string, unknown>) {
+    return {
+        name,
+        type: 'sync',
+        returns: [model],
+        version: '1.0.0',
+        enabled: true,
+        last_deployed: '2026-01-01T00:00:00.000Z',
+        json_schema: { definitions: { [model]: { type: 'object', properties, required: ['id'] } } },
+    };
+}
+
+/** The daemon makes a model's view soon after its first webhook. */
+async function waitForView(dbPath: string, name: string): Promise<void> {
+    const db = new Database(dbPath, { readonly: true });
+    try {
+        for (let i = 0; i < 200; i++) {
+            if (db.prepare("SELECT 1 FROM nango_mirror_views WHERE kind = 'generated_view' AND name = ?").get(name)) return;
+            await new Promise((r) => setTimeout(r, 25));
+        }
+        throw new Error(`The daemon made no view ${name} within 5 s.`);
+    } finally {
+        db.close();
+    }
 }
 
 function describe(k: Key): string {

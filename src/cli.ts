@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { isConfigError, loadConfigFile, resolveConfigPath } from './config/load.js';
 import { createLogger } from './lib/logger.js';
 import { startDaemon } from './main.js';
+import { codegenCommand } from './commands/codegen.js';
 import { requestPullCommand } from './commands/requestPull.js';
 import { statusCommand } from './commands/status.js';
 import { KEY_STATES, type KeyState } from './domain/keyState.js';
@@ -23,6 +24,10 @@ Commands:
   resync <providerConfigKey> <connectionId> <model> [--variant v] [--sweep] [--wait]
                                           forget the cursor and read from the start; --sweep deletes
                                           rows the full read does not find (soft mode: deleted_at)
+  codegen [--out <file>]                  TypeScript for the typed views generated from Nango's
+                                          schemas: drizzle view definitions (the configured engine)
+                                          and a row type per model; stdout without --out. Reads the
+                                          database's record of the views (works offline)
 
 sync and resync work with the daemon running (they go through the database) and without it
 (then this process pulls). The config file is --config, else $NANGO_MIRROR_CONFIG, else ./config.json.`;
@@ -42,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
             wait: { type: 'boolean' },
             sweep: { type: 'boolean' },
             views: { type: 'boolean' },
+            out: { type: 'string', short: 'o' },
         },
     });
     const command = positionals[0] ?? 'serve';
@@ -63,6 +69,12 @@ async function main(argv: string[]): Promise<number> {
             }
             return statusCommand(loadConfigFile(configPath), { json: values.json ?? false, views: values.views ?? false, integration: values.integration, connection: values.connection, status: status as KeyState | undefined });
         }
+        case 'codegen':
+            if (positionals.length > 1) {
+                console.error(`Expected: nango-mirror codegen [--out <file>]\n\n${USAGE}`);
+                return 2;
+            }
+            return codegenCommand(loadConfigFile(configPath), { out: values.out });
         case 'sync':
         case 'resync': {
             const [, providerConfigKey, connectionId, model] = positionals;

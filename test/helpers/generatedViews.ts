@@ -13,6 +13,31 @@ export function typedSpec(_engine: EngineName, properties: Record<string, unknow
     return views[0]!;
 }
 
+/** Views whose names push the rules: odd property keys, fixed-field names, a view named like an import. */
+export function edgeViews(): GeneratedViewSpec[] {
+    const sync = (model: string, properties: Record<string, unknown>) => ({ name: 's', version: '1', json_schema: { definitions: { [model]: { type: 'object', properties } } } });
+    const odd = {
+        id: { type: 'string' },
+        'e-mail': { type: 'string' },
+        '2fa': { type: 'boolean' },
+        variant: { type: 'string' },
+        connectionId: { type: 'integer' },
+        deletedAt: { type: 'string', format: 'date-time' },
+        firstName: { type: 'string' },
+        first_name: { type: 'string' },
+        'it\'s "quoted"': { type: 'number' },
+        $: { type: 'object' },
+        class: { type: 'string' },
+    };
+    return generatedViewSpecs(
+        [
+            { providerConfigKey: 'pg', model: 'View', sync: sync('View', odd) },
+            { providerConfigKey: 'acme', model: '2Things', sync: sync('2Things', { a: { type: 'string' } }) },
+        ],
+        { prefix: '' },
+    ).views;
+}
+
 /** One engine's row in one form: booleans as booleans (SQLite gives 1/0), JSON columns parsed (SQLite gives JSON text). */
 export function normalize(engine: EngineName, row: Record<string, unknown>): Record<string, unknown> {
     const out = { ...row };
