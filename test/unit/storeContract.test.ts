@@ -855,6 +855,29 @@ describe('store contract: engine-specific guarantees', () => {
         });
     });
 
+    test('Postgres: two daemons applying the same schema change at once agree: one replaces the view, the other finds it done', { skip: engines.includes('postgres') ? false : 'Postgres does not answer' }, async () => {
+        await withScratchDatabase('postgres', async (location) => {
+            const [a, b] = [openStore(location), openStore(location)];
+            try {
+                await a.schema.migrate();
+                await a.schema.applyGeneratedViews([typedSpec('postgres', { name: { type: 'string' } }, 'Replicated')], []);
+                for (let round = 0; round < 5; round++) {
+                    // A deploy changed the model; both replicas see it at their next pass, at the same moment.
+                    const changed = typedSpec('postgres', { name: { type: 'string' }, [`field${round}`]: { type: 'integer' } }, 'Replicated');
+                    const [fromA, fromB] = await Promise.all([a.schema.applyGeneratedViews([changed], []), b.schema.applyGeneratedViews([changed], [])]);
+                    const replaced = [fromA, fromB].filter((r) => r.created.length > 0);
+                    assert.equal(replaced.length, 1, `round ${round}: exactly one daemon replaced the view`);
+                    assert.deepEqual(replaced[0]!.created.sort(), [changed.name, changed.allName].sort());
+                    const [recorded] = (await b.schema.listGeneratedViews()).filter((v) => v.name === changed.name);
+                    assert.equal(recorded?.schemaVersion, changed.schemaVersion, 'both see the new version');
+                }
+            } finally {
+                await a.close();
+                await b.close();
+            }
+        });
+    });
+
     test('Postgres: a resync is atomic against a claim that races it', { skip: engines.includes('postgres') ? false : 'Postgres does not answer' }, async () => {
         // The worst interleaving, forced: a transaction here holds the key's row, the resync queues on
         // it, then the claim queues behind the resync. Released, a resync written as two statements
