@@ -41,7 +41,7 @@ interface Builder {
 
 const SQLITE: Record<ViewColumnType, Builder> = {
     text: { fn: 'text', call: (c) => `text(${c})` },
-    // Microsecond ISO-8601 text, as Nango sent it (SQLite compares it in time order).
+    // Microsecond UTC ISO-8601 text (`2026-11-30T10:00:01.123456Z`), as the mirror's own timestamps: it sorts in time order.
     timestamp: { fn: 'text', call: (c) => `text(${c})` },
     integer: { fn: 'integer', call: (c) => `integer(${c})` },
     real: { fn: 'real', call: (c) => `real(${c})` },

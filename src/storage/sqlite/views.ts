@@ -60,9 +60,9 @@ export function sqliteColumnExpression(column: Pick<GeneratedViewColumn, 'path' 
     const type = `json_type(data, ${p})`;
     switch (column.type) {
         case 'text':
-        case 'timestamp':
-            // Timestamps stay the ISO-8601 text Nango sent (SQLite compares it in time order).
             return `CASE WHEN ${type} = 'text' THEN ${value} END`;
+        case 'timestamp':
+            return `CASE WHEN ${type} = 'text' THEN ${sqliteTimestamp(value)} END`;
         case 'integer':
             // A whole number written as a real (5.0) is the integer; 5.5 or one past int64 is not.
             return `CASE ${type} WHEN 'integer' THEN ${value} WHEN 'real' THEN CASE WHEN ${value} = CAST(${value} AS INTEGER) THEN CAST(${value} AS INTEGER) END END`;
@@ -74,6 +74,30 @@ export function sqliteColumnExpression(column: Pick<GeneratedViewColumn, 'path' 
             // JSON text of any value but null (a string comes back quoted, as JSON).
             return `CASE WHEN ${type} <> 'null' THEN data -> ${p} END`;
     }
+}
+
+/**
+ * An RFC 3339 date-time (`YYYY-MM-DD[T ]HH:MM:SS[.fraction](Z|±HH:MM)`) as the mirror writes its
+ * own timestamps: UTC, microseconds, `2026-11-30T10:00:01.123456Z`, so the text sorts in time order
+ * whatever offset Nango's value had, and reads the same as Postgres's `timestamptz` column does.
+ * Anything else is NULL, as on Postgres: no offset, an impossible date (`date()` would roll
+ * 2023-02-29 over to March) or time, trailing text. SQLite's own date functions keep milliseconds
+ * only, so the fraction is copied from the text (offsets are whole minutes: it never changes).
+ */
+function sqliteTimestamp(v: string): string {
+    const afterSeconds = `substr(${v}, 20)`;
+    const fraction = `CASE WHEN substr(${v}, 20, 1) = '.' THEN substr(${v}, 21, length(substr(${v}, 21)) - length(ltrim(substr(${v}, 21), '0123456789'))) ELSE '' END`;
+    const zone = `CASE WHEN substr(${v}, 20, 1) = '.' THEN ltrim(substr(${v}, 21), '0123456789') ELSE ${afterSeconds} END`;
+    // The same instants Postgres's guard (ISO_TIMESTAMP_PATTERN in postgres/views.ts) lets through.
+    const valid = [
+        `${v} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][T ][0-9][0-9]:[0-9][0-9]:[0-9][0-9]*'`,
+        `substr(${v}, 1, 4) <> '0000'`,
+        `date(substr(${v}, 1, 10)) = substr(${v}, 1, 10)`,
+        `time(substr(${v}, 12, 8)) = substr(${v}, 12, 8) AND substr(${v}, 12, 2) < '24' AND substr(${v}, 18, 2) < '60'`,
+        `(substr(${v}, 20, 1) <> '.' OR length(${fraction}) BETWEEN 1 AND 9)`,
+        `(${zone} = 'Z' OR (${zone} GLOB '[+-][01][0-9]:[0-5][0-9]' AND substr(${zone}, 2, 2) <= '14'))`,
+    ].join(' AND ');
+    return `CASE WHEN ${valid} THEN strftime('%Y-%m-%dT%H:%M:%S', ${v}) || '.' || substr(${fraction} || '000000', 1, 6) || 'Z' END`;
 }
 
 /** A generated view over the live rows, or (`all`) its companion over every row with `deleted_at`. */
