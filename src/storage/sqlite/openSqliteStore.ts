@@ -1,7 +1,7 @@
 import type { Store } from '../store.js';
 import { openSqliteConnection } from './connection.js';
 import { sqliteKeyStates } from './keyStates.js';
-import { sqliteLeases, sqliteWriterLock } from './leases.js';
+import { sqliteLeases, sqliteWriterLock, type WriterState } from './leases.js';
 import { sqlitePullRequests } from './pullRequests.js';
 import { sqlitePullSessions } from './pullSessions.js';
 import { sqliteSchema } from './schema.js';
@@ -14,13 +14,14 @@ export interface SqliteStoreOptions {
 /** The embedded engine: one file, one writing daemon, every role on one connection. */
 export function openSqliteStore(options: SqliteStoreOptions): Store {
     const conn = openSqliteConnection(options.path);
-    const writerLock = sqliteWriterLock(conn);
+    const writer: WriterState = { holder: undefined };
+    const writerLock = sqliteWriterLock(conn, writer);
     let closed: Promise<void> | undefined;
     return {
         requests: sqlitePullRequests(conn),
         pulls: sqlitePullSessions(conn),
         keys: sqliteKeyStates(conn),
-        leases: sqliteLeases(conn),
+        leases: sqliteLeases(conn, writer),
         schema: sqliteSchema(conn),
         writerLock,
         close() {
