@@ -224,6 +224,30 @@ describe('status page (GET /) in headless chromium', { skip: haveBrowser ? false
             });
         });
     }
+
+    test('with admin.token: 401 without it; /login?token= sets an HttpOnly, SameSite=Strict cookie, lands on /, and the page refreshes in place with it', async () => {
+        const token = 'admin-token-0123456789abcdef';
+        const h = await startHarness({ config: { admin: { token } } });
+        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        try {
+            assert.equal((await h.sendSync(testKey('Contact', 'conn-login'))).status, 200);
+            await h.waitIdle();
+            const page = await context.newPage();
+            assert.equal((await page.goto(`${h.adminUrl}/`))?.status(), 401);
+            const landed = await page.goto(`${h.adminUrl}/login?token=${token}`);
+            assert.equal(landed?.status(), 200);
+            assert.equal(page.url(), `${h.adminUrl}/`, 'the token left the address bar');
+            assert.equal(await page.locator('#keys tbody tr').count(), 1);
+            const [cookie, ...others] = await context.cookies();
+            assert.deepEqual([cookie?.name, cookie?.httpOnly, cookie?.sameSite, others.length], ['nango_mirror_login', true, 'Strict', 0]);
+            const refreshed = page.waitForResponse((r) => r.request().resourceType() === 'fetch' && r.url().includes('refresh=1'), { timeout: 10_000 });
+            await page.goto(`${h.adminUrl}/?refresh=1`);
+            assert.equal((await refreshed).status(), 200, 'the in-place refresh carries the cookie');
+        } finally {
+            await context.close();
+            await h.close();
+        }
+    });
 });
 
 /** Paging and its query parameters, over HTTP (no browser needed). */
