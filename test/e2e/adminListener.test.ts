@@ -4,8 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
 import { startDaemon } from '../../src/main.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { spawnDaemon, writeConfig } from '../helpers/daemonProcess.js';
 import { testEngines } from '../helpers/engines.js';
-import { startHarness, testConfig, type Harness, type LogLine } from '../helpers/harness.js';
+import { SIGNING_KEY, startHarness, testConfig, type Harness, type LogLine } from '../helpers/harness.js';
 
 const TOKEN = 'admin-token-0123456789abcdef';
 const OPERATOR_PATHS = ['/', '/status.json', '/metrics', '/admin/keys', '/login?token=' + TOKEN];
@@ -94,6 +95,21 @@ describe('server.adminHost, server.adminPort at start-up', () => {
             await h.restart({ server: { host: '127.0.0.1', port: 0, adminHost: '0.0.0.0', adminPort: 0 }, admin: { token: TOKEN } });
             assert.equal(h.logs.slice(before).filter((l) => WARNING.test(l.msg)).length, 0);
         } finally {
+            await h.close();
+        }
+    });
+
+    test('the real CLI process (`nango-mirror serve`): 404 on the public port, 200 on the admin port, 401 for /status.json without the token', async () => {
+        const h = await startHarness();
+        await h.daemon.stop();
+        const config = { nango: { host: h.fake.baseUrl!, apiKey: h.config.nango.apiKey, webhookSigningKey: SIGNING_KEY }, database: h.database.database, server: { host: '127.0.0.1', port: 0, adminPort: 0 }, admin: { token: TOKEN } };
+        const daemon = await spawnDaemon(writeConfig(h.dir, config, 'process.json'));
+        try {
+            for (const path of ['/', '/metrics', '/status.json', '/admin/keys']) assert.equal(await status(`${daemon.url}${path}`, bearer), 404, `GET ${path} on the public port`);
+            for (const path of ['/', '/metrics', '/status.json', '/admin/keys']) assert.equal(await status(`${daemon.adminUrl}${path}`, bearer), 200, `GET ${path} on the admin port`);
+            assert.equal(await status(`${daemon.adminUrl}/status.json`), 401);
+        } finally {
+            await daemon.kill('SIGTERM');
             await h.close();
         }
     });
