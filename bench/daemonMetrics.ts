@@ -41,18 +41,18 @@ export function parseScrape(text: string): Scrape {
     return { stallMs, requests };
 }
 
-/** One `GET path` to the daemon, timed from the request to the last byte of the answer. */
-export async function timedGet(port: number, path: string): Promise<{ ms: number; body: string }> {
+/** One `GET path` to the daemon's operator listener (`server.adminPort`), timed from the request to the last byte of the answer. */
+export async function timedGet(adminPort: number, path: string): Promise<{ ms: number; body: string }> {
     const t0 = performance.now();
-    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+    const res = await fetch(`http://127.0.0.1:${adminPort}${path}`);
     const body = await res.text();
     const ms = performance.now() - t0;
     if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${body.slice(0, 200)}`);
     return { ms, body };
 }
 
-export async function scrape(port: number): Promise<Scrape> {
-    return parseScrape((await timedGet(port, '/metrics')).body);
+export async function scrape(adminPort: number): Promise<Scrape> {
+    return parseScrape((await timedGet(adminPort, '/metrics')).body);
 }
 
 /** The requests counted between two scrapes of one daemon (`before` omitted: since it started). */

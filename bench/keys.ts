@@ -125,11 +125,11 @@ export async function benchReconcileKeys(options: { engine: Engine; keys: number
             const line = await passFinished(daemon);
             const during = (await nango.call<Array<{ n: number; path: string }>>('requests', { last: 5000 })).filter((r) => r.n > before);
             await mark('unchanged pass');
-            const statusPageMs = await timeLoads(daemon.port, '/', STATUS_PAGE_LOADS);
-            const statusJsonMs = await timeLoads(daemon.port, '/status.json', STATUS_PAGE_LOADS);
+            const statusPageMs = await timeLoads(daemon.adminPort, '/', STATUS_PAGE_LOADS);
+            const statusJsonMs = await timeLoads(daemon.adminPort, '/status.json', STATUS_PAGE_LOADS);
             await mark('status page');
             // Each scrape resets the event-loop maximum: the worst of them is this sub-phase's.
-            const scrapes = await timeScrapes(daemon.port, METRICS_SCRAPES);
+            const scrapes = await timeScrapes(daemon.adminPort, METRICS_SCRAPES);
             await mark('/metrics', Math.max(...scrapes.map((s) => s.scrape.stallMs)));
             return {
                 pass: {
@@ -216,7 +216,7 @@ function marker(daemon: BenchDaemon, phases: KeysResult['phases']): Marker {
     let previous: Scrape | undefined;
     let since = { at: performance.now(), ...mainThreadSchedMs(pid) };
     return async (phase, stallMs) => {
-        const now = await scrape(daemon.port);
+        const now = await scrape(daemon.adminPort);
         const sched = { at: performance.now(), ...mainThreadSchedMs(pid) };
         phases[phase] = {
             stallMs: Math.max(now.stallMs, stallMs ?? 0),

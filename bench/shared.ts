@@ -158,7 +158,10 @@ interface PullFinished {
 
 export interface BenchDaemon {
     child: ChildProcess;
+    /** The public listener (webhooks). */
     port: number;
+    /** The operator listener (`/metrics`, the status page, `/status.json`). */
+    adminPort: number;
     log: LogLines;
     /** SIGTERM, and resolves once the process has exited. */
     stop(): Promise<void>;
@@ -174,7 +177,7 @@ export async function startBenchDaemon(nango: FakeNangoProcess, dir: string, dat
         configPath,
         JSON.stringify({
             nango: { host: nango.baseUrl, apiKey: nango.apiKey, webhookSigningKey: SIGNING_KEY },
-            server: { host: '127.0.0.1', port: 0 },
+            server: { host: '127.0.0.1', port: 0, adminPort: 0 },
             database,
             sync: { reconcileIntervalSeconds: 0, ...sync },
             // The lines the benches wait for (started, `pull finished`) are info lines.
@@ -189,7 +192,7 @@ export async function startBenchDaemon(nango: FakeNangoProcess, dir: string, dat
     };
     try {
         const started = await log.next((l) => l['msg'] === 'nango-mirror is running');
-        return { child, port: Number(started['port']), log, stop };
+        return { child, port: Number(started['port']), adminPort: Number(started['adminPort']), log, stop };
     } catch (err) {
         await stop();
         throw err;

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
 
     const config = parseConfig({
         nango: { host: nangoUrl, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
-        server: { host: '127.0.0.1', port: 0 },
+        server: { host: '127.0.0.1', port: 0, adminPort: 0 },
         database: { url: `sqlite:${dbPath}` },
         sync: { reconcileIntervalSeconds: 0, pageSize: 1000 },
     });

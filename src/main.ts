@@ -8,7 +8,7 @@ import type { Config } from './config/schema.js';
 import { viewSpecsFromConfig } from './config/viewSpecs.js';
 import { createDaemonEvents, type DaemonEvents } from './domain/daemonEvents.js';
 import { dateToMicroIso } from './domain/timestamps.js';
-import { createServer } from './http/createServer.js';
+import { createServers } from './http/createServer.js';
 import { createDaemonHealth, type DaemonHealth } from './lib/daemonHealth.js';
 import { createLogger } from './lib/logger.js';
 import { createReleasers } from './lib/releasers.js';
@@ -30,9 +30,12 @@ import { createPullScheduler, type PullScheduler } from './sync/pullScheduler.js
 import { createReconciler, type Reconciler } from './sync/reconcile.js';
 
 export interface Daemon {
-    /** Base URL the HTTP server listens on, e.g. `http://127.0.0.1:8080`. */
+    /** Base URL of the public listener (webhook path, health), e.g. `http://127.0.0.1:8080`. */
     url: string;
     port: number;
+    /** Base URL of the operator listener (status page, `/status.json`, `/metrics`, admin API), e.g. `http://127.0.0.1:9090`. */
+    adminUrl: string;
+    adminPort: number;
     store: Store;
     scheduler: PullScheduler;
     reconciler: Reconciler;
@@ -165,7 +168,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         // Pulls in flight drain before the notifier stops (it delivers meanwhile), and it stops
         // retrying before its NOTIFY connection and the store close.
         if (notifier) releasers.add('notifier', () => notifier.stop());
-        const handler = createServer({
+        const handlers = createServers({
             webhookPath: config.server.webhookPath,
             signingKeys: signingKeys(config),
             acceptLegacySignature: config.nango.acceptLegacySignature,
@@ -183,12 +186,20 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             adminToken: config.admin.token,
             ...(typedViews ? { onPullKeys: (keys: readonly SyncKey[]) => typedViews.notice(keys) } : {}),
         });
-        const server = await listen(handler, config.server.port, config.server.host);
-        let closed: Promise<void> | undefined;
-        releasers.add('HTTP connections', async () => {
-            await Promise.race([closed ?? closeServer(server), delay(1000)]);
-            server.closeAllConnections();
-        });
+        // Each listener's connections are closed (after a second's grace) once the pulls have drained;
+        // a failed start closes what was opened.
+        const listeners: Array<{ server: Server; closed?: Promise<void> }> = [];
+        const serve = async (name: string, handler: RequestListener, key: string, port: number, host: string) => {
+            const listener: { server: Server; closed?: Promise<void> } = { server: await listen(handler, key, port, host) };
+            listeners.push(listener);
+            releasers.add(`${name} connections`, async () => {
+                await Promise.race([listener.closed ?? closeServer(listener.server), delay(1000)]);
+                listener.server.closeAllConnections();
+            });
+            return listener.server;
+        };
+        const server = await serve('HTTP', handlers.public, 'server.port', config.server.port, config.server.host);
+        const adminServer = await serve('admin HTTP', handlers.admin, 'server.adminPort', config.server.adminPort, config.server.adminHost);
         const timeout = options.stopTimeoutMs ?? 8000;
         releasers.add('pulls', async () => {
             const drained = await Promise.race([scheduler.stop().then(() => true), delay(timeout).then(() => false)]);
@@ -200,11 +211,17 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             reconciler.stop();
         });
         // First of all at shutdown: no new connections (open ones are answered until closed above).
-        releasers.add('HTTP listener', () => {
-            closed = closeServer(server);
+        releasers.add('HTTP listeners', () => {
+            for (const listener of listeners.toReversed()) listener.closed = closeServer(listener.server);
         });
         const port = (server.address() as AddressInfo).port;
-        const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
+        const adminPort = (adminServer.address() as AddressInfo).port;
+        if (!config.admin.token && !isLoopback(config.server.adminHost)) {
+            logger.warn(
+                { adminHost: config.server.adminHost, adminPort },
+                'server.adminHost is not a loopback address and admin.token is not set: the status page and /status.json (every connection id, model and last error) and /metrics answer anyone who can reach this address. Set admin.token, or keep server.adminHost on 127.0.0.1.',
+            );
+        }
         notifier?.start();
         scheduler.start();
         reconciler.start();
@@ -224,12 +241,14 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
                 signal: discoveryAbort.signal,
             });
         }
-        logger.info({ port, host: config.server.host, webhookPath: config.server.webhookPath, database: describeDatabase(config.database.url) }, 'nango-mirror is running');
+        logger.info({ port, host: config.server.host, adminPort, adminHost: config.server.adminHost, webhookPath: config.server.webhookPath, database: describeDatabase(config.database.url) }, 'nango-mirror is running');
 
         let stopping: Promise<void> | undefined;
         return {
-            url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+            url: baseUrl(config.server.host, port),
             port,
+            adminUrl: baseUrl(config.server.adminHost, adminPort),
+            adminPort,
             store,
             scheduler,
             reconciler,
@@ -253,16 +272,28 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
     }
 }
 
-function listen(handler: RequestListener, port: number, host: string): Promise<Server> {
+function listen(handler: RequestListener, key: string, port: number, host: string): Promise<Server> {
     return new Promise((resolve, reject) => {
         // A deep accept queue: a burst of webhooks (many syncs finishing at once) must not be reset.
         const server = createHttpServer(handler).listen({ port, host, backlog: 2048 });
         server.once('listening', () => resolve(server));
         server.once('error', (err: NodeJS.ErrnoException) => {
-            if (err.code === 'EADDRINUSE') reject(new Error(`server.port: ${host}:${port} is already in use; choose another port.`, { cause: err }));
+            if (err.code === 'EADDRINUSE') reject(new Error(`${key}: ${host}:${port} is already in use; choose another port.`, { cause: err }));
             else reject(err);
         });
     });
+}
+
+/** Where a client on this host reaches a listener (a wildcard address through loopback). */
+function baseUrl(listenHost: string, port: number): string {
+    const host = listenHost === '0.0.0.0' || listenHost === '::' ? '127.0.0.1' : listenHost;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** `localhost`, 127.0.0.0/8 and ::1 (also as ::ffff:127.x.y.z). */
+export function isLoopback(host: string): boolean {
+    const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+    return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -25,13 +25,22 @@ const nangoSchema = z
 
 const serverSchema = z
     .strictObject({
-        host: z.string().min(1).default('0.0.0.0').describe('Listen address.'),
-        port: z.number().int().min(0).max(65535).default(8080).describe('Listen port, 0–65535 (0 picks a free port and logs it).'),
+        host: z.string().min(1).default('0.0.0.0').describe('Listen address of the public listener (the webhook path, `/healthz`, `/readyz`).'),
+        port: z.number().int().min(0).max(65535).default(8080).describe('Listen port of the public listener, 0–65535 (0 picks a free port and logs it).'),
         webhookPath: z.string().regex(/^\/[^\s?#]*$/, 'a path starting with "/"').default('/webhooks/nango').describe('Path of the webhook endpoint; starts with `/`.'),
         maxBodyBytes: z.number().int().min(1024).default(10 * 1024 * 1024).describe('Largest webhook body (10 MiB by default); at least 1024. Nango never retries a 413, so keep it generous.'),
+        // 9090 is Prometheus's own port, but this listener is what Prometheus scrapes and the
+        // 9xxx range is where exporters live; off loopback, pick another if 9090 is taken.
+        adminHost: z
+            .string()
+            .min(1)
+            .default('127.0.0.1')
+            .describe('Listen address of the operator listener (status page, `/status.json`, `/metrics`, admin API). Loopback by default; any other address without `admin.token` logs a warning at start-up.'),
+        adminPort: z.number().int().min(0).max(65535).default(9090).describe('Listen port of the operator listener, 0–65535 (0 picks a free port and logs it); not `server.port`.'),
     })
+    .refine((s) => s.adminPort === 0 || s.adminPort !== s.port, { message: 'must differ from server.port: the operator surfaces have their own listener', path: ['adminPort'] })
     .prefault({})
-    .describe('The HTTP server Nango sends webhooks to.');
+    .describe('The HTTP listeners: the public one Nango sends webhooks to (webhook path, `/healthz`, `/readyz` only) and the operator one.');
 
 const databaseSchema = z
     .strictObject({
@@ -148,7 +157,7 @@ export const configSchema = z
             .describe('Allow-list of `{providerConfigKey, model, variant?, view?, indexes?}`. Empty mirrors every model a webhook names; any entry restricts mirroring to the listed models.'),
         admin: z
             .strictObject({
-                token: z.string().min(16, 'at least 16 characters').optional().describe('Bearer token for the admin API (`/admin/*`), at least 16 characters; unset turns the admin API off.'),
+                token: z.string().min(16, 'at least 16 characters').optional().describe('Bearer token for the admin API (`/admin/*`), at least 16 characters; unset turns the admin API off. When set, the status page and `/status.json` need it too (bearer, or the cookie `GET /login?token=…` sets).'),
             })
             .prefault({})
             .describe('The admin HTTP API.'),

@@ -79,7 +79,7 @@ for (const engine of engines) {
             for (const [w, n] of perWindow) assert.ok(n <= LIMIT - RESERVED, `window ${w}: ${n} background requests`);
 
             // What /metrics says of it.
-            const metrics = await (await fetch(`${h.daemon.url}/metrics`)).text();
+            const metrics = await (await fetch(`${h.adminUrl}/metrics`)).text();
             assert.match(metrics, /^nango_mirror_nango_rate_limit_limit 20$/m);
             assert.match(metrics, /^nango_mirror_nango_rate_limit_reserve 5$/m);
             assert.match(metrics, /^nango_mirror_nango_rate_limit_remaining \d+$/m);

@@ -9,7 +9,7 @@ const engines = await testEngines();
 const DRIFT_WARNING = /live rows disagree with Nango's record count/;
 
 async function gauge(h: Harness): Promise<number> {
-    const res = await fetch(`${h.daemon.url}/metrics`);
+    const res = await fetch(`${h.adminUrl}/metrics`);
     assert.equal(res.status, 200);
     const m = /^nango_mirror_count_drift_keys (\S+)$/m.exec(await res.text());
     assert.ok(m, 'nango_mirror_count_drift_keys is exported');

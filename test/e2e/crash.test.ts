@@ -49,7 +49,7 @@ for (const engine of engines) {
             try {
                 const configPath = writeConfig(dir, {
                     nango: { host: url, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
-                    server: { host: '127.0.0.1', port: 0 },
+                    server: { host: '127.0.0.1', port: 0, adminPort: 0 },
                     database: database.database,
                     sync: { pageSize: PAGE_SIZE, reconcileIntervalSeconds: 0, retry: { attempts: 3, baseDelayMs: 5 } },
                 });

@@ -25,7 +25,7 @@ for (const engine of engines) {
             reader = database.reader();
             configPath = writeConfig(dir, {
                 nango: { host: url, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
-                server: { host: '127.0.0.1', port: 0 },
+                server: { host: '127.0.0.1', port: 0, adminPort: 0 },
                 database: database.database,
                 sync: { pageSize: 1000, reconcileIntervalSeconds: 0, retry: { attempts: 2, baseDelayMs: 5 } },
             });

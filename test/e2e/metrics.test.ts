@@ -27,7 +27,7 @@ function parseMetrics(text: string): Sample[] {
 }
 
 async function scrape(h: Harness): Promise<{ text: string; samples: Sample[]; contentType: string | null }> {
-    const res = await fetch(`${h.daemon.url}/metrics`);
+    const res = await fetch(`${h.adminUrl}/metrics`);
     assert.equal(res.status, 200);
     const text = await res.text();
     return { text, samples: parseMetrics(text), contentType: res.headers.get('content-type') };

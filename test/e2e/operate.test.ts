@@ -27,7 +27,7 @@ for (const engine of engines) {
     describe(`[${engine}] operating the mirror: admin API`, () => {
         let h: Harness;
         const admin = (path: string, init: RequestInit = {}, token = TOKEN) =>
-            fetch(`${h.daemon.url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers } });
+            fetch(`${h.adminUrl}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers } });
         before(async () => {
             h = await startHarness({ engine, config: { admin: { token: TOKEN } } });
         });
@@ -35,7 +35,7 @@ for (const engine of engines) {
 
         test('a wrong or missing token is 401, and nothing is requested', async () => {
             assert.equal((await admin('/admin/keys', {}, 'wrong-token-0123456789')).status, 401);
-            const none = await fetch(`${h.daemon.url}/admin/keys`);
+            const none = await fetch(`${h.adminUrl}/admin/keys`);
             assert.equal(none.status, 401);
             assert.equal(((await none.json()) as any).error.code, 'unauthorized');
             const bad = await admin('/admin/sync', { method: 'POST', body: JSON.stringify({ providerConfigKey: 'p', connectionId: 'c', model: 'lowercase' }) });

@@ -121,7 +121,7 @@ describe('process: CLI, shutdown and logs', () => {
     test('SQLite refuses a second daemon on the same file, naming the first and the fix', async () => {
         const path = writeConfig(dir, {
             nango: { host: 'http://127.0.0.1:9', apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
-            server: { host: '127.0.0.1', port: 0 },
+            server: { host: '127.0.0.1', port: 0, adminPort: 0 },
             database: { url: `sqlite:${join(dir, 'single.db')}` },
         }, 'single.json');
         const first = await spawnDaemon(path);
@@ -160,7 +160,7 @@ describe('process: CLI, shutdown and logs', () => {
         fakeWithKey.inject((req) => (req.query.get('cursor') ? { delayMs: 60_000 } : undefined));
         const path = writeConfig(dir, {
             nango: { host: url, apiKey: secretKey, webhookSigningKey: SIGNING_KEY },
-            server: { host: '127.0.0.1', port: 0 },
+            server: { host: '127.0.0.1', port: 0, adminPort: 0 },
             database: { url: `sqlite:${join(dir, 'term.db')}` },
             sync: { reconcileIntervalSeconds: 0 },
             logLevel: 'debug',

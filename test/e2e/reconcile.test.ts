@@ -134,7 +134,7 @@ for (const engine of engines) {
             assert.equal(first.records, keys, 'a records request per key, as before the status existed');
             await requestsDuring(() => h.daemon.reconciler.runPass());
             assert.equal(h.logs.filter((l) => /could not read Nango's sync status/.test(l.msg)).length, 1, 'warned once');
-            const metrics = await (await fetch(`${h.daemon.url}/metrics`)).text();
+            const metrics = await (await fetch(`${h.adminUrl}/metrics`)).text();
             assert.match(metrics, /^nango_mirror_sync_status_unavailable_total 2$/m);
         });
     });

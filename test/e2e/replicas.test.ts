@@ -58,7 +58,7 @@ describe('[postgres] replicas: three daemons share one mirror', { skip: postgres
     test('webhooks spread at random, one daemon killed mid-pull: the mirror is exact and no key was pulled by two at once', async () => {
         const configPath = writeConfig(dir, {
             nango: { host: fake.baseUrl, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
-            server: { host: '127.0.0.1', port: 0 },
+            server: { host: '127.0.0.1', port: 0, adminPort: 0 },
             database: database.database,
             sync: { pageSize: 200, concurrency: 2, reconcileIntervalSeconds: 2, retry: { attempts: 3, baseDelayMs: 5, failedPullDelayMs: 200 } },
             logLevel: 'debug',

@@ -100,7 +100,7 @@ describe('status page (GET /) in headless chromium', { skip: haveBrowser ? false
                     if (msg.type() === 'error') consoleErrors.push(msg.text());
                 });
                 try {
-                    const res = await page.goto(`${h.daemon.url}/?refresh=1`, { waitUntil: 'load' });
+                    const res = await page.goto(`${h.adminUrl}/?refresh=1`, { waitUntil: 'load' });
                     assert.equal(res?.status(), 200);
                     assert.match(res?.headers()['content-type'] ?? '', /^text\/html/);
                     assert.match(res?.headers()['content-security-policy'] ?? '', /default-src 'none'/);
@@ -174,7 +174,7 @@ describe('status page (GET /) in headless chromium', { skip: haveBrowser ? false
             });
 
             test('GET /status.json has the same data; a failed refresh keeps the last data and says so', async () => {
-                const res = await fetch(`${h.daemon.url}/status.json`);
+                const res = await fetch(`${h.adminUrl}/status.json`);
                 assert.equal(res.status, 200);
                 const body: any = await res.json();
                 assert.equal(body.keyCount, 4);
@@ -184,7 +184,7 @@ describe('status page (GET /) in headless chromium', { skip: haveBrowser ? false
                 // The refresh keeps the last good data and says it failed.
                 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
                 try {
-                    await page.goto(`${h.daemon.url}/?refresh=1`);
+                    await page.goto(`${h.adminUrl}/?refresh=1`);
                     await page.waitForSelector('#keys tbody tr');
                     await page.route('**/?refresh=1', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: '{}' }));
                     await waitFor(() => page.locator('#refresh-error').isVisible(), 10_000, 'the refresh error banner');
@@ -202,7 +202,7 @@ describe('status page (GET /) in headless chromium', { skip: haveBrowser ? false
                     if (msg.type() === 'error') consoleErrors.push(msg.text());
                 });
                 try {
-                    await page.goto(`${h.daemon.url}/?per_page=3&refresh=60`);
+                    await page.goto(`${h.adminUrl}/?per_page=3&refresh=60`);
                     const pager = page.locator('nav.pager').first();
                     assert.match((await pager.textContent()) ?? '', /Keys 1–3 of 4 · page 1 of 2/);
                     const firstPage = await page.locator('#keys td.key').allTextContents();
@@ -224,6 +224,30 @@ describe('status page (GET /) in headless chromium', { skip: haveBrowser ? false
             });
         });
     }
+
+    test('with admin.token: 401 without it; /login?token= sets an HttpOnly, SameSite=Strict cookie, lands on /, and the page refreshes in place with it', async () => {
+        const token = 'admin-token-0123456789abcdef';
+        const h = await startHarness({ config: { admin: { token } } });
+        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        try {
+            assert.equal((await h.sendSync(testKey('Contact', 'conn-login'))).status, 200);
+            await h.waitIdle();
+            const page = await context.newPage();
+            assert.equal((await page.goto(`${h.adminUrl}/`))?.status(), 401);
+            const landed = await page.goto(`${h.adminUrl}/login?token=${token}`);
+            assert.equal(landed?.status(), 200);
+            assert.equal(page.url(), `${h.adminUrl}/`, 'the token left the address bar');
+            assert.equal(await page.locator('#keys tbody tr').count(), 1);
+            const [cookie, ...others] = await context.cookies();
+            assert.deepEqual([cookie?.name, cookie?.httpOnly, cookie?.sameSite, others.length], ['nango_mirror_login', true, 'Strict', 0]);
+            const refreshed = page.waitForResponse((r) => r.request().resourceType() === 'fetch' && r.url().includes('refresh=1'), { timeout: 10_000 });
+            await page.goto(`${h.adminUrl}/?refresh=1`);
+            assert.equal((await refreshed).status(), 200, 'the in-place refresh carries the cookie');
+        } finally {
+            await context.close();
+            await h.close();
+        }
+    });
 });
 
 /** Paging and its query parameters, over HTTP (no browser needed). */
@@ -237,11 +261,11 @@ for (const engine of engines) {
         const newest = testKey('Contact', 'conn-paging-m');
         const order = [failing, oldest, middle, newest].map((k) => k.connectionId);
         const json = async (query: string) => {
-            const res = await fetch(`${h.daemon.url}/status.json${query}`);
+            const res = await fetch(`${h.adminUrl}/status.json${query}`);
             return { status: res.status, body: (await res.json()) as any };
         };
         const html = async (query: string) => {
-            const res = await fetch(`${h.daemon.url}/${query}`);
+            const res = await fetch(`${h.adminUrl}/${query}`);
             assert.equal(res.status, 200, query);
             return res.text();
         };
@@ -294,7 +318,7 @@ for (const engine of engines) {
         test('/status.json refuses a bad parameter with 400 invalid_query, naming it', async () => {
             const bad = ['page=0', 'page=-1', 'page=1.5', 'page=abc', 'page=', 'page=1&page=2', 'page=99999999999', 'per_page=0', 'per_page=501', 'status=broken', 'integration=', `connection=${'x'.repeat(256)}`];
             for (const query of bad) {
-                const res = await fetch(`${h.daemon.url}/status.json?${query}`);
+                const res = await fetch(`${h.adminUrl}/status.json?${query}`);
                 assert.equal(res.status, 400, query);
                 assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
                 const body: any = await res.json();

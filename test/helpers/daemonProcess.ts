@@ -6,6 +6,8 @@ import type { LogLine } from './harness.js';
 export interface DaemonProcess {
     proc: ChildProcess;
     url: string;
+    /** The operator listener (`server.adminPort`), from the start-up line. */
+    adminUrl: string;
     logs: LogLine[];
     /** Raw stdout+stderr, for secret-leak checks. */
     output(): string;
@@ -31,7 +33,7 @@ export async function spawnDaemon(configPath: string, env: NodeJS.ProcessEnv = {
     let raw = '';
     let buffered = '';
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-    const url = await new Promise<string>((resolve, reject) => {
+    const { url, adminUrl } = await new Promise<{ url: string; adminUrl: string }>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`daemon did not start in 20 s:\n${raw}`)), 20_000);
         proc.stdout.on('data', (chunk: Buffer) => {
             raw += chunk.toString();
@@ -45,7 +47,7 @@ export async function spawnDaemon(configPath: string, env: NodeJS.ProcessEnv = {
                     logs.push(parsed);
                     if (parsed.msg === 'nango-mirror is running') {
                         clearTimeout(timer);
-                        resolve(`http://127.0.0.1:${String(parsed['port'])}`);
+                        resolve({ url: `http://127.0.0.1:${String(parsed['port'])}`, adminUrl: `http://127.0.0.1:${String(parsed['adminPort'])}` });
                     }
                 } catch {
                     // not a log line
@@ -63,6 +65,7 @@ export async function spawnDaemon(configPath: string, env: NodeJS.ProcessEnv = {
     return {
         proc,
         url,
+        adminUrl,
         logs,
         output: () => raw,
         exited,

@@ -75,13 +75,13 @@ export function fakeKey(key: TestKey): StoreKey {
 }
 
 /**
- * Test config: a real port (0), the test database, fast retries, reconcile and the typed views off
+ * Test config: real ports (0, both listeners), the test database, fast retries, reconcile and the typed views off
  * unless asked (the views read `/scripts/config`, and most tests count Nango's requests).
  */
 export function testConfig(nangoUrl: string, database: TestDatabase['database'], overrides: Record<string, unknown> = {}): Config {
     const base = {
         nango: { host: nangoUrl, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
-        server: { host: '127.0.0.1', port: 0 },
+        server: { host: '127.0.0.1', port: 0, adminPort: 0 },
         database,
         sync: { reconcileIntervalSeconds: 0, requestTimeoutSeconds: 5, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 20, failedPullDelayMs: 60_000 }, views: { auto: false } },
         logLevel: 'debug',
@@ -113,6 +113,8 @@ export interface Harness {
     /** The mirror as the app sees it (read-only queries, plus exec for fault injection). */
     reader: MirrorReader;
     webhookUrl: string;
+    /** The operator listener: status page, `/status.json`, `/metrics`, admin API. */
+    adminUrl: string;
     sendSync(key: TestKey, signingKey?: string): Promise<{ status: number; json: unknown }>;
     /** Waits until no pull is queued or running and every stored request is covered. */
     waitIdle(timeoutMs?: number): Promise<void>;
@@ -187,6 +189,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         reader,
         get webhookUrl() {
             return `${daemon.url}${config.server.webhookPath}`;
+        },
+        get adminUrl() {
+            return daemon.adminUrl;
         },
         sendSync(key, signingKey = SIGNING_KEY) {
             return postWebhook(harness.webhookUrl, syncSuccessBody({ ...key, variant: key.variant }), signingKey);

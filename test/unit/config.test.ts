@@ -36,7 +36,7 @@ test('defaults match the issue: SQLite file, port 8080, pages of 1000, soft dele
     const c = parseConfig(minimal);
     assert.equal(c.nango.host, 'https://api.nango.dev');
     assert.equal(c.nango.acceptLegacySignature, false);
-    assert.deepEqual(c.server, { host: '0.0.0.0', port: 8080, webhookPath: '/webhooks/nango', maxBodyBytes: 10 * 1024 * 1024 });
+    assert.deepEqual(c.server, { host: '0.0.0.0', port: 8080, webhookPath: '/webhooks/nango', maxBodyBytes: 10 * 1024 * 1024, adminHost: '127.0.0.1', adminPort: 9090 });
     assert.equal(c.database.url, 'sqlite:./data/mirror.db');
     assert.equal(c.sync.pageSize, 1000);
     assert.equal(c.sync.concurrency, 4);

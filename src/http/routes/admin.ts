@@ -1,5 +1,4 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
-import express, { Router, type RequestHandler } from 'express';
+import express, { Router } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { MODEL_NAME_PATTERN, NANGO_NAME_MAX_LENGTH, VARIANT_NAME_PATTERN } from '../../domain/nangoNames.js';
@@ -9,6 +8,7 @@ import type { PullScheduler } from '../../sync/pullScheduler.js';
 import { BASE_VARIANT, describeKey } from '../../domain/syncKey.js';
 import { waitForPull } from '../../sync/waitForPull.js';
 import { HttpError, sendError } from '../httpError.js';
+import { requireToken, tokenCheck } from '../operatorAuth.js';
 import { readStatusQuery, type StatusQuery } from '../statusPage/statusQuery.js';
 
 export interface AdminDeps {
@@ -37,16 +37,8 @@ const syncRequest = z.strictObject({
 /** `/admin/*`: Bearer token compared in constant time (as digests, so lengths leak nothing). */
 export function adminRouter(deps: AdminDeps): Router {
     const router = Router();
-    const expected = createHash('sha256').update(deps.token).digest();
-    const requireToken: RequestHandler = (req, res, next) => {
-        const header = req.headers.authorization ?? '';
-        const given = /^Bearer (.+)$/.exec(header)?.[1] ?? '';
-        if (!timingSafeEqual(createHash('sha256').update(given).digest(), expected)) {
-            return sendError(res, new HttpError(401, 'unauthorized', 'Send Authorization: Bearer <admin.token>.'));
-        }
-        next();
-    };
-    router.use('/admin', requireToken, express.json({ limit: '16kb' }));
+    const token = tokenCheck(deps.token);
+    router.use('/admin', requireToken(token.bearerMatches, 'Send Authorization: Bearer <admin.token>.'), express.json({ limit: '16kb' }));
 
     // One page, in the status page's order (worst first), with the same query parameters: at 20,000
     // keys every key with its row counts held the event loop for hundreds of ms. `status --json`
