@@ -102,7 +102,7 @@ describe('[sqlite] writer lock: held by the kernel, gone with the process', () =
         try {
             const configPath = writeConfig(dir, {
                 nango: { host: url, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
-                server: { host: '127.0.0.1', port: 0 },
+                server: { host: '127.0.0.1', port: 0, adminPort: 0 },
                 database: database.database,
                 sync: { reconcileIntervalSeconds: 0, retry: { attempts: 3, baseDelayMs: 5 } },
             });
@@ -160,7 +160,7 @@ describe('[sqlite] writer lock: held by the kernel, gone with the process', () =
         const first = await (async () => {
             const configPath = writeConfig(dir, {
                 nango: { host: url, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
-                server: { host: '127.0.0.1', port: 0 },
+                server: { host: '127.0.0.1', port: 0, adminPort: 0 },
                 database: database.database,
                 sync: { reconcileIntervalSeconds: 0 },
             });
