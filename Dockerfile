@@ -1,6 +1,8 @@
 # nango-mirror: build with dev dependencies, run with production ones only, as a non-root user.
 #   docker build -t nango-mirror .
 #   docker run -v mirror-data:/data -v $PWD/config.json:/app/config.json:ro -p 8080:8080 nango-mirror
+# The mirror is /data/mirror.db (NANGO_MIRROR_DATABASE_URL, used when the config sets no database.url),
+# so it lives in the volume and survives the container.
 # or give the config through the environment: -e NANGO_MIRROR_CONFIG=/run/secrets/mirror.json
 
 FROM node:20-bookworm-slim AS build
@@ -15,7 +17,8 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
-    NANGO_MIRROR_CONFIG=/app/config.json
+    NANGO_MIRROR_CONFIG=/app/config.json \
+    NANGO_MIRROR_DATABASE_URL=sqlite:/data/mirror.db
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
@@ -25,8 +28,8 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080
-# The config's database.url should point into the volume, e.g. "sqlite:/data/mirror.db".
+# Reads the same config as the daemon and asks /healthz on its server.host/server.port.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+    CMD ["node", "dist/cli.js", "healthcheck"]
 STOPSIGNAL SIGTERM
 CMD ["node", "dist/cli.js", "serve"]

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { isConfigError, loadConfigFile, resolveConfigPath } from './config/load.js';
+import { isConfigError, loadConfigFile, loadDatabaseConfigFile, loadServerConfigFile, resolveConfigPath } from './config/load.js';
 import { createLogger } from './lib/logger.js';
 import { startDaemon } from './main.js';
+import { backupCommand } from './commands/backup.js';
 import { codegenCommand } from './commands/codegen.js';
+import { healthcheckCommand } from './commands/healthcheck.js';
 import { requestPullCommand } from './commands/requestPull.js';
 import { statusCommand } from './commands/status.js';
 import { KEY_STATES, type KeyState } from './domain/keyState.js';
@@ -13,7 +15,12 @@ const USAGE = `Usage: nango-mirror <command> [--config <file>]
 
 Commands:
   serve                                   run the daemon (what \`npm start\` runs)
-  migrate                                 apply database migrations and exit
+  migrate                                 apply database migrations and exit (reads only database.*)
+  backup <file> [--force]                 a consistent copy of a SQLite mirror, safe while the daemon
+                                          runs; refuses an existing file without --force. Postgres:
+                                          exits 2 and shows the pg_dump line to use instead
+  healthcheck                             GET /healthz on server.host/server.port; exit 0 if it
+                                          answers 2xx, else 1 (the Docker image's HEALTHCHECK)
   status [--json [--views]] [--integration i] [--connection c] [--status s]
                                           one row per key: status, Nango's status, cursor age, last
                                           success, rows, errors; s is pending, running, ok, failed or gone;
@@ -30,7 +37,8 @@ Commands:
                                           database's record of the views (works offline)
 
 sync and resync work with the daemon running (they go through the database) and without it
-(then this process pulls). The config file is --config, else $NANGO_MIRROR_CONFIG, else ./config.json.`;
+(then this process pulls). The config file is --config, else $NANGO_MIRROR_CONFIG, else ./config.json. database.url, when the
+file leaves it out, is $NANGO_MIRROR_DATABASE_URL if set, else sqlite:./data/mirror.db.`;
 
 async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
@@ -48,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
             sweep: { type: 'boolean' },
             views: { type: 'boolean' },
             out: { type: 'string', short: 'o' },
+            force: { type: 'boolean' },
         },
     });
     const command = positionals[0] ?? 'serve';
@@ -61,6 +70,16 @@ async function main(argv: string[]): Promise<number> {
             return serve(configPath);
         case 'migrate':
             return migrate(configPath);
+        case 'backup': {
+            const file = positionals[1];
+            if (file === undefined || positionals.length > 2) {
+                console.error(`Expected: nango-mirror backup <file> [--force]\n\n${USAGE}`);
+                return 2;
+            }
+            return backupCommand(loadDatabaseConfigFile(configPath), { file, force: values.force ?? false });
+        }
+        case 'healthcheck':
+            return healthcheckCommand(loadServerConfigFile(configPath));
         case 'status': {
             const status = values.status;
             if (status !== undefined && !(KEY_STATES as readonly string[]).includes(status)) {
@@ -125,7 +144,8 @@ async function serve(configPath: string): Promise<number> {
 }
 
 async function migrate(configPath: string): Promise<number> {
-    const config = loadConfigFile(configPath);
+    // Only database.* is read: a migration job need not be given Nango's keys.
+    const config = loadDatabaseConfigFile(configPath);
     const store = openStore(config.database);
     try {
         await store.schema.migrate();

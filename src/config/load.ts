@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import { DATABASE_URL_ENV, configSchema, databaseConfigSchema, serverConfigSchema, type Config, type DatabaseConfig, type ServerConfig } from './schema.js';
 
 /** A start-up error whose message names every bad key and what is allowed. */
 export class ConfigError extends Error {
@@ -17,6 +17,20 @@ export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessE
 }
 
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+    return parseConfig(readConfigJson(path), env, path);
+}
+
+/** For `migrate` and `backup`: only `database` (and `logLevel`) are checked; Nango's keys may be absent. */
+export function loadDatabaseConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
+    return parseWith(databaseConfigSchema, readConfigJson(path), env, path);
+}
+
+/** For `healthcheck`: only `server` (and `logLevel`) are checked. */
+export function loadServerConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+    return parseWith(serverConfigSchema, readConfigJson(path), env, path);
+}
+
+function readConfigJson(path: string): unknown {
     let text: string;
     try {
         text = readFileSync(path, 'utf8');
@@ -32,13 +46,26 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
     } catch (err) {
         throw new ConfigError(`The config file ${path} is not valid JSON: ${(err as Error).message}`);
     }
-    return parseConfig(raw, env, path);
+    return raw;
 }
 
-/** Validates a parsed config after `${NAME}` substitution; throws one ConfigError listing every problem. */
+/**
+ * Validates a parsed config after `${NAME}` substitution; throws one ConfigError listing every problem.
+ * `database.url`, when the config leaves it out, is `$NANGO_MIRROR_DATABASE_URL` if set, else the
+ * schema's default: the file wins, then the environment, then the built-in default.
+ */
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, source = 'config'): Config {
+    return parseWith(configSchema, raw, env, source);
+}
+
+/** Exported for the tests of the partial configs; the commands use the load functions. */
+export function parseDatabaseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, source = 'config'): DatabaseConfig {
+    return parseWith(databaseConfigSchema, raw, env, source);
+}
+
+function parseWith<S extends z.ZodType>(schema: S, raw: unknown, env: NodeJS.ProcessEnv, source: string): z.output<S> {
     const missing: string[] = [];
-    const substituted = substituteEnv(raw, env, '', missing);
+    const substituted = withDatabaseUrlFromEnv(substituteEnv(raw, env, '', missing), env);
     if (missing.length > 0) {
         throw new ConfigError(
             `${source}: environment variables referenced but not set:\n` +
@@ -46,11 +73,20 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
                 '\nSet them, or write the value into the file.',
         );
     }
-    const result = configSchema.safeParse(substituted);
+    const result = schema.safeParse(substituted);
     if (!result.success) {
         throw new ConfigError(`${source} is invalid:\n${formatIssues(result.error)}`);
     }
     return result.data;
+}
+
+/** Puts `$NANGO_MIRROR_DATABASE_URL` in `database.url` when the config has none (an empty variable counts as unset). */
+function withDatabaseUrlFromEnv(config: unknown, env: NodeJS.ProcessEnv): unknown {
+    const url = env[DATABASE_URL_ENV];
+    if (!url || config === null || typeof config !== 'object' || Array.isArray(config)) return config;
+    const database = (config as Record<string, unknown>)['database'] ?? {};
+    if (database === null || typeof database !== 'object' || Array.isArray(database) || 'url' in database) return config;
+    return { ...config, database: { ...database, url } };
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;

@@ -23,7 +23,7 @@ const nangoSchema = z
     })
     .describe('How to reach Nango and how to check its webhooks.');
 
-const serverSchema = z
+export const serverSchema = z
     .strictObject({
         host: z.string().min(1).default('0.0.0.0').describe('Listen address of the public listener (the webhook path, `/healthz`, `/readyz`).'),
         port: z.number().int().min(0).max(65535).default(8080).describe('Listen port of the public listener, 0–65535 (0 picks a free port and logs it).'),
@@ -42,13 +42,16 @@ const serverSchema = z
     .prefault({})
     .describe('The HTTP listeners: the public one Nango sends webhooks to (webhook path, `/healthz`, `/readyz` only) and the operator one.');
 
-const databaseSchema = z
+/** The environment variable that gives `database.url` when the config does not (the image sets it to `/data`). */
+export const DATABASE_URL_ENV = 'NANGO_MIRROR_DATABASE_URL';
+
+export const databaseSchema = z
     .strictObject({
         url: z
             .string()
             .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'sqlite:<path> or postgres://…')
             .default('sqlite:./data/mirror.db')
-            .describe('`sqlite:<path>`, relative to the working directory; parent folders are created. Or `postgres://user:pass@host:5432/db` (`postgresql://` too).'),
+            .describe('`sqlite:<path>`, relative to the working directory; parent folders are created. Or `postgres://user:pass@host:5432/db` (`postgresql://` too). When the config leaves it out, `$NANGO_MIRROR_DATABASE_URL` if set (the Docker image sets `sqlite:/data/mirror.db`), else the default.'),
         schema: identifier.default('public').describe('Postgres only: the schema every table and view goes in; created if missing. A lowercase identifier. SQLite ignores it.'),
     })
     .prefault({})
@@ -144,6 +147,8 @@ const modelEntrySchema = z.strictObject({
         .describe('JSON paths such as `"$.email"` the app filters on, or column names of the model\'s generated view such as `"email"`; each gets an expression index (a column\'s is on the view\'s own expression, so filters on the view use it).'),
 });
 
+const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.');
+
 export const configSchema = z
     .strictObject({
         $schema: z.string().optional().describe('Optional path of the JSON Schema, for editors.'),
@@ -172,7 +177,7 @@ export const configSchema = z
             .refine((n) => n.url === undefined || n.signingKey !== undefined, { message: 'notify.signingKey is required when notify.url is set', path: ['signingKey'] })
             .prefault({})
             .describe('Tell the app when rows changed: a signed POST after each committed page, and/or Postgres NOTIFY.'),
-        logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.'),
+        logLevel: logLevelSchema,
     })
     .superRefine((c, ctx) => {
         if (c.notify.pgChannel !== undefined && !/^postgres(ql)?:/.test(c.database.url)) {
@@ -182,6 +187,22 @@ export const configSchema = z
     .describe('nango-mirror configuration');
 
 export type Config = z.output<typeof configSchema>;
+
+/**
+ * A config for a command that only touches one part of it (`migrate`, `backup`: `database`;
+ * `healthcheck`: `server`): those parts are checked as strictly as `serve` checks them, the other
+ * top-level keys are allowed and ignored, so a `migrate` job need not hold Nango's keys.
+ */
+function partialConfigSchema<S extends z.core.$ZodShape>(shape: S) {
+    // Typed as nothing: the ignored keys are not read, and an index signature would hide `shape`'s types.
+    const ignored = Object.fromEntries(Object.keys(configSchema.shape).filter((k) => !(k in shape)).map((k) => [k, z.unknown().optional()])) as Record<never, never>;
+    return z.strictObject({ ...ignored, ...shape });
+}
+
+export const databaseConfigSchema = partialConfigSchema({ database: databaseSchema, logLevel: logLevelSchema });
+export type DatabaseConfig = z.output<typeof databaseConfigSchema>;
+export const serverConfigSchema = partialConfigSchema({ server: serverSchema, logLevel: logLevelSchema });
+export type ServerConfig = z.output<typeof serverConfigSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type ModelEntry = z.output<typeof modelEntrySchema>;
 export type ViewColumnConfig = z.output<typeof viewSchema>['columns'][string];

@@ -14,12 +14,17 @@ export interface DatabaseLocation {
  */
 export function openStore(database: DatabaseLocation, pool: { size?: number; keepOpen?: number } = {}): Store {
     const { url } = database;
-    if (url.startsWith('sqlite:')) {
-        const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    const path = sqlitePathOf(url);
+    if (path !== undefined) {
         return openSqliteStore({ path });
     }
     if (/^postgres(ql)?:\/\//.test(url)) {
         return openPostgresStore({ url, schema: database.schema, ...(pool.size ? { poolSize: pool.size } : {}), ...(pool.keepOpen ? { keepOpen: pool.keepOpen } : {}) });
     }
     throw new Error(`database.url: expected sqlite:<path> or postgres://…, got ${JSON.stringify(url)}.`);
+}
+
+/** The file a `sqlite:` url names (`sqlite:///abs` is `/abs`); undefined for any other engine. */
+export function sqlitePathOf(url: string): string | undefined {
+    return url.startsWith('sqlite:') ? url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') : undefined;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { configJsonSchema } from '../../src/config/jsonSchema.js';
-import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { ConfigError, loadConfigFile, parseConfig, parseDatabaseConfig } from '../../src/config/load.js';
 
 const minimal = { nango: { apiKey: 'k', webhookSigningKey: 's' } };
 
@@ -46,13 +46,44 @@ test('defaults match the issue: SQLite file, port 8080, pages of 1000, soft dele
     assert.deepEqual(c.models, []);
 });
 
+test('$NANGO_MIRROR_DATABASE_URL gives database.url when the config has none; the config\'s own url wins', () => {
+    const env = { NANGO_MIRROR_DATABASE_URL: 'sqlite:/data/mirror.db' };
+    assert.equal(parseConfig(minimal, env).database.url, 'sqlite:/data/mirror.db');
+    assert.equal(parseConfig({ ...minimal, database: { schema: 'mirror' } }, env).database.url, 'sqlite:/data/mirror.db');
+    assert.equal(parseConfig({ ...minimal, database: { url: 'sqlite:./mine.db' } }, env).database.url, 'sqlite:./mine.db');
+    assert.equal(parseConfig({ ...minimal, database: { url: '${DB}' } }, { ...env, DB: 'postgres://h/db' }).database.url, 'postgres://h/db');
+    // Unset or empty: the built-in default.
+    assert.equal(parseConfig(minimal, {}).database.url, 'sqlite:./data/mirror.db');
+    assert.equal(parseConfig(minimal, { NANGO_MIRROR_DATABASE_URL: '' }).database.url, 'sqlite:./data/mirror.db');
+    // A bad value is named like a bad key of the file.
+    assert.throws(() => parseConfig(minimal, { NANGO_MIRROR_DATABASE_URL: 'mysql://x' }), /database\.url: sqlite:<path> or postgres/);
+    assert.equal(parseDatabaseConfig({}, env).database.url, 'sqlite:/data/mirror.db');
+});
+
+test('the database-only config (migrate, backup) checks database.* and ignores Nango\'s keys', () => {
+    const c = parseDatabaseConfig({ database: { url: 'sqlite:./x.db' } }, {});
+    assert.deepEqual(c.database, { url: 'sqlite:./x.db', schema: 'public' });
+    assert.equal(c.logLevel, 'info');
+    assert.doesNotThrow(() => parseDatabaseConfig({ nango: { apikey: 'typo' }, sync: { pageSize: -1 }, database: {} }, {}));
+    assert.throws(() => parseDatabaseConfig({ database: { url: 'sqlite:./x.db', shema: 'x' }, logLevel: 'loud' }, {}), (e: Error) => /database\.shema: unknown key; allowed here: url, schema/.test(e.message) && /logLevel/.test(e.message));
+    assert.throws(() => parseDatabaseConfig({ databse: {} }, {}), /databse: unknown key/);
+});
+
 test('config.example.json lists every key with its default', () => {
     const example = JSON.parse(readFileSync('config.example.json', 'utf8')) as Record<string, unknown>;
     const env = { NANGO_SECRET_KEY: 'k', NANGO_WEBHOOK_SIGNING_KEY: 's' };
     const parsed = parseConfig(example, env);
-    // Parsing adds nothing: every default is already written out.
+    // Parsing adds nothing: every default is already written out, except database.url, left out so
+    // that $NANGO_MIRROR_DATABASE_URL (the image's /data) applies to a config copied from the example.
+    assert.equal((example['database'] as Record<string, unknown>)['url'], undefined);
+    assert.equal(parsed.database.url, 'sqlite:./data/mirror.db');
+    assert.equal(parseConfig(example, { ...env, NANGO_MIRROR_DATABASE_URL: 'sqlite:/data/mirror.db' }).database.url, 'sqlite:/data/mirror.db');
     assert.deepEqual(parsed, parseConfig(JSON.parse(JSON.stringify(parsed)), env));
-    assert.deepEqual(JSON.parse(JSON.stringify(parsed)), { ...example, nango: { ...(example['nango'] as object), apiKey: 'k', webhookSigningKey: ['s'] } });
+    assert.deepEqual(JSON.parse(JSON.stringify(parsed)), {
+        ...example,
+        nango: { ...(example['nango'] as object), apiKey: 'k', webhookSigningKey: ['s'] },
+        database: { url: 'sqlite:./data/mirror.db', ...(example['database'] as object) },
+    });
 });
 
 test('config.schema.json is generated from the zod schema and up to date (npm run config:schema)', () => {
