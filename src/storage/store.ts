@@ -46,6 +46,45 @@ export interface PullRequests {
     recordNangoSyncStatus(observed: readonly NangoKeyStatus[], at: string): Promise<void>;
     /** Marks every key of a connection gone (rows kept); returns how many. */
     markConnectionGone(providerConfigKey: string, connectionId: string, reason: string, at: string): Promise<number>;
+    /**
+     * Records connections Nango listed (discovery, one transaction per call: callers batch): new ones
+     * are inserted, known ones get Nango's fields and `last_seen_at`, and a listed connection is not
+     * deleted (`deleted_at` cleared).
+     */
+    upsertConnections(connections: readonly ConnectionSeen[], at: string): Promise<void>;
+    /**
+     * Records an `auth` webhook on its connection, in one transaction: `creation` and `override`
+     * upsert it as `upsertConnections` does (reviving a deleted one); `deletion` sets `deleted_at`
+     * (inserting the row if unknown) and marks every key of the connection gone, with `reason`.
+     * Returns how many keys were marked gone (0 but for a deletion).
+     */
+    recordConnectionEvent(event: ConnectionEvent, at: string): Promise<number>;
+    /** The connections the mirror knows, by integration then connection id (byte order); optionally one integration's. */
+    listConnections(filter?: { providerConfigKey?: string }): Promise<ConnectionRow[]>;
+}
+
+/** What Nango says of a connection; a field Nango did not send is null (and an update keeps the stored value). */
+export interface ConnectionSeen {
+    providerConfigKey: string;
+    connectionId: string;
+    provider: string | null;
+    /** Nango's connection tags (an object), or null. */
+    tags: Record<string, unknown> | null;
+    endUserId: string | null;
+    organizationId: string | null;
+    /** Nango's creation time, UTC micro ISO. */
+    createdAt: string | null;
+}
+
+export type ConnectionEvent =
+    | (ConnectionSeen & { operation: 'creation' | 'override' })
+    | (ConnectionSeen & { operation: 'deletion'; reason: string });
+
+/** A row of `nango_connections`, timestamps as UTC micro ISO on both engines. */
+export interface ConnectionRow extends ConnectionSeen {
+    firstSeenAt: string;
+    lastSeenAt: string;
+    deletedAt: string | null;
 }
 
 export interface PullSessions {

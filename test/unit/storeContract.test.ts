@@ -6,7 +6,7 @@ import { ageSeconds, isPending, KEY_STATES, oldestSuccessAgeSeconds, pendingKeyC
 import type { RecordRow } from '../../src/domain/recordRow.js';
 import type { SyncKey } from '../../src/domain/syncKey.js';
 import { openStore } from '../../src/storage/openStore.js';
-import type { KeyFilter, PullSession, Store } from '../../src/storage/store.js';
+import type { ConnectionSeen, KeyFilter, PullSession, Store } from '../../src/storage/store.js';
 import { createTestDatabase, testEngines, type EngineName, type MirrorReader, type TestDatabase } from '../helpers/engines.js';
 import { makeTempDir, mirrorQueries } from '../helpers/harness.js';
 import { columnNames, explain, normalize, startReaderLoop, typedSpec } from '../helpers/generatedViews.js';
@@ -319,6 +319,53 @@ for (const engine of engines) {
             assert.deepEqual([gone?.status, gone?.lastErrorCode, gone?.requestSeq === gone?.doneSeq], ['gone', 'unknown_connection', true]);
             await store.requests.requestPulls([key], T(7));
             assert.deepEqual(await isListed(key), { due: true, active: true });
+        });
+
+        test('connections: listed, created, deleted (keys gone, one transaction) and revived; unsent fields kept', async () => {
+            const pck = `conn-int-${++keyCounter}`;
+            const seen = (connectionId: string, extra: Partial<ConnectionSeen> = {}): ConnectionSeen => ({
+                providerConfigKey: pck,
+                connectionId,
+                provider: 'hubspot',
+                tags: { end_user_id: `u-${connectionId}`, 'ünï': 'x' },
+                endUserId: `u-${connectionId}`,
+                organizationId: 'o1',
+                createdAt: '2026-08-01T10:00:00.123000Z',
+                ...extra,
+            });
+            await store.requests.upsertConnections([seen('b'), seen('a'), seen('a')], T(1));
+            assert.deepEqual(await store.requests.listConnections({ providerConfigKey: pck }), [
+                { ...seen('a'), firstSeenAt: T(1), lastSeenAt: T(1), deletedAt: null },
+                { ...seen('b'), firstSeenAt: T(1), lastSeenAt: T(1), deletedAt: null },
+            ]);
+            // A creation webhook for a new connection inserts it; its created_at is unknown until listed.
+            await store.requests.recordConnectionEvent({ ...seen('c', { createdAt: null, organizationId: null }), operation: 'creation' }, T(2));
+            // A deletion webhook sends no end user: the stored one is kept; the keys of the connection go gone.
+            const key = { providerConfigKey: pck, connectionId: 'a', model: 'Contact', variant: 'base' };
+            await store.requests.requestPulls([key, { ...key, model: 'Deal' }], T(2));
+            const deletion = { ...seen('a', { endUserId: null, organizationId: null, createdAt: null, tags: null }), operation: 'deletion' as const, reason: 'deleted in Nango' };
+            assert.equal(await store.requests.recordConnectionEvent(deletion, T(3)), 2);
+            assert.equal((await store.keys.getKeyStatus(key, { counts: false }))?.status, 'gone');
+            // Deleting a connection the mirror never saw records it as deleted.
+            assert.equal(await store.requests.recordConnectionEvent({ ...seen('z'), operation: 'deletion', reason: 'deleted' }, T(3)), 0);
+            let rows = await store.requests.listConnections({ providerConfigKey: pck });
+            assert.deepEqual(
+                rows.map((r) => [r.connectionId, r.endUserId, r.organizationId, r.createdAt, r.firstSeenAt, r.lastSeenAt, r.deletedAt]),
+                [
+                    ['a', 'u-a', 'o1', '2026-08-01T10:00:00.123000Z', T(1), T(3), T(3)],
+                    ['b', 'u-b', 'o1', '2026-08-01T10:00:00.123000Z', T(1), T(1), null],
+                    ['c', 'u-c', null, null, T(2), T(2), null],
+                    ['z', 'u-z', 'o1', '2026-08-01T10:00:00.123000Z', T(3), T(3), T(3)],
+                ],
+            );
+            assert.deepEqual(rows[0]?.tags, seen('a').tags);
+            // Listed again (or re-created): revived, with Nango's fields.
+            await store.requests.upsertConnections([seen('a', { tags: { end_user_id: 'u-a2' } })], T(4));
+            await store.requests.recordConnectionEvent({ ...seen('z'), operation: 'override' }, T(4));
+            rows = await store.requests.listConnections({ providerConfigKey: pck });
+            assert.deepEqual(rows.map((r) => [r.connectionId, r.deletedAt, r.lastSeenAt]), [['a', null, T(4)], ['b', null, T(1)], ['c', null, T(2)], ['z', null, T(4)]]);
+            assert.deepEqual(rows[0]?.tags, { end_user_id: 'u-a2' });
+            assert.ok((await store.requests.listConnections()).length >= 4, 'unfiltered: every integration');
         });
 
         test('seeding adds only unknown keys; a Nango sync error is recorded and cleared by the next request', async () => {

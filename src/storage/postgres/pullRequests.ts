@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import type { PullRequests } from '../store.js';
-import { keyArgs, keyArrays } from './pool.js';
+import type { ConnectionRow, ConnectionSeen, PullRequests } from '../store.js';
+import { iso, keyArgs, keyArrays } from './pool.js';
 
 // What every pull request does to a known key: announced (a webhook, the admin API or the CLI asked
 // for it: its pull may spend the API budget's reserve), one more request (or `excluded.request_seq` more, for
@@ -61,6 +61,39 @@ const CONNECTION_GONE = `
 UPDATE nango_sync_state SET status = 'gone', gone_at = $3, last_error = $4, last_error_code = 'connection_deleted', done_seq = request_seq, updated_at = $3
 WHERE provider_config_key = $1 AND connection_id = $2`;
 
+// As on SQLite: a field Nango did not send (null) keeps the stored value; `deleted_at` is the
+// proposed one. One row per connection (a batch naming one twice keeps the first), locked in one
+// order by every batch, so concurrent batches (replicas) cannot deadlock.
+const CONNECTION_UPSERT = `
+INSERT INTO nango_connections (provider_config_key, connection_id, provider, tags, end_user_id, organization_id, created_at, first_seen_at, last_seen_at, deleted_at)
+SELECT DISTINCT ON (u.pck, u.conn) u.pck, u.conn, u.provider, u.tags::jsonb, u.end_user_id, u.organization_id, u.created_at::timestamptz, $8::timestamptz, $8::timestamptz, $9::timestamptz
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS u(pck, conn, provider, tags, end_user_id, organization_id, created_at, n)
+ORDER BY u.pck, u.conn, u.n
+ON CONFLICT (provider_config_key, connection_id) DO UPDATE SET
+    provider = COALESCE(excluded.provider, nango_connections.provider),
+    tags = COALESCE(excluded.tags, nango_connections.tags),
+    end_user_id = COALESCE(excluded.end_user_id, nango_connections.end_user_id),
+    organization_id = COALESCE(excluded.organization_id, nango_connections.organization_id),
+    created_at = COALESCE(excluded.created_at, nango_connections.created_at),
+    last_seen_at = excluded.last_seen_at,
+    deleted_at = excluded.deleted_at`;
+
+const CONNECTION_LIST = `
+SELECT provider_config_key, connection_id, provider, tags, end_user_id, organization_id,
+    ${iso('created_at')} AS created_at, ${iso('first_seen_at')} AS first_seen_at, ${iso('last_seen_at')} AS last_seen_at, ${iso('deleted_at')} AS deleted_at
+FROM nango_connections WHERE ($1::text IS NULL OR provider_config_key = $1)
+ORDER BY provider_config_key COLLATE "C", connection_id COLLATE "C"`;
+
+const connectionArrays = (list: readonly ConnectionSeen[]) => [
+    list.map((c) => c.providerConfigKey),
+    list.map((c) => c.connectionId),
+    list.map((c) => c.provider),
+    list.map((c) => (c.tags === null ? null : JSON.stringify(c.tags))),
+    list.map((c) => c.endUserId),
+    list.map((c) => c.organizationId),
+    list.map((c) => c.createdAt),
+];
+
 export function postgresPullRequests(pool: pg.Pool): PullRequests {
     return {
         async requestPulls(keys, at) {
@@ -91,6 +124,46 @@ export function postgresPullRequests(pool: pg.Pool): PullRequests {
 
         async markConnectionGone(providerConfigKey, connectionId, reason, at) {
             return (await pool.query(CONNECTION_GONE, [providerConfigKey, connectionId, at, reason])).rowCount ?? 0;
+        },
+
+        async upsertConnections(connections, at) {
+            if (connections.length === 0) return;
+            await pool.query(CONNECTION_UPSERT, [...connectionArrays(connections), at, null]);
+        },
+
+        async recordConnectionEvent(event, at) {
+            const deletion = event.operation === 'deletion';
+            const client = await pool.connect();
+            try {
+                await client.query('BEGIN');
+                await client.query(CONNECTION_UPSERT, [...connectionArrays([event]), at, deletion ? at : null]);
+                const gone = deletion ? ((await client.query(CONNECTION_GONE, [event.providerConfigKey, event.connectionId, at, event.reason])).rowCount ?? 0) : 0;
+                await client.query('COMMIT');
+                return gone;
+            } catch (err) {
+                await client.query('ROLLBACK').catch(() => undefined);
+                throw err;
+            } finally {
+                client.release();
+            }
+        },
+
+        async listConnections(filter = {}) {
+            const { rows } = await pool.query<Record<string, unknown>>(CONNECTION_LIST, [filter.providerConfigKey ?? null]);
+            return rows.map(
+                (r): ConnectionRow => ({
+                    providerConfigKey: r['provider_config_key'] as string,
+                    connectionId: r['connection_id'] as string,
+                    provider: r['provider'] as string | null,
+                    tags: r['tags'] as Record<string, unknown> | null,
+                    endUserId: r['end_user_id'] as string | null,
+                    organizationId: r['organization_id'] as string | null,
+                    createdAt: r['created_at'] as string | null,
+                    firstSeenAt: r['first_seen_at'] as string,
+                    lastSeenAt: r['last_seen_at'] as string,
+                    deletedAt: r['deleted_at'] as string | null,
+                }),
+            );
         },
     };
 }

@@ -110,3 +110,20 @@ export const nangoMirrorViews = pgTable('nango_mirror_views', {
     /** Generated views only: the GeneratedViewSpec as JSON text (text, not jsonb: key order kept). */
     spec: text('spec'),
 });
+
+export const nangoConnections = pgTable(
+    'nango_connections',
+    {
+        providerConfigKey: text('provider_config_key').notNull(),
+        connectionId: text('connection_id').notNull(),
+        provider: text('provider'),
+        tags: jsonb('tags'),
+        endUserId: text('end_user_id'),
+        organizationId: text('organization_id'),
+        createdAt: ts('created_at'),
+        firstSeenAt: ts('first_seen_at').notNull(),
+        lastSeenAt: ts('last_seen_at').notNull(),
+        deletedAt: ts('deleted_at'),
+    },
+    (t) => [primaryKey({ columns: [t.providerConfigKey, t.connectionId] })],
+);

@@ -1,4 +1,4 @@
-import type { PullRequests } from '../store.js';
+import type { ConnectionRow, ConnectionSeen, PullRequests } from '../store.js';
 import type { SqliteConnection } from './connection.js';
 
 // In an upsert's SET, bare names are the stored row and `excluded.` the proposed one. What every
@@ -52,6 +52,66 @@ UPDATE nango_sync_state
 SET status = 'gone', gone_at = ?, last_error = ?, last_error_code = 'connection_deleted', done_seq = request_seq, updated_at = ?
 WHERE provider_config_key = ? AND connection_id = ?`;
 
+// A field Nango did not send (null) keeps the stored value; `deleted_at` is the proposed one: NULL
+// for a listing, creation or override (the connection exists), the time of a deletion webhook.
+const CONNECTION_UPSERT = `
+INSERT INTO nango_connections (provider_config_key, connection_id, provider, tags, end_user_id, organization_id, created_at, first_seen_at, last_seen_at, deleted_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (provider_config_key, connection_id) DO UPDATE SET
+    provider = COALESCE(excluded.provider, provider),
+    tags = COALESCE(excluded.tags, tags),
+    end_user_id = COALESCE(excluded.end_user_id, end_user_id),
+    organization_id = COALESCE(excluded.organization_id, organization_id),
+    created_at = COALESCE(excluded.created_at, created_at),
+    last_seen_at = excluded.last_seen_at,
+    deleted_at = excluded.deleted_at`;
+
+const CONNECTION_LIST = `
+SELECT provider_config_key, connection_id, provider, tags, end_user_id, organization_id, created_at, first_seen_at, last_seen_at, deleted_at
+FROM nango_connections WHERE (? IS NULL OR provider_config_key = ?)
+ORDER BY provider_config_key, connection_id`;
+
+interface StoredConnection {
+    provider_config_key: string;
+    connection_id: string;
+    provider: string | null;
+    tags: string | null;
+    end_user_id: string | null;
+    organization_id: string | null;
+    created_at: string | null;
+    first_seen_at: string;
+    last_seen_at: string;
+    deleted_at: string | null;
+}
+
+const connectionArgs = (c: ConnectionSeen, at: string, deletedAt: string | null) => [
+    c.providerConfigKey,
+    c.connectionId,
+    c.provider,
+    c.tags === null ? null : JSON.stringify(c.tags),
+    c.endUserId,
+    c.organizationId,
+    c.createdAt,
+    at,
+    at,
+    deletedAt,
+];
+
+function toConnectionRow(r: StoredConnection, tags: Record<string, unknown> | null): ConnectionRow {
+    return {
+        providerConfigKey: r.provider_config_key,
+        connectionId: r.connection_id,
+        provider: r.provider,
+        tags,
+        endUserId: r.end_user_id,
+        organizationId: r.organization_id,
+        createdAt: r.created_at,
+        firstSeenAt: r.first_seen_at,
+        lastSeenAt: r.last_seen_at,
+        deletedAt: r.deleted_at,
+    };
+}
+
 export function sqlitePullRequests(conn: SqliteConnection): PullRequests {
     const { db } = conn;
     const requestPull = conn.statement(REQUEST_PULL);
@@ -60,6 +120,8 @@ export function sqlitePullRequests(conn: SqliteConnection): PullRequests {
     const nangoSyncError = conn.statement(NANGO_SYNC_ERROR);
     const connectionGone = conn.statement(CONNECTION_GONE);
     const nangoSyncStatus = conn.statement(NANGO_SYNC_STATUS);
+    const connectionUpsert = conn.statement(CONNECTION_UPSERT);
+    const connectionList = conn.statement<unknown[], StoredConnection>(CONNECTION_LIST);
 
     return {
         async requestPulls(keys, at) {
@@ -107,6 +169,29 @@ export function sqlitePullRequests(conn: SqliteConnection): PullRequests {
 
         async markConnectionGone(providerConfigKey, connectionId, reason, at) {
             return connectionGone().run(at, reason, at, providerConfigKey, connectionId).changes;
+        },
+
+        async upsertConnections(connections, at) {
+            if (connections.length === 0) return;
+            const statement = connectionUpsert();
+            db.transaction(() => {
+                for (const c of connections) statement.run(...connectionArgs(c, at, null));
+            })();
+        },
+
+        async recordConnectionEvent(event, at) {
+            const deletion = event.operation === 'deletion';
+            return db.transaction(() => {
+                connectionUpsert().run(...connectionArgs(event, at, deletion ? at : null));
+                return deletion ? connectionGone().run(at, event.reason, at, event.providerConfigKey, event.connectionId).changes : 0;
+            })();
+        },
+
+        async listConnections(filter = {}) {
+            const pck = filter.providerConfigKey ?? null;
+            return connectionList()
+                .all(pck, pck)
+                .map((r) => toConnectionRow(r, r.tags === null ? null : (JSON.parse(r.tags) as Record<string, unknown>)));
         },
     };
 }

@@ -131,3 +131,29 @@ export const nangoMirrorViews = sqliteTable('nango_mirror_views', {
     /** Generated views only: the GeneratedViewSpec as JSON text (text, not jsonb: key order kept). */
     spec: text('spec'),
 });
+
+/**
+ * One row per Nango connection the mirror has seen: from discovery (`GET /connections`) and from
+ * `auth` webhooks (creation, override, deletion). Public API: names only ever get added.
+ */
+export const nangoConnections = sqliteTable(
+    'nango_connections',
+    {
+        providerConfigKey: text('provider_config_key').notNull(),
+        connectionId: text('connection_id').notNull(),
+        /** The provider behind the integration, e.g. `hubspot`; null until Nango said. */
+        provider: text('provider'),
+        /** Nango's connection tags as JSON text (keys lowercase), null until Nango sent them. */
+        tags: text('tags'),
+        /** The connect session's end user and organization, when the connection came from one. */
+        endUserId: text('end_user_id'),
+        organizationId: text('organization_id'),
+        /** When Nango created the connection (`created` in `GET /connections`); null until listed. */
+        createdAt: text('created_at'),
+        firstSeenAt: text('first_seen_at').notNull(),
+        lastSeenAt: text('last_seen_at').notNull(),
+        /** When a deletion webhook said Nango deleted it; cleared when the connection shows up again. */
+        deletedAt: text('deleted_at'),
+    },
+    (t) => [primaryKey({ columns: [t.providerConfigKey, t.connectionId] })],
+);
