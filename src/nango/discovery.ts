@@ -6,7 +6,7 @@ import type { JsonSchemaDocument, LegacyModelEntry } from '../domain/modelSchema
 /**
  * One item of `GET /connections` (`ApiPublicConnection` in @nangohq/types, built by
  * `connectionSimpleToPublicApi` in packages/server/lib/formatters/connection.ts). Only the fields
- * discovery reads; Nango also sends `errors`, `end_user`, `tags` and `metadata`.
+ * discovery reads; Nango also sends `errors` and `metadata`.
  */
 export interface PublicConnection {
     /** Nango's internal numeric id. */
@@ -16,6 +16,10 @@ export interface PublicConnection {
     /** The provider behind the integration, e.g. `hubspot`; several integrations can share one. */
     provider: string;
     created: string;
+    /** Nango's connection tags (keys lowercase), as sent: read loosely by src/domain/connectionInfo.ts. */
+    tags?: unknown;
+    /** The connect session's end user (`{id, organization: {id}}`), or null: read loosely as `tags`. */
+    end_user?: unknown;
 }
 
 /**
@@ -166,6 +170,8 @@ function parseConnections(body: string): PublicConnection[] {
             provider_config_key: item['provider_config_key'],
             provider: typeof item['provider'] === 'string' ? item['provider'] : '',
             created: typeof item['created'] === 'string' ? item['created'] : '',
+            tags: item['tags'],
+            end_user: item['end_user'],
         });
     }
     return out;

@@ -1,6 +1,7 @@
 import type { KeyState, KeyStatus } from '../domain/keyState.js';
 import type { DeleteMode, RecordRow } from '../domain/recordRow.js';
 import type { SyncKey } from '../domain/syncKey.js';
+import type { ConnectionSeen } from '../domain/connectionInfo.js';
 import type { ViewNamePair } from '../domain/generatedViewNames.js';
 import type { GeneratedViewSpec, IndexSpec, TypedIndexSpec, ViewSpec } from '../domain/viewSpec.js';
 
@@ -63,18 +64,7 @@ export interface PullRequests {
     listConnections(filter?: { providerConfigKey?: string }): Promise<ConnectionRow[]>;
 }
 
-/** What Nango says of a connection; a field Nango did not send is null (and an update keeps the stored value). */
-export interface ConnectionSeen {
-    providerConfigKey: string;
-    connectionId: string;
-    provider: string | null;
-    /** Nango's connection tags (an object), or null. */
-    tags: Record<string, unknown> | null;
-    endUserId: string | null;
-    organizationId: string | null;
-    /** Nango's creation time, UTC micro ISO. */
-    createdAt: string | null;
-}
+export type { ConnectionSeen };
 
 export type ConnectionEvent =
     | (ConnectionSeen & { operation: 'creation' | 'override' })

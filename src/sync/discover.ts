@@ -10,12 +10,13 @@ import { isAllowed, type AllowEntry } from '../domain/allowList.js';
 import { MODEL_NAME_PATTERN } from '../domain/nangoNames.js';
 import { backoffDelay } from '../lib/backoff.js';
 import { inBatches } from '../lib/yieldToLoop.js';
+import { connectionFromListing } from '../domain/connectionInfo.js';
 import { BASE_VARIANT, keyString, type SyncKey } from '../domain/syncKey.js';
 
 
 export interface DiscoverDeps {
     client: DiscoveryClient;
-    store: Pick<PullRequests, 'seedKeys'>;
+    store: Pick<PullRequests, 'seedKeys' | 'upsertConnections'>;
     logger: Logger;
     /** The `models` allow-list; empty mirrors every model. */
     allowList: readonly AllowEntry[];
@@ -75,8 +76,12 @@ export async function discoverKeys(deps: DiscoverDeps): Promise<DiscoveryResult>
         }
     }
     signal?.throwIfAborted();
-    const unknown = [...keys].filter(([ks]) => !deps.known?.has(ks)).map(([, key]) => key);
     const at = dateToMicroIso(new Date());
+    // nango_connections: every listed connection, its tags and last_seen_at (a batch per turn of the
+    // event loop, one transaction each: an account may list 20,000 connections).
+    await inBatches(connections, 1000, (batch) => deps.store.upsertConnections(batch.map(connectionFromListing), at));
+    signal?.throwIfAborted();
+    const unknown = [...keys].filter(([ks]) => !deps.known?.has(ks)).map(([, key]) => key);
     // A batch per turn of the event loop: a fresh daemon may discover tens of thousands of keys.
     const added = (await inBatches(unknown, 1000, (batch) => deps.store.seedKeys(batch, at))).reduce((a, b) => a + b, 0);
     const result = { connections: connections.length, keys: keys.size, added };
@@ -189,7 +194,7 @@ export interface DaemonDiscoveryOptions {
     retry: RetryPolicy;
     /** The daemon's 429 gate: discovery waits at it, and its 429s close it for the pulls too (one bucket per Nango account). */
     gate: RateLimitGate;
-    store: Pick<PullRequests, 'seedKeys'>;
+    store: Pick<PullRequests, 'seedKeys' | 'upsertConnections'>;
     logger: Logger;
     allowList: DiscoverDeps['allowList'];
     events: DaemonEvents;

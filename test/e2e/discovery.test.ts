@@ -209,6 +209,7 @@ for (const engine of engines) {
             // A variant's records: GET /connections × the scripts config cannot know variants; the
             // reconcile pass finds them in Nango's sync status.
             fake.save({ ...fakeKey(contactA), variant: 'eu' }, [{ id: 'v1' }]);
+            fake.setConnectionTags(contactA.providerConfigKey, contactA.connectionId, { end_user_id: 'u1', tier: 'gold' }, { id: 'u1', organizationId: 'o1' });
             h = await startHarness({ engine, fake, config: { sync: { discover: true } } });
         });
         after(async () => {
@@ -225,6 +226,22 @@ for (const engine of engines) {
             assert.deepEqual(lists.map((r) => r.query), [{ limit: '1000', page: '0' }], 'no allow-list: every integration, one short page');
             assert.equal(discoveryLines(h.logs).length, 1);
             assert.equal(discoveryLines(h.logs)[0]!['added'], all.length);
+        });
+
+        test('nango_connections: every listed connection, with its provider, tags, end user and Nango\'s creation time', async () => {
+            await waitFor(async () => (await h.stateCount()) === all.length, 10_000, 'discovery to seed the keys');
+            const rows = await h.reader.all<Record<string, unknown>>(
+                `SELECT provider_config_key, connection_id, provider, tags, end_user_id, organization_id, created_at, first_seen_at, last_seen_at, deleted_at FROM nango_connections ORDER BY 1, 2`,
+            );
+            assert.deepEqual(
+                rows.map((r) => [r['provider_config_key'], r['connection_id'], r['provider'], typeof r['tags'] === 'string' ? JSON.parse(r['tags']) : r['tags'], r['end_user_id'], r['organization_id'], r['deleted_at']]),
+                [
+                    ['hubspot', 'conn-a', 'hubspot', { end_user_id: 'u1', tier: 'gold' }, 'u1', 'o1', null],
+                    ['hubspot', 'conn-b', 'hubspot', {}, null, null, null],
+                    ['salesforce', 'conn-c', 'salesforce', {}, null, null, null],
+                ],
+            );
+            for (const r of rows) for (const c of ['created_at', 'first_seen_at', 'last_seen_at']) assert.notEqual(r[c], null, c);
         });
 
         test('keys discovered again at the next pass are not duplicated; new connections are picked up; variants come from the sync status', async () => {

@@ -109,8 +109,24 @@ for (const engine of engines) {
             assert.equal(res.status, 200);
             assert.equal((await h.state(key))!.status, 'gone');
             assert.equal((await h.rows(key)).length, 1, 'rows kept');
-            const created = await postWebhook(h.webhookUrl, authBody({ providerConfigKey: 'hubspot', connectionId: 'conn-recv', operation: 'creation' }), SIGNING_KEY);
+            const connection = async (connectionId: string) => {
+                const rows = await h.reader.all<Record<string, unknown>>('SELECT * FROM nango_connections WHERE provider_config_key = ? AND connection_id = ?', 'hubspot', connectionId);
+                return rows.map((r) => ({ ...r, tags: typeof r['tags'] === 'string' ? JSON.parse(r['tags']) : r['tags'], deleted: r['deleted_at'] !== null }))[0];
+            };
+            assert.equal((await connection('conn-recv'))?.deleted, true, 'nango_connections: deleted_at set by the deletion webhook');
+            const endUser = { endUserId: 'u7', organizationId: 'o7' };
+            const created = await postWebhook(h.webhookUrl, authBody({ providerConfigKey: 'hubspot', connectionId: 'conn-recv', operation: 'creation', tags: { end_user_id: 'u7' }, endUser }), SIGNING_KEY);
             assert.equal(created.status, 200);
+            assert.deepEqual(
+                { ...(await connection('conn-recv')), first_seen_at: undefined, last_seen_at: undefined, deleted_at: undefined },
+                { provider_config_key: 'hubspot', connection_id: 'conn-recv', provider: 'hubspot', tags: { end_user_id: 'u7' }, end_user_id: 'u7', organization_id: 'o7', created_at: null, first_seen_at: undefined, last_seen_at: undefined, deleted_at: undefined, deleted: false },
+                'a creation webhook revives the connection, with its tags and end user',
+            );
+            // A creation webhook for a connection the mirror never saw inserts it; a failed one does not.
+            await postWebhook(h.webhookUrl, authBody({ providerConfigKey: 'hubspot', connectionId: 'conn-new', operation: 'creation' }), SIGNING_KEY);
+            await postWebhook(h.webhookUrl, authBody({ providerConfigKey: 'hubspot', connectionId: 'conn-failed', operation: 'creation', success: false, error: { type: 'x', description: 'y' } }), SIGNING_KEY);
+            assert.equal((await connection('conn-new'))?.deleted, false);
+            assert.equal(await connection('conn-failed'), undefined);
             assert.ok(h.logs.some((l) => l.msg === 'auth webhook' && l['operation'] === 'creation'));
             await h.sendSync(key);
             await h.waitIdle();

@@ -155,6 +155,8 @@ export class FakeNango {
     private readonly faultQueue: Array<{ path: FakeRoute; make: () => Fault }> = [];
     private readonly integrations = new Map<string, FakeIntegration>();
     private readonly connectionMeta = new Map<string, FakeConnectionMeta>();
+    /** What `setConnectionTags` gave a connection: its `tags` and `end_user` in `GET /connections`. */
+    private readonly connectionTags = new Map<string, { tags: Record<string, string>; endUser: { id: string; organizationId?: string } | null }>();
     private nextConnectionId = 1;
     private nextSyncId = 1;
     /** When the last sync run that changed each (integration, connection, model, variant) finished: `GET /sync/status`'s finishedAt. */
@@ -196,6 +198,10 @@ export class FakeNango {
     addConnection(providerConfigKey: string, connectionId: string): void {
         this.store.addConnection(providerConfigKey, connectionId);
         this.track(providerConfigKey, connectionId);
+    }
+    /** The connection's tags and connect-session end user, as `GET /connections` lists them (the filters still ignore them). */
+    setConnectionTags(providerConfigKey: string, connectionId: string, tags: Record<string, string>, endUser: { id: string; organizationId?: string } | null = null): void {
+        this.connectionTags.set(`${providerConfigKey}\n${connectionId}`, { tags, endUser });
     }
     deleteConnection(providerConfigKey: string, connectionId: string): boolean {
         this.connectionMeta.delete(`${providerConfigKey}\n${connectionId}`);
@@ -528,6 +534,13 @@ export class FakeNango {
         this.sendRaw(res, log, 200, Buffer.concat(parts), JSON_TYPE, headers);
     }
 
+    private connectionTagsOf(c: FakeConnectionMeta): { end_user: unknown; tags: Record<string, string> } {
+        const set = this.connectionTags.get(`${c.providerConfigKey}\n${c.connectionId}`);
+        if (!set) return { end_user: null, tags: {} };
+        const endUser = set.endUser && { id: set.endUser.id, display_name: null, email: null, tags: null, organization: set.endUser.organizationId ? { id: set.endUser.organizationId, display_name: null } : null };
+        return { end_user: endUser, tags: set.tags };
+    }
+
     private serveConnections(req: IncomingMessage, res: ServerResponse, url: URL, log: (status: number) => void): void {
         const headers = this.authorize(req, res, log, { error: { code: 'too_many_request', method: 'GET', path: url.pathname } });
         if (!headers) return;
@@ -558,8 +571,7 @@ export class FakeNango {
                 provider_config_key: c.providerConfigKey,
                 provider: this.integrations.get(c.providerConfigKey)?.provider ?? c.providerConfigKey,
                 errors: [],
-                end_user: null,
-                tags: {},
+                ...this.connectionTagsOf(c),
                 metadata: null,
                 created: toPostgresJson(BigInt(c.createdMs) * 1000n)
             }))

@@ -4,6 +4,7 @@ import type { AllowEntry } from '../../domain/allowList.js';
 import type { DaemonEvents } from '../../domain/daemonEvents.js';
 import type { PullRequests } from '../../storage/store.js';
 import { dateToMicroIso } from '../../domain/timestamps.js';
+import { connectionFromAuthWebhook } from '../../domain/connectionInfo.js';
 import type { PullRequestBatcher } from '../../sync/pullRequestBatcher.js';
 import type { PullScheduler } from '../../sync/pullScheduler.js';
 import { describeKey, type SyncKey } from '../../domain/syncKey.js';
@@ -17,7 +18,7 @@ export interface WebhookRouteDeps {
     acceptLegacySignature: boolean;
     maxBodyBytes: number;
     allowList: readonly AllowEntry[];
-    requests: Pick<PullRequests, 'recordNangoSyncError' | 'markConnectionGone'>;
+    requests: Pick<PullRequests, 'recordNangoSyncError' | 'recordConnectionEvent'>;
     /** Stores pull requests durably, many webhooks per transaction. */
     pullRequests: PullRequestBatcher;
     scheduler: PullScheduler;
@@ -82,7 +83,7 @@ export function postWebhook(deps: WebhookRouteDeps): (req: IncomingMessage, res:
             return reject(res, new HttpError(400, 'invalid_webhook', action.message), type, 'invalid');
         }
         try {
-            await store(action);
+            await store(action, body);
         } catch (err) {
             log.error({ err }, 'could not store the pull request; answering 503 so Nango retries');
             return reject(res, new HttpError(503, 'storage_unavailable', 'The pull request could not be stored; retry later.'), type, 'storage_error');
@@ -95,7 +96,7 @@ export function postWebhook(deps: WebhookRouteDeps): (req: IncomingMessage, res:
         }
     }
 
-    async function store(action: WebhookAction): Promise<void> {
+    async function store(action: WebhookAction, body: unknown): Promise<void> {
         const at = dateToMicroIso(new Date());
         switch (action.kind) {
             case 'pull':
@@ -107,11 +108,24 @@ export function postWebhook(deps: WebhookRouteDeps): (req: IncomingMessage, res:
                 log.warn({ keys: action.keys.map(describeKey), error: action.error }, 'Nango reports a failed sync');
                 return;
             case 'connection_deleted': {
-                const n = await deps.requests.markConnectionGone(action.providerConfigKey, action.connectionId, 'Nango deleted the connection (auth webhook, operation deletion); rows kept.', at);
+                // nango_connections.deleted_at and the keys gone, in one transaction.
+                const n = await deps.requests.recordConnectionEvent(
+                    {
+                        ...connectionFromAuthWebhook(action.providerConfigKey, action.connectionId, body),
+                        operation: 'deletion',
+                        reason: 'Nango deleted the connection (auth webhook, operation deletion); rows kept.',
+                    },
+                    at,
+                );
                 log.info({ providerConfigKey: action.providerConfigKey, connectionId: action.connectionId, keys: n }, 'connection deleted in Nango; its keys are marked gone');
                 return;
             }
             case 'auth':
+                // A connection Nango created or re-authorized exists: nango_connections gets it (a
+                // deleted one revives). A failed attempt or a failed refresh says nothing new of it.
+                if (action.success && (action.operation === 'creation' || action.operation === 'override')) {
+                    await deps.requests.recordConnectionEvent({ ...connectionFromAuthWebhook(action.providerConfigKey, action.connectionId, body), operation: action.operation }, at);
+                }
                 log.info({ providerConfigKey: action.providerConfigKey, connectionId: action.connectionId, operation: action.operation, success: action.success }, 'auth webhook');
                 return;
             case 'ignore':
