@@ -152,6 +152,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             requests: store.requests,
             syncStatus,
             fullIntervalMs: config.sync.fullReconcileIntervalSeconds * 1000,
+            purgeDeletedConnectionsAfterMs: config.sync.purgeDeletedConnectionsAfterHours * 3_600_000,
             ...(options.finishedAtSlackMs === undefined ? {} : { finishedAtSlackMs: options.finishedAtSlackMs }),
             scheduler,
             logger,

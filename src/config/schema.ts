@@ -98,6 +98,13 @@ const syncSchema = z
             .boolean()
             .default(false)
             .describe("On start-up and at every reconcile pass, list Nango's connections and sync models and seed a key for each (respecting `models`), so a fresh daemon backfills without waiting for webhooks. Keys the mirror knows are not written again; variants come from the pass's sync status and from webhooks. Discovery is a background request: it waits while the API budget is inside `sync.rateLimitReserve`."),
+        purgeDeletedConnectionsAfterHours: z
+            .number()
+            .min(0)
+            .default(0)
+            .describe(
+                "`0` (the default) keeps a deleted connection's rows. Otherwise, once a connection has been deleted (`deleted_at` in `nango_connections`, set by Nango's `deletion` auth webhook) for this many hours, the next reconcile pass hard-deletes its rows in `nango_records` and its keys in `nango_sync_state`, for apps that must forget a customer; the `nango_connections` row stays.",
+            ),
         retry: retrySchema,
         views: z
             .strictObject({

@@ -62,6 +62,12 @@ export interface PullRequests {
     recordConnectionEvent(event: ConnectionEvent, at: string): Promise<number>;
     /** The connections the mirror knows, by integration then connection id (byte order); optionally one integration's. */
     listConnections(filter?: { providerConfigKey?: string }): Promise<ConnectionRow[]>;
+    /**
+     * Hard-deletes the mirrored rows (`nango_records`) and the keys (`nango_sync_state`) of every
+     * connection whose `deleted_at` is before `deletedBefore`, in one transaction; the
+     * `nango_connections` row stays, with its `deleted_at`. Returns what was deleted.
+     */
+    purgeDeletedConnections(deletedBefore: string): Promise<{ records: number; keys: number }>;
 }
 
 export type { ConnectionSeen };

@@ -19,7 +19,9 @@ export interface ReconcilerDeps {
     keys: Pick<KeyStates, 'listKeysAfter' | 'listCountDrift'>;
     leases: Pick<Leases, 'claimLease'>;
     /** Seeds the keys Nango's status lists that the mirror does not know yet. */
-    requests: Pick<PullRequests, 'seedKeys' | 'recordNangoSyncStatus'>;
+    requests: Pick<PullRequests, 'seedKeys' | 'recordNangoSyncStatus' | 'purgeDeletedConnections'>;
+    /** `sync.purgeDeletedConnectionsAfterHours` in ms: each pass first hard-deletes the rows of connections deleted longer ago; 0 = never. @default 0 */
+    purgeDeletedConnectionsAfterMs?: number;
     /**
      * Nango's `GET /sync/status`: with it, a pass pulls only the keys whose sync ran since their last
      * pull (planReconcile.ts); without it, every key.
@@ -122,6 +124,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
     async function runPass(): Promise<number> {
         const started = performance.now();
+        if (deps.purgeDeletedConnectionsAfterMs) {
+            const purged = await deps.requests.purgeDeletedConnections(dateToMicroIso(new Date(Date.now() - deps.purgeDeletedConnectionsAfterMs)));
+            if (purged.records > 0 || purged.keys > 0) deps.logger.info(purged, 'purged the rows and keys of connections Nango deleted (sync.purgeDeletedConnectionsAfterHours)');
+        }
         let known = await readKeys();
         if (deps.discover) {
             try {

@@ -188,3 +188,40 @@ for (const engine of engines) {
         });
     });
 }
+
+for (const engine of engines) {
+    describe(`[${engine}] receive: sync.purgeDeletedConnectionsAfterHours`, () => {
+        let h: Harness;
+        const key = testKey('Contact', 'conn-purge');
+        const kept = testKey('Contact', 'conn-kept');
+
+        before(async () => {
+            // 0.0005 h = 1.8 s: long enough for the first pass to come before it, even on a slow machine.
+            h = await startHarness({ engine, config: { sync: { purgeDeletedConnectionsAfterHours: 0.0005 } } });
+        });
+        after(() => h.close());
+
+        test("past the configured time, a reconcile pass hard-deletes a deleted connection's rows and keys", async () => {
+            for (const k of [key, kept]) {
+                h.fake.save({ ...k }, [{ id: 'r1' }, { id: 'r2' }]);
+                await h.sendSync(k);
+            }
+            await h.waitIdle();
+            assert.equal((await h.rows(key)).length, 2);
+            const res = await postWebhook(h.webhookUrl, authBody({ providerConfigKey: key.providerConfigKey, connectionId: key.connectionId, operation: 'deletion' }), SIGNING_KEY);
+            assert.equal(res.status, 200);
+            await h.daemon.reconciler.runPass();
+            await h.waitIdle();
+            assert.equal((await h.rows(key)).length, 2, 'not yet: deleted less than the configured time ago');
+            await new Promise((r) => setTimeout(r, 2000));
+            await h.daemon.reconciler.runPass();
+            await h.waitIdle();
+            assert.deepEqual(await h.rows(key), []);
+            assert.equal(await h.state(key), undefined, 'its keys go too');
+            assert.equal((await h.rows(kept)).length, 2, 'other connections keep theirs');
+            assert.ok(h.logs.some((l) => /^purged the rows and keys/.test(l.msg)));
+            const conn = await h.reader.all<{ deleted_at: unknown }>('SELECT deleted_at FROM nango_connections WHERE connection_id = ?', key.connectionId);
+            assert.notEqual(conn[0]?.deleted_at ?? null, null, 'the nango_connections row stays, deleted');
+        });
+    });
+}

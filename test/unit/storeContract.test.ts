@@ -368,6 +368,28 @@ for (const engine of engines) {
             assert.ok((await store.requests.listConnections()).length >= 4, 'unfiltered: every integration');
         });
 
+        test('purging deleted connections: rows and keys of connections deleted before the cutoff go; the rest stay', async () => {
+            const pck = `purge-int-${++keyCounter}`;
+            const seen = (connectionId: string): ConnectionSeen => ({ providerConfigKey: pck, connectionId, provider: null, tags: null, endUserId: null, organizationId: null, createdAt: null });
+            const keyOf = (connectionId: string) => ({ providerConfigKey: pck, connectionId, model: 'Contact', variant: 'base' });
+            for (const c of ['old', 'recent', 'live']) {
+                await store.requests.upsertConnections([seen(c)], T(1));
+                await pull(store, keyOf(c), T(1), async (s) => {
+                    await s.commitPage({ rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(1), pullStartedAt: T(1) });
+                });
+            }
+            await store.requests.recordConnectionEvent({ ...seen('old'), operation: 'deletion', reason: 'deleted' }, T(2));
+            await store.requests.recordConnectionEvent({ ...seen('recent'), operation: 'deletion', reason: 'deleted' }, T(5));
+            assert.deepEqual(await store.requests.purgeDeletedConnections(T(2)), { records: 0, keys: 0 }, 'deleted at the cutoff: not before it');
+            assert.deepEqual(await store.requests.purgeDeletedConnections(T(3)), { records: 2, keys: 1 });
+            assert.deepEqual(await q.rows(keyOf('old')), []);
+            assert.equal(await store.keys.getKeyStatus(keyOf('old'), { counts: false }), undefined, 'its keys go too');
+            assert.equal((await q.rows(keyOf('recent'))).length, 2);
+            assert.equal((await q.rows(keyOf('live'))).length, 2);
+            assert.deepEqual(await store.requests.purgeDeletedConnections(T(3)), { records: 0, keys: 0 }, 'a second purge finds nothing');
+            assert.equal((await store.requests.listConnections({ providerConfigKey: pck })).find((c) => c.connectionId === 'old')?.deletedAt, T(2), 'the connection row stays');
+        });
+
         test('seeding adds only unknown keys; a Nango sync error is recorded and cleared by the next request', async () => {
             const known = newKey();
             const fresh = newKey();

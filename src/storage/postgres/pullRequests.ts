@@ -78,6 +78,13 @@ ON CONFLICT (provider_config_key, connection_id) DO UPDATE SET
     last_seen_at = excluded.last_seen_at,
     deleted_at = excluded.deleted_at`;
 
+// One statement, one snapshot: the records and the keys of the same connections go together.
+const PURGE = `
+WITH gone AS (SELECT provider_config_key, connection_id FROM nango_connections WHERE deleted_at IS NOT NULL AND deleted_at < $1::timestamptz),
+records AS (DELETE FROM nango_records r USING gone g WHERE r.provider_config_key = g.provider_config_key AND r.connection_id = g.connection_id RETURNING 1),
+keys AS (DELETE FROM nango_sync_state s USING gone g WHERE s.provider_config_key = g.provider_config_key AND s.connection_id = g.connection_id RETURNING 1)
+SELECT (SELECT count(*) FROM records)::int AS records, (SELECT count(*) FROM keys)::int AS keys`;
+
 const CONNECTION_LIST = `
 SELECT provider_config_key, connection_id, provider, tags, end_user_id, organization_id,
     ${iso('created_at')} AS created_at, ${iso('first_seen_at')} AS first_seen_at, ${iso('last_seen_at')} AS last_seen_at, ${iso('deleted_at')} AS deleted_at
@@ -146,6 +153,11 @@ export function postgresPullRequests(pool: pg.Pool): PullRequests {
             } finally {
                 client.release();
             }
+        },
+
+        async purgeDeletedConnections(deletedBefore) {
+            const { rows } = await pool.query<{ records: number; keys: number }>(PURGE, [deletedBefore]);
+            return { records: rows[0]?.records ?? 0, keys: rows[0]?.keys ?? 0 };
         },
 
         async listConnections(filter = {}) {

@@ -66,6 +66,10 @@ ON CONFLICT (provider_config_key, connection_id) DO UPDATE SET
     last_seen_at = excluded.last_seen_at,
     deleted_at = excluded.deleted_at`;
 
+const DELETED_CONNECTIONS = `SELECT provider_config_key, connection_id FROM nango_connections WHERE deleted_at IS NOT NULL AND deleted_at < ?`;
+const PURGE_RECORDS = `DELETE FROM nango_records WHERE (provider_config_key, connection_id) IN (${DELETED_CONNECTIONS})`;
+const PURGE_KEYS = `DELETE FROM nango_sync_state WHERE (provider_config_key, connection_id) IN (${DELETED_CONNECTIONS})`;
+
 const CONNECTION_LIST = `
 SELECT provider_config_key, connection_id, provider, tags, end_user_id, organization_id, created_at, first_seen_at, last_seen_at, deleted_at
 FROM nango_connections WHERE (? IS NULL OR provider_config_key = ?)
@@ -122,6 +126,8 @@ export function sqlitePullRequests(conn: SqliteConnection): PullRequests {
     const nangoSyncStatus = conn.statement(NANGO_SYNC_STATUS);
     const connectionUpsert = conn.statement(CONNECTION_UPSERT);
     const connectionList = conn.statement<unknown[], StoredConnection>(CONNECTION_LIST);
+    const purgeRecords = conn.statement(PURGE_RECORDS);
+    const purgeKeys = conn.statement(PURGE_KEYS);
 
     return {
         async requestPulls(keys, at) {
@@ -185,6 +191,10 @@ export function sqlitePullRequests(conn: SqliteConnection): PullRequests {
                 connectionUpsert().run(...connectionArgs(event, at, deletion ? at : null));
                 return deletion ? connectionGone().run(at, event.reason, at, event.providerConfigKey, event.connectionId).changes : 0;
             })();
+        },
+
+        async purgeDeletedConnections(deletedBefore) {
+            return db.transaction(() => ({ records: purgeRecords().run(deletedBefore).changes, keys: purgeKeys().run(deletedBefore).changes }))();
         },
 
         async listConnections(filter = {}) {
