@@ -293,6 +293,11 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
                         const ks = keyString(key);
                         if (entries.has(ks) || requestSeq <= (coveredSeq.get(ks) ?? -1)) continue;
                         if ((busyUntil.get(ks) ?? 0) > Date.now()) continue;
+                        // A fresh announced request is being scheduled by whoever stored it (a webhook is
+                        // answered once its request is durable, then requested here): taking it from the
+                        // store too could start its pull first, and the webhook's own request would then
+                        // add a needless follow-up pull. The CLI's requests wait one look longer.
+                        if (announced && !draining && requestedAt !== null && Date.parse(requestedAt) >= freshSince) continue;
                         if (free <= 0) {
                             // Sorted oldest first: once one fresh request is met, the rest are fresh too.
                             leftBehind = draining || requestedAt === null || Date.parse(requestedAt) < freshSince;
