@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { isConfigError, loadConfigFile, loadDatabaseConfigFile, loadServerConfigFile, resolveConfigPath } from './config/load.js';
+import { applyLeanHeap } from './lib/leanHeap.js';
 import { createLogger } from './lib/logger.js';
 import { startDaemon } from './main.js';
 import { backupCommand } from './commands/backup.js';
@@ -121,6 +122,7 @@ async function main(argv: string[]): Promise<number> {
 async function serve(configPath: string): Promise<number> {
     const config = loadConfigFile(configPath);
     const logger = createLogger(config.logLevel);
+    applyLeanHeap();
     const daemon = await startDaemon(config, { logger });
     return new Promise<number>((resolve) => {
         const onSignal = (signal: NodeJS.Signals) => {

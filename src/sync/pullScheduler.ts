@@ -275,6 +275,13 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
 
         wakeDue(options) {
             if (options?.drain) draining = true;
+            // Every slot is taken or promised to a queued pull: nothing a look finds could start. Do
+            // not read past the queued keys to learn that (a webhook flood queues thousands: a look
+            // a second then cost 100–150 ms of the main thread); look again once a slot frees.
+            if (!waking && deps.concurrency - busyCount() <= 0) {
+                leftBehind = true;
+                return Promise.resolve();
+            }
             // One look at a time: two overlapping looks could both see a key as idle.
             waking ??= (async () => {
                 try {

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { PAGE_WORKER_YOUNG_GENERATION_MB } from '../lib/leanHeap.js';
 import type { RateLimitGate } from '../nango/rateLimitGate.js';
 import type { RateLimitReading } from '../nango/rateBudget.js';
 import type { PageSource, RowPage } from './pageSource.js';
@@ -32,9 +33,10 @@ const WORKER_URL = new URL(FROM_SOURCE ? './pageWorker.ts' : './pageWorker.js', 
 
 /** Run from TypeScript sources (tests, demo): workers do not inherit tsx's loader, so register it. */
 function newWorker(workerData: PageWorkerData): Worker {
-    if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData });
+    const resourceLimits = { maxYoungGenerationSizeMb: PAGE_WORKER_YOUNG_GENERATION_MB };
+    if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData, resourceLimits });
     const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
-    return new Worker(bootstrap, { eval: true, workerData });
+    return new Worker(bootstrap, { eval: true, workerData, resourceLimits });
 }
 
 /**

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { KeyStatus } from '../../domain/keyState.js';
+import { compactKeyStatus } from '../compactKeyStatus.js';
 import { COUNT_DRIFT } from '../countDrift.js';
 import { toKeySummary, type KeySummaryRow } from '../keySummaryRow.js';
 import type { CountDrift, DueKey, KeyStates } from '../store.js';
@@ -98,8 +99,8 @@ export function postgresKeyStates(pool: pg.Pool): KeyStates {
             return (await pool.query<KeyStatus>(options?.counts === false ? ALL_UNCOUNTED : ALL)).rows;
         },
         async listKeysAfter(after, limit) {
-            if (after === null) return (await pool.query<KeyStatus>(FIRST_KEYS, [limit])).rows;
-            return (await pool.query<KeyStatus>(KEYS_AFTER, [...keyArgs(after), limit])).rows;
+            const { rows } = after === null ? await pool.query<KeyStatus>(FIRST_KEYS, [limit]) : await pool.query<KeyStatus>(KEYS_AFTER, [...keyArgs(after), limit]);
+            return rows.map(compactKeyStatus);
         },
         async listKeyPage({ filter, offset, limit }) {
             const params = [filter?.providerConfigKey ?? null, filter?.connectionId ?? null, filter?.status ?? null];

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { KeyStatus } from '../../domain/keyState.js';
 import type { SyncKey } from '../../domain/syncKey.js';
+import { compactKeyStatus } from '../compactKeyStatus.js';
 import { COUNT_DRIFT } from '../countDrift.js';
 import { toKeySummary, type KeySummaryRow } from '../keySummaryRow.js';
 import type { CountDrift, DueKey, KeyStates } from '../store.js';
@@ -144,7 +145,8 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
             return (options?.counts === false ? allUncounted() : all()).all();
         },
         async listKeysAfter(after, limit) {
-            return after === null ? firstKeys().all(limit) : keysAfter().all(after.providerConfigKey, after.connectionId, after.model, after.variant, limit);
+            const rows = after === null ? firstKeys().all(limit) : keysAfter().all(after.providerConfigKey, after.connectionId, after.model, after.variant, limit);
+            return rows.map(compactKeyStatus);
         },
         async listKeyPage({ filter, offset, limit }) {
             // Always in this order: one combination of filters, one pair of statements.

@@ -1,0 +1,27 @@
+import { setFlagsFromString } from 'node:v8';
+
+/**
+ * How far V8 lets a heap grow past what survived its last full collection, in percent. V8's own
+ * default scales with the machine's memory: on a server it lets the old generation fill with
+ * garbage to about 150 MB before its first full collection, whatever the daemon keeps alive (a heap
+ * snapshot at that moment of a 20,000-key backfill held 36 MB). A sidecar should not cost a quarter
+ * of a gigabyte for that: at 50 the heap stays at about one and a half times what is alive, for a
+ * few more full collections, which V8 runs concurrently (measured in the README's benchmarks).
+ */
+export const HEAP_GROWING_PERCENT = 50;
+
+/**
+ * The page worker's young generation, in MB: it parses one page at a time and hands the rows over,
+ * so a large nursery (V8 grows it to 48 MB under load) holds nothing but garbage.
+ */
+export const PAGE_WORKER_YOUNG_GENERATION_MB = 8;
+
+/**
+ * Applies HEAP_GROWING_PERCENT to every heap of the process (V8's flags are process-wide). Of V8's
+ * heap flags, this one is read each time a limit is computed, so it works when set at run time;
+ * the sizes of the young generation do not (they are fixed when a heap is created: the worker's is
+ * set through its resourceLimits). Call once, before the daemon starts.
+ */
+export function applyLeanHeap(): void {
+    setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+}
