@@ -32,4 +32,5 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD ["node", "dist/cli.js", "healthcheck"]
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/cli.js", "serve"]
+# --max-semi-space-size: src/lib/leanHeap.ts (DAEMON_NODE_FLAGS).
+CMD ["node", "--max-semi-space-size=4", "dist/cli.js", "serve"]

@@ -22,7 +22,7 @@
 //
 // Every phase ends with a scrape of the daemon's `/metrics`: its Nango requests by reason and the
 // longest event-loop delay since the previous scrape (daemonMetrics.ts), and its peak RSS.
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dateToMicroIso } from '../src/domain/timestamps.js';
@@ -41,6 +41,11 @@ export type Phase = (typeof PHASES)[number];
 export interface PhaseFigures {
     /** The longest event-loop delay of the daemon during the phase, in ms (10 ms resolution included). */
     stallMs: number;
+    /**
+     * Of the phase's event-loop delays (bench/stallProbe.mjs, 5 ms resolution), the longest part the
+     * daemon held the loop itself: a delay less the time its main thread waited for a core.
+     */
+    heldMs: number;
     requests: PhaseRequests;
     /** The daemon's peak RSS so far (its process started with the phase, or earlier for sub-phases). */
     peakRssMb: number;
@@ -87,9 +92,11 @@ export async function benchReconcileKeys(options: { engine: Engine; keys: number
     const phases: KeysResult['phases'] = {};
     /** Starts the daemon on `database`, runs `body`, and stops it whatever happens. */
     const withDaemon = async <T>(database: TestDatabase, sync: Record<string, unknown>, body: (daemon: BenchDaemon, mark: Marker) => Promise<T>): Promise<T> => {
-        const daemon = await startBenchDaemon(nango, workDir, database.database, sync);
+        const stallProbe = join(workDir, 'stalls.jsonl');
+        rmSync(stallProbe, { force: true });
+        const daemon = await startBenchDaemon(nango, workDir, database.database, sync, { stallProbe });
         try {
-            return await body(daemon, marker(daemon, phases));
+            return await body(daemon, marker(daemon, phases, stallProbe));
         } finally {
             await daemon.stop();
         }
@@ -211,15 +218,20 @@ export async function benchReconcileKeys(options: { engine: Engine; keys: number
 /** Ends a phase (or a sub-phase) of a daemon: its stall since the previous mark, requests, peak RSS. */
 type Marker = (phase: Phase, stallMs?: number) => Promise<void>;
 
-function marker(daemon: BenchDaemon, phases: KeysResult['phases']): Marker {
+function marker(daemon: BenchDaemon, phases: KeysResult['phases'], stallProbe: string): Marker {
     const pid = daemon.child.pid!;
     let previous: Scrape | undefined;
     let since = { at: performance.now(), ...mainThreadSchedMs(pid) };
+    let probeLinesRead = 0;
     return async (phase, stallMs) => {
         const now = await scrape(daemon.adminPort);
         const sched = { at: performance.now(), ...mainThreadSchedMs(pid) };
+        const stalls = existsSync(stallProbe) ? readFileSync(stallProbe, 'utf8').split('\n').filter(Boolean) : [];
+        const held = stalls.slice(probeLinesRead).map((l) => (JSON.parse(l) as { heldMs: number }).heldMs);
+        probeLinesRead = stalls.length;
         phases[phase] = {
             stallMs: Math.max(now.stallMs, stallMs ?? 0),
+            heldMs: Math.max(0, ...held),
             requests: requestsBetween(now, previous),
             peakRssMb: readPeakRssMb(pid),
             mainThread: { wallMs: sched.at - since.at, cpuMs: sched.cpuMs - since.cpuMs, waitMs: sched.waitMs - since.waitMs },

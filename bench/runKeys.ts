@@ -3,7 +3,7 @@
 // most 2 Nango requests per integration (before issue 10: one per key); an announced change is
 // visible within 1 s on SQLite, 2 s on Postgres (p99) while a pass or a backfill runs, and within
 // Retry-After + 2 s (every one) in a 429 storm; backfill by discovery and a restart's drain take at
-// most 1.5× the webhook backfill; no event-loop stall over 50 ms; `/metrics` under 50 ms and the
+// most 1.5× the webhook backfill; the daemon never holds its event loop over 50 ms (a delay less its wait for a core); `/metrics` under 50 ms and the
 // status page under 200 ms (medians); peak RSS under 200 MB.
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -53,20 +53,21 @@ export async function runKeysBench(argv: string[]): Promise<number> {
             ...latencyRows('webhook→visible during it', r.discovery.probes, checks.discoveryLatency.note),
             ...latencyRows(`webhook→visible, ${STORM.share * 100}% 429s`, r.storm.probes, checks.storm.note, true),
             ['drain after a restart, all pending', `${r.drain.seconds.toFixed(1)} s`, checks.drain.note],
-            ['worst event-loop stall', `${checks.stall.value.toFixed(0)} ms`, checks.stall.note],
+            ['longest the daemon held its event loop', `${checks.stall.value.toFixed(0)} ms`, checks.stall.note],
+            ['worst event-loop delay, waits for a core included', `${worstDelay(r).ms.toFixed(0)} ms`, `in: ${worstDelay(r).phase} (nodejs_eventloop_lag_max_seconds; not a target: on a shared machine it includes other processes' time)`],
             ['/metrics, median', `${checks.metrics.value.toFixed(1)} ms`, checks.metrics.note],
             ['status page GET /, median', `${checks.statusPage.value.toFixed(0)} ms`, checks.statusPage.note],
             ['GET /status.json, median', `${checks.statusJson.value.toFixed(0)} ms`, checks.statusJson.note],
             ['daemon peak RSS', `${checks.rss.value.toFixed(0)} MB`, checks.rss.note],
         ]);
-        console.log('  per phase: worst event-loop stall (10 ms resolution included; 0: none above it); the main thread\'s CPU and wait for a core, of the phase\'s wall time; peak RSS; Nango requests by reason');
+        console.log('  per phase: longest the daemon held its loop / worst event-loop delay (10 ms resolution included; 0: none above it); the main thread\'s CPU and wait for a core, of the phase\'s wall time; peak RSS; Nango requests by reason');
         printRows(
             PHASES.flatMap((phase) => {
                 const p = r.phases[phase];
                 if (!p) return [];
                 const t = p.mainThread;
                 const sched = `CPU ${(t.cpuMs / 1000).toFixed(1)} s, waited ${(t.waitMs / 1000).toFixed(1)} s, of ${(t.wallMs / 1000).toFixed(1)} s`;
-                return [[`  ${phase}`, `${p.stallMs.toFixed(0)} ms`, `${sched}; ${p.peakRssMb.toFixed(0)} MB; ${describeRequests(p.requests)}`] as [string, string, string]];
+                return [[`  ${phase}`, `${p.heldMs.toFixed(0)} / ${p.stallMs.toFixed(0)} ms`, `${sched}; ${p.peakRssMb.toFixed(0)} MB; ${describeRequests(p.requests)}`] as [string, string, string]];
             }),
         );
         writeResult(`keys-${engine}`, { ...r, targets: Object.fromEntries(Object.entries(checks).map(([name, c]) => [name, { value: c.value, ok: c.ok }])) });
@@ -75,7 +76,7 @@ export async function runKeysBench(argv: string[]): Promise<number> {
             ok: missed.length === 0,
             line:
                 `${r.keys.toLocaleString('en')} keys: ${checks.passRequests.value} requests a pass, p99 ${ms(r.changedPass.probes.p99Ms)} in a pass, ` +
-                `${ms(r.discovery.probes.p99Ms)} in a backfill, max ${ms(r.storm.probes.maxMs)} in 429s, stall ${checks.stall.value.toFixed(0)} ms` +
+                `${ms(r.discovery.probes.p99Ms)} in a backfill, max ${ms(r.storm.probes.maxMs)} in 429s, loop held ${checks.stall.value.toFixed(0)} ms, peak RSS ${checks.rss.value.toFixed(0)} MB` +
                 (missed.length > 0 ? `; MISSED: ${missed.map(([name]) => name).join(', ')}` : '; every target met'),
         };
     });
@@ -91,7 +92,7 @@ interface Check {
 function targets(r: KeysResult) {
     const p99Target = LATENCY_P99_TARGET_MS[r.engine];
     const passRequests = r.pass.statusRequests + r.pass.recordsRequests + r.pass.otherRequests;
-    const worst = Object.entries(r.phases).reduce((w, [phase, p]) => (p.stallMs > w.ms ? { phase, ms: p.stallMs } : w), { phase: '', ms: 0 });
+    const worst = Object.entries(r.phases).reduce((w, [phase, p]) => (p.heldMs > w.ms ? { phase, ms: p.heldMs } : w), { phase: '', ms: 0 });
     const peak = Object.entries(r.phases).reduce((w, [phase, p]) => (p.peakRssMb > w.mb ? { phase, mb: p.peakRssMb } : w), { phase: '', mb: 0 });
     const backfillLimit = BACKFILL_RATIO_TARGET * r.backfillSeconds;
     const everyVisible = (s: ProbeSummary) => s.sent > 0 && s.visible === s.sent;
@@ -116,13 +117,22 @@ function targets(r: KeysResult) {
         },
         discovery: { value: r.discovery.seconds, ok: r.discovery.seconds <= backfillLimit, note: `target ≤ ${backfillLimit.toFixed(1)} s (${BACKFILL_RATIO_TARGET}× the webhook backfill); ${Math.round(r.keys / r.discovery.seconds).toLocaleString('en')} keys/s` },
         drain: { value: r.drain.seconds, ok: r.drain.seconds <= backfillLimit, note: `target ≤ ${backfillLimit.toFixed(1)} s; every key changed and requested while the daemon was down` },
-        stall: { value: worst.ms, ok: worst.ms <= STALL_TARGET_MS, note: `target ≤ ${STALL_TARGET_MS} ms; in: ${worst.phase} (nodejs_eventloop_lag_max_seconds, per phase below)` },
+        stall: {
+            value: worst.ms,
+            ok: worst.ms <= STALL_TARGET_MS,
+            note: `target ≤ ${STALL_TARGET_MS} ms; in: ${worst.phase} (an event-loop delay less the main thread's wait for a core: bench/stallProbe.mjs; per phase below)`,
+        },
         metrics: under(median(r.surfaces.metricsMs), METRICS_TARGET_MS, 'ms', `; ${r.surfaces.metricsMs.length} scrapes, idle daemon`),
         statusPage: under(median(r.surfaces.statusPageMs), STATUS_PAGE_TARGET_MS, 'ms', `; ${r.surfaces.statusPageMs.length} loads`),
         statusJson: under(median(r.surfaces.statusJsonMs), STATUS_PAGE_TARGET_MS, 'ms', `; ${r.surfaces.statusJsonMs.length} loads`),
         rss: under(peak.mb, RSS_TARGET_MB, 'MB', `; in: ${peak.phase}`),
     } satisfies Record<string, Check>;
     return checks;
+}
+
+/** The longest event-loop delay of any phase as the daemon's own histogram saw it, waits for a core included. */
+function worstDelay(r: KeysResult): { phase: string; ms: number } {
+    return Object.entries(r.phases).reduce((w, [phase, p]) => (p.stallMs > w.ms ? { phase, ms: p.stallMs } : w), { phase: '', ms: 0 });
 }
 
 /** p50, p99 (or max) and the number of probes, as table rows. */

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { spawnFakeNango, type FakeNangoProcess } from '../test/fakes/fakeNangoProcess.js';
 import { generatedRecord } from '../test/fakes/generatedRecords.js';
 import { signWebhook, syncSuccessBody } from '../test/fakes/webhooks.js';
+import { DAEMON_NODE_FLAGS } from '../src/lib/leanHeap.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -167,11 +168,21 @@ export interface BenchDaemon {
     stop(): Promise<void>;
 }
 
+/** bench/stallProbe.mjs: loaded into the daemon to say how much of each event-loop delay it held the loop itself. */
+const STALL_PROBE = join(import.meta.dirname, 'stallProbe.mjs');
+
 /**
  * Starts the built daemon (dist/, its own process, node args from $BENCH_DAEMON_NODE_ARGS) on
  * `database` against `nango`, and resolves once it listens. Reconcile is off: only webhooks pull.
+ * `stallProbe`: a file the daemon appends its event-loop delays to (bench/stallProbe.mjs).
  */
-export async function startBenchDaemon(nango: FakeNangoProcess, dir: string, database: EngineRound['database'], sync: Record<string, unknown> = {}): Promise<BenchDaemon> {
+export async function startBenchDaemon(
+    nango: FakeNangoProcess,
+    dir: string,
+    database: EngineRound['database'],
+    sync: Record<string, unknown> = {},
+    options: { stallProbe?: string } = {},
+): Promise<BenchDaemon> {
     const configPath = join(dir, 'config.json');
     writeFileSync(
         configPath,
@@ -184,7 +195,12 @@ export async function startBenchDaemon(nango: FakeNangoProcess, dir: string, dat
             logLevel: 'info',
         }),
     );
-    const child = spawn(process.execPath, [...envArgs('BENCH_DAEMON_NODE_ARGS'), 'dist/cli.js', 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const probe = options.stallProbe ? ['--import', STALL_PROBE] : [];
+    // As `npm start` and the image start it (DAEMON_NODE_FLAGS), then $BENCH_DAEMON_NODE_ARGS.
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...envArgs('BENCH_DAEMON_NODE_ARGS'), ...probe, 'dist/cli.js', 'serve', '--config', configPath], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: options.stallProbe ? { ...process.env, NANGO_MIRROR_STALL_PROBE: options.stallProbe } : process.env,
+    });
     const log = logLines(child);
     const stop = async () => {
         child.kill('SIGTERM');
