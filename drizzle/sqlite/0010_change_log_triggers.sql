@@ -3,6 +3,7 @@
 -- sub-program per row, which cost ~35 % of SQLite's raw ingest (measured); updates and deletes
 -- are classified here, from OLD and NEW. The UPDATE trigger fires only when the row really changed:
 -- a re-read of the same version (which still bumps synced_at, for the resync sweep) logs nothing.
+-- committed_at is the database's clock (milliseconds, padded like every time SQLite makes).
 -- `action_override` is set to 'swept' inside the sweep's and the purge's transactions only.
 INSERT INTO `nango_mirror_change_log` (`id`, `enabled`, `action_override`, `pruned_through`) VALUES (1, 1, NULL, 0);
 --> statement-breakpoint
@@ -17,7 +18,7 @@ BEGIN
             WHEN NEW.deleted_at IS NOT NULL THEN 'deleted'
             WHEN OLD.deleted_at IS NOT NULL THEN 'undeleted'
             ELSE 'updated' END),
-        NEW.last_modified_at, NEW.synced_at
+        NEW.last_modified_at, strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'
     FROM nango_mirror_change_log c WHERE c.id = 1;
 END;
 --> statement-breakpoint

@@ -36,11 +36,15 @@ SET cursor = CASE WHEN resync_from > @pullStartedAt THEN cursor ELSE @cursor END
     records_pulled_total = records_pulled_total + @count, updated_at = @syncedAt
 WHERE provider_config_key = @pck AND connection_id = @conn AND model = @model AND variant = @variant`;
 
+// When a change committed, on both engines the database's clock (Postgres: clock_timestamp());
+// here in the mirror's text form, milliseconds padded to six digits like every time SQLite makes.
+const COMMITTED_AT = `strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'`;
+
 // The change log's new rows, one statement per page: `[[id, action, last_modified_at], …]` in page
 // order, so seq follows it. Updates and deletes are logged by triggers (drizzle/sqlite/0010).
 const LOG_ADDED = `
 INSERT INTO nango_changes (provider_config_key, connection_id, model, variant, record_id, action, last_modified_at, committed_at)
-SELECT ?, ?, ?, ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, ? FROM json_each(?) AS j`;
+SELECT ?, ?, ?, ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, ${COMMITTED_AT} FROM json_each(?) AS j`;
 
 const LOG_ENABLED = 'SELECT enabled FROM nango_mirror_change_log WHERE id = 1';
 
@@ -76,7 +80,7 @@ export function createPageWriter(conn: SqliteConnection): PageWriter {
         const added: Array<[string, string, string]> = [];
         const addedIds = new Set<string>();
         const flush = () => {
-            logAdded.run(key.providerConfigKey, key.connectionId, key.model, key.variant, page.syncedAt, JSON.stringify(added));
+            logAdded.run(key.providerConfigKey, key.connectionId, key.model, key.variant, JSON.stringify(added));
             added.length = 0;
             addedIds.clear();
             lastRowid = resetRowid.run().lastInsertRowid;
