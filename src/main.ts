@@ -28,6 +28,7 @@ import type { SyncKey } from './domain/syncKey.js';
 import { createPullRequestBatcher } from './sync/pullRequestBatcher.js';
 import { createPullScheduler, type PullScheduler } from './sync/pullScheduler.js';
 import { createReconciler, type Reconciler } from './sync/reconcile.js';
+import { createChangeRetention } from './sync/changeRetention.js';
 
 export interface Daemon {
     /** Base URL of the public listener (webhook path, health), e.g. `http://127.0.0.1:8080`. */
@@ -85,6 +86,10 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         const holder = `${hostname()}:${process.pid}`;
         await store.writerLock?.acquire(holder);
         releasers.add('leases', () => store.leases.releaseLeases(holder));
+        // changes.enabled is the database's: the triggers and the page writer read it there.
+        await store.changes.setChangeLogEnabled(config.changes.enabled);
+        const retention = createChangeRetention({ changes: store.changes, logger, retentionHours: config.changes.retentionHours, maxRows: config.changes.maxRows });
+        releasers.add('change log retention', () => retention.stop());
         const { views, indexes } = viewSpecsFromConfig(config.models);
         await store.schema.applyViews(views, indexes);
         if (views.length + indexes.length > 0) logger.info({ views: views.map((v) => v.name), indexes: indexes.length }, 'typed views and indexes are in place');
@@ -224,6 +229,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             );
         }
         notifier?.start();
+        retention.start();
         scheduler.start();
         reconciler.start();
         // With the timer on, its first pass (now) reads the schemas; with it off, once here.
