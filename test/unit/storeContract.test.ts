@@ -1061,7 +1061,7 @@ describe('store contract: both engines', { skip: engines.length < 2 ? 'Postgres 
             for (const s of stores) await s.schema.migrate();
             const lite = sqlite.reader();
             const pgReader = postgres.reader();
-            for (const table of ['nango_records', 'nango_sync_state']) {
+            for (const table of ['nango_records', 'nango_sync_state', 'nango_changes']) {
                 const liteColumns = await lite.all<{ name: string; notnull: number }>(`SELECT name, "notnull" FROM pragma_table_info('${table}') ORDER BY name`);
                 const pgColumns = await pgReader.all<{ name: string; notnull: boolean }>(
                     `SELECT column_name AS name, is_nullable = 'NO' AS notnull FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY name`,
@@ -1081,7 +1081,9 @@ describe('store contract: both engines', { skip: engines.length < 2 ? 'Postgres 
                     postgres.database.schema,
                     table,
                 );
-                assert.deepEqual(pgIndexes.map((i) => i.cols), liteIndexes.map((i) => i.cols), `${table}: indexes`);
+                // SQLite's INTEGER PRIMARY KEY is the rowid itself: no index of its own, unlike Postgres's `seq` key.
+                const pgIndexed = pgIndexes.map((i) => i.cols).filter((cols) => !(table === 'nango_changes' && cols === 'seq'));
+                assert.deepEqual(pgIndexed, liteIndexes.map((i) => i.cols), `${table}: indexes`);
             }
             await lite.close();
             await pgReader.close();
