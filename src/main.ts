@@ -8,6 +8,7 @@ import type { Config } from './config/schema.js';
 import { viewSpecsFromConfig } from './config/viewSpecs.js';
 import { createDaemonEvents, type DaemonEvents } from './domain/daemonEvents.js';
 import { dateToMicroIso } from './domain/timestamps.js';
+import { commitWakers } from './http/changes/waitForChanges.js';
 import { createServers } from './http/createServer.js';
 import { createDaemonHealth, type DaemonHealth } from './lib/daemonHealth.js';
 import { createLogger } from './lib/logger.js';
@@ -174,6 +175,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         // Pulls in flight drain before the notifier stops (it delivers meanwhile), and it stops
         // retrying before its NOTIFY connection and the store close.
         if (notifier) releasers.add('notifier', () => notifier.stop());
+        const feedStopping = new AbortController();
         const handlers = createServers({
             webhookPath: config.server.webhookPath,
             signingKeys: signingKeys(config),
@@ -190,6 +192,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             logger,
             registry: metrics.registry,
             adminToken: config.admin.token,
+            changeFeed: { changes: store.changes, onCommit: commitWakers((wake) => events.on('pageCommitted', wake)), stopping: feedStopping.signal },
             ...(typedViews ? { onPullKeys: (keys: readonly SyncKey[]) => typedViews.notice(keys) } : {}),
         });
         // Each listener's connections are closed (after a second's grace) once the pulls have drained;
@@ -206,6 +209,8 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         };
         const server = await serve('HTTP', handlers.public, 'server.port', config.server.port, config.server.host);
         const adminServer = await serve('admin HTTP', handlers.admin, 'server.adminPort', config.server.adminPort, config.server.adminHost);
+        // First at shutdown: long polls on /changes are answered with what there is, not cut off.
+        releasers.add('change feed readers', () => feedStopping.abort());
         const timeout = options.stopTimeoutMs ?? 8000;
         releasers.add('pulls', async () => {
             const drained = await Promise.race([scheduler.stop().then(() => true), delay(timeout).then(() => false)]);

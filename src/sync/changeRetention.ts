@@ -45,7 +45,10 @@ export function createChangeRetention(options: ChangeRetentionOptions): { start(
         })());
     return {
         start() {
-            timer ??= setInterval(() => void runOnce(), options.intervalMs ?? 60_000).unref();
+            if (timer) return;
+            // Once at start (a daemon that was down, or a lower changes.maxRows), then every interval.
+            void runOnce();
+            timer = setInterval(() => void runOnce(), options.intervalMs ?? 60_000).unref();
         },
         async stop() {
             clearInterval(timer);
