@@ -97,7 +97,7 @@ for (const engine of engines) {
                 await waitFor(async () => (await getChanges(h, '?after=0')).status === 410, 10_000, 'the log to be pruned to 2 rows');
                 const gone = await getChanges(h, '?after=0');
                 assert.equal(gone.body.error?.code, 'offset_expired');
-                const prunedThrough = gone.body.error!.prunedThrough!;
+                const prunedThrough = gone.body.error.prunedThrough!;
                 const kept = await getChanges(h, `?after=${prunedThrough}`);
                 assert.equal(kept.status, 200);
                 assert.equal(kept.body.changes.length, 2, 'the newest 2 of the 5 added');
@@ -124,9 +124,9 @@ for (const engine of engines) {
             const configPath = writeConfig(h.dir, { database: h.config.database }, 'cli.json');
             const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'changes', '--follow', '--after', '0', '--model', 'Deal', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
             const lines: Array<ChangeRow & { seenAt: number }> = [];
-            createInterface({ input: child.stdout! }).on('line', (line) => lines.push({ ...(JSON.parse(line) as ChangeRow), seenAt: Date.now() }));
+            createInterface({ input: child.stdout }).on('line', (line) => lines.push({ ...(JSON.parse(line) as ChangeRow), seenAt: Date.now() }));
             let stderr = '';
-            child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+            child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
             const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
             try {
                 h.fake.save(fakeKey(key), [{ id: 'd1' }]);
