@@ -3,6 +3,9 @@
 -- set-based INSERT per event. INSERT … ON CONFLICT DO UPDATE fills the INSERT trigger's table with
 -- the rows it inserted and the UPDATE trigger's tables with the rows it updated. An update is
 -- logged only if the row really changed: a re-read of the same version logs nothing.
+-- Why triggers rather than a CTE in the page writer: capturing the transition tables measured ~1 %
+-- of a page's time; the log's cost is the rows it inserts, which a CTE would insert all the same,
+-- and triggers cover the sweep and the purge with no second copy of the rules.
 --
 -- Commit order: the function takes a transaction-level advisory lock (one per schema) just before
 -- it draws sequence numbers, and holds it until the transaction ends, so no transaction draws a

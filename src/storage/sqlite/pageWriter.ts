@@ -69,12 +69,14 @@ export function createPageWriter(conn: SqliteConnection): PageWriter {
         const result: PageResult = { upserted: 0, deleted: 0, skipped: 0 };
         // The change log (one writer, so seq follows commit order trivially). A row the upsert
         // inserted is told from one it updated without reading the old row: an insert moves
-        // last_insert_rowid() (to the new rowid), an upsert that updates leaves it as it was
-        // (SQLite documents both, and a trigger's own inserts are undone when it ends). So before
-        // the page, and after anything else that inserts or frees a rowid, it is set to -1, which
-        // no new row gets. Updated rows are logged by the UPDATE trigger, which also tells a real
-        // change from a re-read. An AFTER INSERT trigger would be simpler; it cost ~35 % of the
-        // raw upsert (a sub-program per row) against ~10 % for this one statement per page (measured).
+        // last_insert_rowid() (to the new rowid), an upsert that updates leaves it as it was (a
+        // trigger's own inserts are undone when it ends; the contract tests pin all of it). So
+        // before the page, and after anything else that inserts or frees a rowid, it is set to -1,
+        // which no new row gets. Updated rows are logged by the UPDATE trigger, which also tells a
+        // real change from a re-read. An AFTER INSERT trigger would be simpler, but on the raw
+        // upsert (200,000 rows of ~1 KB, 1,000 a transaction) it cost +35-40 % (a sub-program per
+        // row) against +10-15 % for this one statement per page; the per-row lookup of the old
+        // version an earlier attempt made cost 20-22 % of the daemon's ingest, this ~6 % (bench).
         const logging = logEnabled.get() === 1;
         let lastRowid: number | bigint = logging ? resetRowid.run().lastInsertRowid : 0;
         const added: Array<[string, string, string]> = [];
