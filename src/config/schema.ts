@@ -35,7 +35,7 @@ export const serverSchema = z
             .string()
             .min(1)
             .default('127.0.0.1')
-            .describe('Listen address of the operator listener (status page, `/status.json`, `/metrics`, admin API). Loopback by default; any other address without `admin.token` logs a warning at start-up.'),
+            .describe('Listen address of the operator listener (status page, `/status.json`, `/changes`, `/metrics`, admin API). Loopback by default; any other address without `admin.token` logs a warning at start-up.'),
         adminPort: z.number().int().min(0).max(65535).default(9090).describe('Listen port of the operator listener, 0–65535 (0 picks a free port and logs it); not `server.port`.'),
     })
     .refine((s) => s.adminPort === 0 || s.adminPort !== s.port, { message: 'must differ from server.port: the operator surfaces have their own listener', path: ['adminPort'] })
