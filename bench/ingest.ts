@@ -6,11 +6,11 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../src/storage/sqlite/openSqliteStore.js';
-import { benchRounds, ceilingRows, PAGE_SIZE, type IngestResult } from './shared.js';
+import { benchRounds, ceilingRows, PAGE_SIZE, type ChangesMode, type IngestResult } from './shared.js';
 
 export type { IngestResult, IngestRound } from './shared.js';
 
-export async function benchIngest(records: number, workDir: string, rounds = 3): Promise<IngestResult> {
+export async function benchIngest(records: number, workDir: string, rounds = 3, changes: ChangesMode = 'on'): Promise<IngestResult> {
     return benchRounds('sqlite', records, workDir, rounds, async (dir) => {
         const daemonPath = join(dir, 'mirror.db');
         return {
@@ -27,7 +27,7 @@ export async function benchIngest(records: number, workDir: string, rounds = 3):
             // The files go with the round's directory.
             dispose: async () => undefined,
         };
-    });
+    }, changes);
 }
 
 /** The same rows, straight into the same table: prepared upsert, 1000 rows per transaction. */

@@ -6,11 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openPostgresStore } from '../src/storage/postgres/openPostgresStore.js';
-import { benchRounds, ceilingRows, KEY, PAGE_SIZE, type IngestResult } from './shared.js';
+import { benchRounds, ceilingRows, KEY, PAGE_SIZE, type ChangesMode, type IngestResult } from './shared.js';
 
 const COLUMNS = 13;
 
-export async function benchIngestPostgres(records: number, workDir: string, rounds: number, pgUrl: string): Promise<IngestResult> {
+export async function benchIngestPostgres(records: number, workDir: string, rounds: number, pgUrl: string, changes: ChangesMode = 'on'): Promise<IngestResult> {
     return benchRounds('postgres', records, workDir, rounds, async () => {
         const ceilingSchema = `bench_${randomBytes(5).toString('hex')}`;
         const daemonSchema = `bench_${randomBytes(5).toString('hex')}`;
@@ -27,7 +27,7 @@ export async function benchIngestPostgres(records: number, workDir: string, roun
                 });
             },
         };
-    });
+    }, changes);
 }
 
 /** True when a Postgres server answers at `url` (within 2 s). */

@@ -1,4 +1,4 @@
-// `npm run bench [-- sqlite|postgres] [--records N] [--rounds R]`: the ingest benchmark, one table
+// `npm run bench [-- sqlite|postgres] [--records N] [--rounds R] [--changes on|off|both]`: the ingest benchmark, one table
 // per engine and a summary; never part of `npm test`. Without an engine it runs SQLite, then
 // Postgres ($TEST_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/test; skipped loudly when
 // it does not answer). Exits 1 when an engine misses a target, so a regression shows in the exit code.
@@ -7,7 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchIngest } from './ingest.js';
 import { benchIngestPostgres, postgresAnswers } from './ingestPostgres.js';
-import type { Engine, IngestResult } from './shared.js';
+import type { ChangesMode, Engine, IngestResult } from './shared.js';
 
 // The webhook flood, the scale bench and the soak have options of their own.
 if (process.argv[2] === 'webhooks') {
@@ -33,6 +33,8 @@ const { values, positionals } = parseArgs({
     options: {
         records: { type: 'string', default: process.env['BENCH_RECORDS'] ?? '200000' },
         rounds: { type: 'string', default: process.env['BENCH_ROUNDS'] ?? '3' },
+        // The daemon's changes.enabled: `both` measures the change log's cost, on and off in each round.
+        changes: { type: 'string', default: process.env['BENCH_CHANGES'] ?? 'on' },
     },
 });
 const ENGINES: Engine[] = ['sqlite', 'postgres'];
@@ -44,6 +46,11 @@ if (engines.length === 0 || positionals.length > 1) {
     console.error(`Unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: sqlite, postgres (none: both), webhooks, scale, soak, keys`);
     process.exit(2);
 }
+if (!['on', 'off', 'both'].includes(values.changes)) {
+    console.error('--changes takes on, off or both');
+    process.exit(2);
+}
+const changes = values.changes as ChangesMode;
 const records = Number(values.records);
 const rounds = Number(values.rounds);
 if (!Number.isInteger(records) || records <= 0 || !Number.isInteger(rounds) || rounds <= 0) {
@@ -61,10 +68,10 @@ const LABEL: Record<Engine, { daemon: string; ceiling: string }> = {
 
 const summary: Array<{ engine: Engine; line: string; status: 'PASS' | 'FAIL' | 'SKIP' }> = [];
 for (const engine of engines) {
-    console.log(`\ningest benchmark: ${records.toLocaleString('en')} records of ~1 KB, one webhook, ${engine === 'sqlite' ? 'SQLite' : 'Postgres'} — ${machine}`);
+    console.log(`\ningest benchmark: ${records.toLocaleString('en')} records of ~1 KB, one webhook, ${engine === 'sqlite' ? 'SQLite' : 'Postgres'}, change log ${changes} — ${machine}`);
     let r: IngestResult;
     if (engine === 'sqlite') {
-        r = await benchIngest(records, '.bench/ingest-sqlite', rounds);
+        r = await benchIngest(records, '.bench/ingest-sqlite', rounds, changes);
     } else {
         const answer = await postgresAnswers(pgUrl);
         if (!answer.ok) {
@@ -73,7 +80,7 @@ for (const engine of engines) {
             summary.push({ engine, line: `Postgres does not answer at ${pgUrl}`, status: 'SKIP' });
             continue;
         }
-        r = await benchIngestPostgres(records, '.bench/ingest-postgres', rounds, pgUrl);
+        r = await benchIngestPostgres(records, '.bench/ingest-postgres', rounds, pgUrl, changes);
     }
     console.log(`median of ${r.rounds.length} rounds:`);
     const rows = [
@@ -82,6 +89,13 @@ for (const engine of engines) {
         ['ratio daemon / ceiling', `${r.ratio.toFixed(3)}`, `target ≥ ${RATIO_TARGET}`],
         ['daemon peak RSS', `${r.peakRssMb.toFixed(0)} MB`, `target < ${RSS_TARGET_MB} MB`],
     ];
+    if (r.daemonOffRate !== undefined && r.changeLogCost !== undefined) {
+        rows.push(['daemon, changes.enabled false', `${Math.round(r.daemonOffRate).toLocaleString('en')} rec/s`, 'median of the rounds'], [
+            'change log cost (on/off time)',
+            `${r.changeLogCost.toFixed(3)}`,
+            'median of the rounds; target ≤ 1.15',
+        ]);
+    }
     for (const [a, b, c] of rows) console.log(`  ${a!.padEnd(32)} ${b!.padStart(16)}   ${c}`);
     mkdirSync('.bench', { recursive: true });
     writeFileSync(`.bench/ingest-${engine}.json`, `${JSON.stringify({ ...r, machine, at: new Date().toISOString() }, null, 2)}\n`);

@@ -12,6 +12,9 @@ import { DAEMON_NODE_FLAGS } from '../src/lib/leanHeap.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
+/** `--changes` (or $BENCH_CHANGES): the daemon's `changes.enabled`; `both` runs it on and off in each round, alternating which goes first. */
+export type ChangesMode = 'on' | 'off' | 'both';
+
 export interface IngestRound {
     daemonSeconds: number;
     /** Of which the daemon spent this long in its page commits (its own `commitMs`). */
@@ -19,6 +22,8 @@ export interface IngestRound {
     ceilingSeconds: number;
     ratio: number;
     peakRssMb: number;
+    /** With `--changes both`: the same round's daemon with `changes.enabled` false. */
+    daemonOffSeconds?: number;
 }
 
 export interface IngestResult {
@@ -31,6 +36,11 @@ export interface IngestResult {
     ratio: number;
     peakRssMb: number;
     rounds: IngestRound[];
+    /** The daemon's `changes.enabled` in these rounds. */
+    changes: ChangesMode;
+    /** With `--changes both`: medians of the rounds' daemon times with the log off, and of each round's on/off time ratio (the log's cost: 1.10 = 10 % slower). */
+    daemonOffRate?: number;
+    changeLogCost?: number;
 }
 
 /** One round's database, set up by the engine: the ceiling's and the daemon's are separate and empty. */
@@ -61,6 +71,7 @@ export async function benchRounds(
     workDir: string,
     rounds: number,
     newRound: (dir: string) => Promise<EngineRound>,
+    changes: ChangesMode = 'on',
 ): Promise<IngestResult> {
     rmSync(workDir, { recursive: true, force: true });
     mkdirSync(workDir, { recursive: true });
@@ -68,36 +79,49 @@ export async function benchRounds(
     const results: IngestRound[] = [];
     try {
         for (let round = 0; round < rounds; round++) {
-            const dir = join(workDir, `round-${round}`);
-            mkdirSync(dir, { recursive: true });
-            const db = await newRound(dir);
-            try {
-                const ceilingSeconds = await db.ceiling();
-                const daemon = await runDaemon(nango, dir, db.database);
-                if (daemon.records !== records) throw new Error(`the daemon pulled ${daemon.records} records, expected ${records}`);
-                const count = await db.countDaemonRecords();
-                if (count !== records) throw new Error(`the mirror holds ${count} records, expected ${records}`);
-                const r: IngestRound = {
-                    daemonSeconds: daemon.seconds,
-                    daemonCommitSeconds: daemon.commitSeconds,
-                    ceilingSeconds,
-                    ratio: ceilingSeconds / daemon.seconds,
-                    peakRssMb: daemon.peakRssMb,
-                };
-                results.push(r);
-                console.log(
-                    `  round ${round + 1}/${rounds}: daemon ${r.daemonSeconds.toFixed(2)} s (commits ${r.daemonCommitSeconds.toFixed(2)} s), ` +
-                        `ceiling ${r.ceilingSeconds.toFixed(2)} s, ratio ${r.ratio.toFixed(3)}, peak RSS ${r.peakRssMb.toFixed(0)} MB`,
-                );
-            } finally {
-                await db.dispose();
-                rmSync(dir, { recursive: true, force: true });
+            // `both`: the log on and off in the same round, each in a fresh database, alternating which goes first.
+            const modes: Array<'on' | 'off'> = changes === 'both' ? (round % 2 === 0 ? ['on', 'off'] : ['off', 'on']) : [changes];
+            let ceilingSeconds = NaN;
+            const seconds: Partial<Record<'on' | 'off', { seconds: number; commitSeconds: number; peakRssMb: number }>> = {};
+            for (const mode of modes) {
+                const dir = join(workDir, `round-${round}-${mode}`);
+                mkdirSync(dir, { recursive: true });
+                const db = await newRound(dir);
+                try {
+                    if (Number.isNaN(ceilingSeconds)) ceilingSeconds = await db.ceiling();
+                    const daemon = await runDaemon(nango, dir, db.database, { enabled: mode === 'on' });
+                    if (daemon.records !== records) throw new Error(`the daemon pulled ${daemon.records} records, expected ${records}`);
+                    const count = await db.countDaemonRecords();
+                    if (count !== records) throw new Error(`the mirror holds ${count} records, expected ${records}`);
+                    seconds[mode] = daemon;
+                } finally {
+                    await db.dispose();
+                    rmSync(dir, { recursive: true, force: true });
+                }
             }
+            const main = seconds[changes === 'off' ? 'off' : 'on']!;
+            const r: IngestRound = {
+                daemonSeconds: main.seconds,
+                daemonCommitSeconds: main.commitSeconds,
+                ceilingSeconds,
+                ratio: ceilingSeconds / main.seconds,
+                peakRssMb: Math.max(...Object.values(seconds).map((d) => d.peakRssMb)),
+                ...(changes === 'both' ? { daemonOffSeconds: seconds.off!.seconds } : {}),
+            };
+            results.push(r);
+            console.log(
+                `  round ${round + 1}/${rounds}: daemon ${r.daemonSeconds.toFixed(2)} s (commits ${r.daemonCommitSeconds.toFixed(2)} s)` +
+                    (r.daemonOffSeconds === undefined
+                        ? ', '
+                        : ` with the change log, ${r.daemonOffSeconds.toFixed(2)} s (commits ${seconds.off!.commitSeconds.toFixed(2)} s) without (${modes[0]} first): on/off ${(r.daemonSeconds / r.daemonOffSeconds).toFixed(3)}; `) +
+                    `ceiling ${r.ceilingSeconds.toFixed(2)} s, ratio ${r.ratio.toFixed(3)}, peak RSS ${r.peakRssMb.toFixed(0)} MB`,
+            );
         }
     } finally {
         await nango.stop();
     }
     const median = [...results].sort((a, b) => a.ratio - b.ratio)[Math.floor(results.length / 2)]!;
+    const middle = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     return {
         engine,
         records,
@@ -108,6 +132,13 @@ export async function benchRounds(
         ratio: median.ratio,
         peakRssMb: Math.max(...results.map((r) => r.peakRssMb)),
         rounds: results,
+        changes,
+        ...(changes === 'both'
+            ? {
+                  daemonOffRate: records / middle(results.map((r) => r.daemonOffSeconds!)),
+                  changeLogCost: middle(results.map((r) => r.daemonSeconds / r.daemonOffSeconds!)),
+              }
+            : {}),
     };
 }
 
@@ -174,14 +205,14 @@ const STALL_PROBE = join(import.meta.dirname, 'stallProbe.mjs');
 /**
  * Starts the built daemon (dist/, its own process, node args from $BENCH_DAEMON_NODE_ARGS) on
  * `database` against `nango`, and resolves once it listens. Reconcile is off: only webhooks pull.
- * `stallProbe`: a file the daemon appends its event-loop delays to (bench/stallProbe.mjs).
+ * `stallProbe`: a file the daemon appends its event-loop delays to (bench/stallProbe.mjs); `changes`: the config's `changes` section.
  */
 export async function startBenchDaemon(
     nango: FakeNangoProcess,
     dir: string,
     database: EngineRound['database'],
     sync: Record<string, unknown> = {},
-    options: { stallProbe?: string } = {},
+    options: { stallProbe?: string; changes?: Record<string, unknown> } = {},
 ): Promise<BenchDaemon> {
     const configPath = join(dir, 'config.json');
     writeFileSync(
@@ -191,6 +222,7 @@ export async function startBenchDaemon(
             server: { host: '127.0.0.1', port: 0, adminPort: 0 },
             database,
             sync: { reconcileIntervalSeconds: 0, ...sync },
+            changes: options.changes ?? {},
             // The lines the benches wait for (started, `pull finished`) are info lines.
             logLevel: 'info',
         }),
@@ -223,8 +255,9 @@ export async function runDaemon(
     nango: FakeNangoProcess,
     dir: string,
     database: EngineRound['database'],
+    changes: { enabled?: boolean } = {},
 ): Promise<{ seconds: number; commitSeconds: number; records: number; peakRssMb: number }> {
-    const daemon = await startBenchDaemon(nango, dir, database, { pageSize: PAGE_SIZE });
+    const daemon = await startBenchDaemon(nango, dir, database, { pageSize: PAGE_SIZE }, { changes });
     try {
         const signed = signWebhook(syncSuccessBody(KEY), SIGNING_KEY);
         const t0 = performance.now();

@@ -9,6 +9,7 @@ import { codegenCommand } from './commands/codegen.js';
 import { healthcheckCommand } from './commands/healthcheck.js';
 import { requestPullCommand } from './commands/requestPull.js';
 import { statusCommand } from './commands/status.js';
+import { changesCommand } from './commands/changes.js';
 import { KEY_STATES, type KeyState } from './domain/keyState.js';
 import { openStore } from './storage/openStore.js';
 
@@ -32,6 +33,10 @@ Commands:
   resync <providerConfigKey> <connectionId> <model> [--variant v] [--sweep] [--wait]
                                           forget the cursor and read from the start; --sweep deletes
                                           rows the full read does not find (soft mode: deleted_at)
+  changes [--after seq] [--limit n] [--follow] [--integration i] [--connection c] [--model m]
+                                          the change log as JSON lines, oldest first (reads only
+                                          database.*); --follow keeps printing changes as they commit.
+                                          Exits 3 when --after is older than the retention kept
   codegen [--out <file>]                  TypeScript for the typed views generated from Nango's
                                           schemas: drizzle view definitions (the configured engine)
                                           and a row type per model; stdout without --out. Reads the
@@ -58,6 +63,10 @@ async function main(argv: string[]): Promise<number> {
             views: { type: 'boolean' },
             out: { type: 'string', short: 'o' },
             force: { type: 'boolean' },
+            after: { type: 'string' },
+            limit: { type: 'string' },
+            model: { type: 'string' },
+            follow: { type: 'boolean', short: 'f' },
         },
     });
     const command = positionals[0] ?? 'serve';
@@ -89,6 +98,8 @@ async function main(argv: string[]): Promise<number> {
             }
             return statusCommand(loadConfigFile(configPath), { json: values.json ?? false, views: values.views ?? false, integration: values.integration, connection: values.connection, status: status as KeyState | undefined });
         }
+        case 'changes':
+            return changes(configPath, values);
         case 'codegen':
             if (positionals.length > 1) {
                 console.error(`Expected: nango-mirror codegen [--out <file>]\n\n${USAGE}`);
@@ -143,6 +154,35 @@ async function serve(configPath: string): Promise<number> {
         process.once('SIGTERM', onSignal);
         process.once('SIGINT', onSignal);
     });
+}
+
+type ChangesArgs = Partial<Record<'after' | 'limit' | 'integration' | 'connection' | 'model', string>> & { follow?: boolean };
+
+async function changes(configPath: string, args: ChangesArgs): Promise<number> {
+    const whole = (name: string, value: string | undefined, fallback: number, min: number, max: number): number | undefined => {
+        if (value === undefined) return fallback;
+        const n = /^\d{1,16}$/.test(value) ? Number(value) : NaN;
+        if (Number.isSafeInteger(n) && n >= min && n <= max) return n;
+        console.error(`--${name}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(value)}.`);
+        return undefined;
+    };
+    const after = whole('after', args.after, 0, 0, Number.MAX_SAFE_INTEGER);
+    const limit = whole('limit', args.limit, 1000, 1, 10_000);
+    if (after === undefined || limit === undefined) return 2;
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    process.once('SIGTERM', () => stop.abort());
+    // Into a pipe, wait for room before the next line: a follower behind a slow reader holds no backlog.
+    const write = (line: string) => new Promise<void>((resolve) => (process.stdout.write(`${line}\n`) ? resolve() : process.stdout.once('drain', resolve)));
+    return changesCommand(loadDatabaseConfigFile(configPath), {
+        after,
+        limit,
+        follow: args.follow ?? false,
+        signal: stop.signal,
+        ...(args.integration === undefined ? {} : { providerConfigKey: args.integration }),
+        ...(args.connection === undefined ? {} : { connectionId: args.connection }),
+        ...(args.model === undefined ? {} : { model: args.model }),
+    }, write);
 }
 
 async function migrate(configPath: string): Promise<number> {

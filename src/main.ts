@@ -8,6 +8,7 @@ import type { Config } from './config/schema.js';
 import { viewSpecsFromConfig } from './config/viewSpecs.js';
 import { createDaemonEvents, type DaemonEvents } from './domain/daemonEvents.js';
 import { dateToMicroIso } from './domain/timestamps.js';
+import { commitWakers } from './http/changes/waitForChanges.js';
 import { createServers } from './http/createServer.js';
 import { createDaemonHealth, type DaemonHealth } from './lib/daemonHealth.js';
 import { createLogger } from './lib/logger.js';
@@ -28,6 +29,7 @@ import type { SyncKey } from './domain/syncKey.js';
 import { createPullRequestBatcher } from './sync/pullRequestBatcher.js';
 import { createPullScheduler, type PullScheduler } from './sync/pullScheduler.js';
 import { createReconciler, type Reconciler } from './sync/reconcile.js';
+import { createChangeRetention } from './sync/changeRetention.js';
 
 export interface Daemon {
     /** Base URL of the public listener (webhook path, health), e.g. `http://127.0.0.1:8080`. */
@@ -85,6 +87,10 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         const holder = `${hostname()}:${process.pid}`;
         await store.writerLock?.acquire(holder);
         releasers.add('leases', () => store.leases.releaseLeases(holder));
+        // changes.enabled is the database's: the triggers and the page writer read it there.
+        await store.changes.setChangeLogEnabled(config.changes.enabled);
+        const retention = createChangeRetention({ changes: store.changes, logger, retentionHours: config.changes.retentionHours, maxRows: config.changes.maxRows });
+        releasers.add('change log retention', () => retention.stop());
         const { views, indexes } = viewSpecsFromConfig(config.models);
         await store.schema.applyViews(views, indexes);
         if (views.length + indexes.length > 0) logger.info({ views: views.map((v) => v.name), indexes: indexes.length }, 'typed views and indexes are in place');
@@ -169,6 +175,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         // Pulls in flight drain before the notifier stops (it delivers meanwhile), and it stops
         // retrying before its NOTIFY connection and the store close.
         if (notifier) releasers.add('notifier', () => notifier.stop());
+        const feedStopping = new AbortController();
         const handlers = createServers({
             webhookPath: config.server.webhookPath,
             signingKeys: signingKeys(config),
@@ -185,6 +192,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             logger,
             registry: metrics.registry,
             adminToken: config.admin.token,
+            changeFeed: { changes: store.changes, onCommit: commitWakers((wake) => events.on('pageCommitted', wake)), stopping: feedStopping.signal },
             ...(typedViews ? { onPullKeys: (keys: readonly SyncKey[]) => typedViews.notice(keys) } : {}),
         });
         // Each listener's connections are closed (after a second's grace) once the pulls have drained;
@@ -201,6 +209,8 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         };
         const server = await serve('HTTP', handlers.public, 'server.port', config.server.port, config.server.host);
         const adminServer = await serve('admin HTTP', handlers.admin, 'server.adminPort', config.server.adminPort, config.server.adminHost);
+        // First at shutdown: long polls on /changes are answered with what there is, not cut off.
+        releasers.add('change feed readers', () => feedStopping.abort());
         const timeout = options.stopTimeoutMs ?? 8000;
         releasers.add('pulls', async () => {
             const drained = await Promise.race([scheduler.stop().then(() => true), delay(timeout).then(() => false)]);
@@ -224,6 +234,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             );
         }
         notifier?.start();
+        retention.start();
         scheduler.start();
         reconciler.start();
         // With the timer on, its first pass (now) reads the schemas; with it off, once here.

@@ -35,7 +35,7 @@ export const serverSchema = z
             .string()
             .min(1)
             .default('127.0.0.1')
-            .describe('Listen address of the operator listener (status page, `/status.json`, `/metrics`, admin API). Loopback by default; any other address without `admin.token` logs a warning at start-up.'),
+            .describe('Listen address of the operator listener (status page, `/status.json`, `/changes`, `/metrics`, admin API). Loopback by default; any other address without `admin.token` logs a warning at start-up.'),
         adminPort: z.number().int().min(0).max(65535).default(9090).describe('Listen port of the operator listener, 0–65535 (0 picks a free port and logs it); not `server.port`.'),
     })
     .refine((s) => s.adminPort === 0 || s.adminPort !== s.port, { message: 'must differ from server.port: the operator surfaces have their own listener', path: ['adminPort'] })
@@ -184,6 +184,17 @@ export const configSchema = z
             .refine((n) => n.url === undefined || n.signingKey !== undefined, { message: 'notify.signingKey is required when notify.url is set', path: ['signingKey'] })
             .prefault({})
             .describe('Tell the app when rows changed: a signed POST after each committed page, and/or Postgres NOTIFY.'),
+        changes: z
+            .strictObject({
+                enabled: z
+                    .boolean()
+                    .default(true)
+                    .describe('Keep the change log (`nango_changes`): one row per record that really changed, written in the transaction that changed it; see [The change log](#nango_changes-the-change-log). `false` stops logging (written to the database at start-up; rows already logged stay until retention removes them).'),
+                retentionHours: z.number().positive().default(168).describe('Changes older than this many hours are deleted (in batches of 5,000, every minute); readers further behind are told their offset is gone (`pruned_through`).'),
+                maxRows: z.number().int().min(1).default(1_000_000).describe('The change log keeps at most this many rows: the oldest beyond it are deleted first, whatever their age.'),
+            })
+            .prefault({})
+            .describe('The change log (`nango_changes`).'),
         logLevel: logLevelSchema,
     })
     .superRefine((c, ctx) => {

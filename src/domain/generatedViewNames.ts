@@ -95,13 +95,13 @@ const LONGER_HASH_CHARS = [16, 32];
 
 /**
  * The mirror's own tables and indexes (`nango_records`, `nango_records_x_…`, `nango_sync_state…`,
- * `nango_mirror_views`, `nango_mirror_leases`, `nango_connections`, Postgres's `…_pkey`), drizzle's migrations table
+ * `nango_mirror_views`, `nango_mirror_leases`, `nango_mirror_change_log`, `nango_connections`, `nango_changes`, Postgres's `…_pkey`), drizzle's migrations table
  * and SQLite's reserved `sqlite_` names. Tables, indexes and views share one namespace on both
  * engines, so a plain view name matching these is hashed. None of these names contains `__` after
  * its first character, so a hashed name (which does) never equals one.
  */
 export function isReservedRelationName(name: string): boolean {
-    return /^(nango_records|nango_sync_state|nango_mirror|nango_connections|sqlite_|__drizzle)/.test(name);
+    return /^(nango_records|nango_sync_state|nango_mirror|nango_connections|nango_changes|sqlite_|__drizzle)/.test(name);
 }
 
 /** Nango's name in words: see the module comment. May return `''` (nothing alphanumeric). */

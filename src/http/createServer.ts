@@ -8,6 +8,7 @@ import type { PullScheduler } from '../sync/pullScheduler.js';
 import { errorHandler, HttpError, notFound, sendError } from './httpError.js';
 import { LOGIN_COOKIE, requireToken, tokenCheck, type TokenCheck } from './operatorAuth.js';
 import { adminRouter } from './routes/admin.js';
+import { changesRouter, type ChangesRouteDeps } from './routes/getChanges.js';
 import { metricsRouter } from './routes/getMetrics.js';
 import { statusPageRouter } from './routes/getStatusPage.js';
 import { getHealthz, getReadyz } from './routes/health.js';
@@ -25,6 +26,8 @@ export interface ServerDeps extends WebhookRouteDeps {
     registry: Registry;
     /** `admin.token`: the admin API (`/admin/*`) is mounted only when set; with it, the status page and `/status.json` need it too. */
     adminToken?: string | undefined;
+    /** `GET /changes` on the admin listener: the change log by offset, with long polling. */
+    changeFeed: ChangesRouteDeps;
 }
 
 /** The daemon's two HTTP handlers, without listen(). */
@@ -62,9 +65,10 @@ export function createServers(deps: ServerDeps): Servers {
     if (deps.adminToken) {
         const token = tokenCheck(deps.adminToken);
         adminApp.get('/login', loginRoute(token));
-        adminApp.get(['/', '/status.json'], requireToken(token.bearerOrCookieMatches, 'Send Authorization: Bearer <admin.token>, or open /login?token=<admin.token> once in the browser.'));
+        adminApp.get(['/', '/status.json', '/changes'], requireToken(token.bearerOrCookieMatches, 'Send Authorization: Bearer <admin.token>, or open /login?token=<admin.token> once in the browser.'));
     }
     adminApp.use(statusPageRouter({ keys: deps.keys, registry: deps.registry }));
+    adminApp.use(changesRouter(deps.changeFeed));
     if (deps.adminToken) adminApp.use(adminRouter({ token: deps.adminToken, requests: deps.requests, keys: deps.keys, scheduler: deps.scheduler, logger: deps.logger }));
     finish(adminApp, deps.logger);
 

@@ -21,6 +21,8 @@ export interface Store {
     readonly leases: Leases;
     /** Start-up: migrations, typed views, pulls a crash left running. */
     readonly schema: Schema;
+    /** The change log (`nango_changes`): read by offset, pruned by retention, turned on or off. */
+    readonly changes: ChangeLog;
     /**
      * SQLite has one writer: a daemon holds the file, a second one is refused. Postgres is shared by
      * replicas and has no such lock, so its store has no `writerLock`.
@@ -149,6 +151,52 @@ export interface KeyStates {
      * `nango_sync_state` only (the live rows were counted when each key's last pull finished).
      */
     listCountDrift(limit: number): Promise<CountDrift[]>;
+}
+
+export type ChangeAction = 'added' | 'updated' | 'deleted' | 'swept' | 'undeleted';
+
+/**
+ * One row of `nango_changes`. Written in the transaction that changed the record, only when it
+ * really changed: a new row is `added` (`deleted` if it arrives as a tombstone), a newer version
+ * `updated` (a prune included), a Nango delete `deleted` (soft: `deleted_at` set by a newer
+ * version; hard: the row removed by the page), a deleted row coming back `undeleted`, and rows the
+ * resync sweep removes or tombstones, or the purge deletes, `swept`. Timestamps as UTC micro ISO.
+ */
+export interface ChangeRow extends SyncKey {
+    seq: number;
+    recordId: string;
+    action: ChangeAction;
+    /** The record's version (for a removed row, the version removed). */
+    lastModifiedAt: string | null;
+    committedAt: string;
+}
+
+export interface ChangeQuery {
+    after: number;
+    limit: number;
+    providerConfigKey?: string;
+    connectionId?: string;
+    model?: string;
+}
+
+/**
+ * The change log. Sequence numbers become visible in commit order on both engines: a reader that
+ * has read up to seq N never later sees a committed change with a smaller seq appear (SQLite: one
+ * writer; Postgres: a transaction-level advisory lock taken before numbers are drawn and held to
+ * the commit).
+ */
+export interface ChangeLog {
+    /** Changes with seq > after, in seq order, at most limit. */
+    readChanges(query: ChangeQuery): Promise<ChangeRow[]>;
+    /**
+     * prunedThrough: highest seq removed by retention (0 if none): a reader whose offset is below
+     * it has missed changes. latest: highest seq committed so far (0 if none).
+     */
+    changeBounds(): Promise<{ prunedThrough: number; latest: number }>;
+    /** Deletes changes older than olderThan or beyond maxRows (oldest first), at most batch rows per transaction; returns rows deleted. */
+    pruneChanges(options: { olderThan: string; maxRows: number; batch: number }): Promise<number>;
+    /** Turns logging on or off (config changes.enabled), for this database. */
+    setChangeLogEnabled(enabled: boolean): Promise<void>;
 }
 
 export interface Leases {

@@ -21,7 +21,7 @@ const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
         (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
     );
 
-const MIRROR_TABLES = ['nango_connections', 'nango_mirror_leases', 'nango_mirror_views', 'nango_records', 'nango_sync_state'];
+const MIRROR_TABLES = ['nango_changes', 'nango_connections', 'nango_mirror_change_log', 'nango_mirror_leases', 'nango_mirror_views', 'nango_records', 'nango_sync_state'];
 
 function tablesOf(path: string): string[] {
     const db = new Database(path, { readonly: true });
@@ -89,8 +89,11 @@ describe('commands: migrate with only database.*, backup, healthcheck', () => {
             fake.addConnection(key.providerConfigKey, key.connectionId);
             fake.saveGenerated(fakeKey(key), perKey, (i) => ({ id: `r${i}`, name: `record ${i}`, pad: 'x'.repeat(200) }));
         }
-        // Slow pages, so the pulls are still writing while the backups run.
-        fake.inject(() => ({ delayMs: 30 }));
+        // Slow pages until the first backup is written (12 s of pulling at least: a backup is a
+        // process of its own, slow to start on a loaded machine), so at least one is taken mid-pull;
+        // then quick ones.
+        let firstBackupDone = false;
+        fake.inject(() => ({ delayMs: firstBackupDone ? 10 : 200 }));
         const path = writeConfig(dir, {
             nango: { host: fakeUrl, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
             server: { host: '127.0.0.1', port: 0, adminPort: 0 },
@@ -111,6 +114,7 @@ describe('commands: migrate with only database.*, backup, healthcheck', () => {
                 const file = join(dir, `backup-${i}.db`);
                 const res = await cli(['backup', file, '--config', path]);
                 assert.equal(res.code, 0, res.stderr);
+                firstBackupDone = true;
                 snapshots.push(checkSnapshot(file, pageSize, perKey));
             }
             await sending;

@@ -120,7 +120,7 @@ test('a view name that is another view’s _all name clashes too', () => {
 });
 
 test("a plain name never takes one of the mirror's own relation names", () => {
-    for (const name of ['nango_records', 'nango_records_x_0123456789ab', 'nango_sync_state', 'nango_sync_state_due', 'nango_mirror_views', 'nango_mirror_leases', 'nango_connections', 'sqlite_master', '__drizzle_migrations']) {
+    for (const name of ['nango_records', 'nango_records_x_0123456789ab', 'nango_sync_state', 'nango_sync_state_due', 'nango_mirror_views', 'nango_mirror_leases', 'nango_connections', 'nango_changes', 'nango_mirror_change_log', 'sqlite_master', '__drizzle_migrations']) {
         assert.ok(isReservedRelationName(name), name);
     }
     const got = assignViewNames([

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { ageSeconds, isPending, KEY_STATES, oldestSuccessAgeSeconds, pendingKeyCount, shownState, type KeyStatus } from '../../src/domain/keyState.js';
 import type { RecordRow } from '../../src/domain/recordRow.js';
+import { dateToMicroIso } from '../../src/domain/timestamps.js';
 import type { SyncKey } from '../../src/domain/syncKey.js';
 import { openStore } from '../../src/storage/openStore.js';
 import type { ConnectionSeen, KeyFilter, PullSession, Store } from '../../src/storage/store.js';
@@ -388,6 +389,214 @@ for (const engine of engines) {
             assert.equal((await q.rows(keyOf('live'))).length, 2);
             assert.deepEqual(await store.requests.purgeDeletedConnections(T(3)), { records: 0, keys: 0 }, 'a second purge finds nothing');
             assert.equal((await store.requests.listConnections({ providerConfigKey: pck })).find((c) => c.connectionId === 'old')?.deletedAt, T(2), 'the connection row stays');
+        });
+
+        /** The key's changes after `after`, as [record id, action, last_modified_at]. */
+        const changesOf = async (key: SyncKey, after = 0) =>
+            (await store.changes.readChanges({ after, limit: 1000, providerConfigKey: key.providerConfigKey, connectionId: key.connectionId, model: key.model })).map((c) => [c.recordId, c.action, c.lastModifiedAt]);
+        const page = (s: PullSession, rows: RecordRow[], syncedAt: string, deletes: 'soft' | 'hard' = 'soft') =>
+            s.commitPage({ rows, cursor: rows.at(-1)!.cursor, deletes, syncedAt, pullStartedAt: T(1) });
+
+        test('change log: added, updated (a prune too), deleted, undeleted, each once; a re-read and a stale version log nothing', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            const { latest: before } = await store.changes.changeBounds();
+            await pull(store, key, T(1), async (s) => {
+                await page(s, [record('1', 'c1', T(1)), record('2', 'c2', T(1))], T(2));
+                assert.deepEqual(await changesOf(key), [['1', 'added', T(1)], ['2', 'added', T(1)]]);
+                const mark = (await store.changes.changeBounds()).latest;
+                // The same version again (synced_at moves, for the sweep) and an older one: nothing.
+                assert.deepEqual(await page(s, [record('1', 'c1', T(1)), record('2', 'c0', T(0), { data: '{"id":"2","name":"old"}' })], T(3)), { upserted: 1, deleted: 0, skipped: 1 });
+                assert.deepEqual(await changesOf(key, mark), []);
+                await page(s, [record('1', 'c3', T(3), { data: '{"id":"1","name":"new"}' })], T(4));
+                // A prune keeps last_modified_at and sets pruned_at: a change.
+                await page(s, [record('1', 'c4', T(3), { data: '{"id":"1"}', keepData: true, prunedAt: T(4) })], T(5));
+                await page(s, [record('2', 'c5', T(5), { data: '{"id":"2"}', keepData: true, lastAction: 'DELETED', deletedAt: T(5) })], T(6));
+                await page(s, [record('2', 'c6', T(6), { lastAction: 'UPDATED' })], T(7));
+                // A record first seen as a tombstone is logged deleted. A record a page repeats: SQLite
+                // writes both copies (logged in the page's order), Postgres the later one only (pageWriter.ts).
+                await page(s, [record('3', 'c7', T(7), { data: '{"id":"3"}', lastAction: 'DELETED', deletedAt: T(7) }), record('4', 'c8', T(7)), record('4', 'c9', T(8))], T(8));
+                assert.deepEqual(await changesOf(key, mark), [
+                    ['1', 'updated', T(3)],
+                    ['1', 'updated', T(3)],
+                    ['2', 'deleted', T(5)],
+                    ['2', 'undeleted', T(6)],
+                    ['3', 'deleted', T(7)],
+                    ...(engine === 'sqlite' ? [['4', 'added', T(7)], ['4', 'updated', T(8)]] : [['4', 'added', T(8)]]),
+                ]);
+            });
+            const all = await store.changes.readChanges({ after: before, limit: 1000, providerConfigKey: key.providerConfigKey, connectionId: key.connectionId, model: key.model });
+            assert.deepEqual(all.map((c) => c.seq), [...all.map((c) => c.seq)].sort((a, b) => a - b), 'in seq order');
+            assert.ok(all.every((c, i) => i === 0 || c.seq > all[i - 1]!.seq), 'strictly increasing');
+            assert.ok(all.every((c) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(c.committedAt) && c.variant === 'base'), 'committed_at in the mirror form');
+            // Filters: limit, and a partial filter (the integration) walks by seq the same way.
+            const two = await store.changes.readChanges({ after: before, limit: 2, providerConfigKey: key.providerConfigKey, connectionId: key.connectionId });
+            assert.deepEqual(two.map((c) => c.seq), all.slice(0, 2).map((c) => c.seq));
+            const byModel = await store.changes.readChanges({ after: all[3]!.seq - 1, limit: 1, model: key.model });
+            assert.equal(byModel[0]?.seq, all[3]!.seq);
+        });
+
+        test('change log, hard deletes: a row the page removes is deleted (its stored version); a delete of nothing or of a newer row logs nothing', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(1), async (s) => {
+                await page(s, [record('1', 'c1', T(1)), record('2', 'c2', T(5))], T(2), 'hard');
+                const mark = (await store.changes.changeBounds()).latest;
+                const del = (id: string, at: string) => record(id, `d${id}`, at, { data: `{"id":"${id}"}`, keepData: true, lastAction: 'DELETED', deletedAt: at });
+                await page(s, [del('1', T(3)), del('2', T(3)), del('9', T(3))], T(3), 'hard');
+                assert.deepEqual(await changesOf(key, mark), [['1', 'deleted', T(1)]], 'the stored version of 2 is newer; 9 was never seen');
+                // 2 holds the highest rowid: on SQLite the row added after its delete reuses it.
+                const mark2 = (await store.changes.changeBounds()).latest;
+                await page(s, [del('2', T(6)), record('5', 'c5', T(6)), record('6', 'c6', T(6))], T(4), 'hard');
+                // Order within one page: SQLite logs in the page's order, Postgres by statement (upserts, then deletes).
+                assert.deepEqual((await changesOf(key, mark2)).sort(), [['2', 'deleted', T(5)], ['5', 'added', T(6)], ['6', 'added', T(6)]]);
+                // Added and deleted in one page: SQLite writes both (and logs both), Postgres only the later copy (nothing to delete).
+                const mark3 = (await store.changes.changeBounds()).latest;
+                await page(s, [record('7', 'c7', T(7)), del('7', T(8)), record('8', 'c8', T(8))], T(5), 'hard');
+                assert.deepEqual(await changesOf(key, mark3), engine === 'sqlite' ? [['7', 'added', T(7)], ['7', 'deleted', T(7)], ['8', 'added', T(8)]] : [['8', 'added', T(8)]]);
+            });
+        });
+
+        test('change log: the resync sweep (soft and hard) and the purge log swept; a page that rolls back logs nothing', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(1), async (s) => {
+                await page(s, [record('1', 'c1', T(1)), record('2', 'c2', T(1)), record('3', 'c3', T(1))], T(1));
+            });
+            const mark = (await store.changes.changeBounds()).latest;
+            await store.requests.requestResync(key, true, T(2));
+            await pull(store, key, T(3), async (s) => {
+                await page(s, [record('3', 'c3', T(1))], T(3));
+                assert.equal(await s.sweep(s.start.resyncFrom!, 'soft', T(4)), 2);
+                const broken = record('5', 'c5', T(1), { firstSeenAt: null as unknown as string });
+                await assert.rejects(page(s, [record('4', 'c4', T(1)), broken], T(5)));
+            });
+            assert.deepEqual(await changesOf(key, mark), [['1', 'swept', T(1)], ['2', 'swept', T(1)]]);
+            const hardKey = newKey();
+            await pull(store, hardKey, T(1), async (s) => {
+                await page(s, [record('1', 'c1', T(1)), record('2', 'c2', T(1))], T(1), 'hard');
+                await page(s, [record('2', 'c2', T(1))], T(3), 'hard');
+                assert.equal(await s.sweep(T(2), 'hard', T(4)), 1);
+            });
+            assert.deepEqual((await changesOf(hardKey)).slice(2), [['1', 'swept', T(1)]]);
+            // The purge of a deleted connection: its rows go, swept; later pages log as before.
+            const gone = { ...newKey(), providerConfigKey: `changes-purge-${keyCounter}` };
+            await store.requests.upsertConnections([{ providerConfigKey: gone.providerConfigKey, connectionId: gone.connectionId, provider: null, tags: null, endUserId: null, organizationId: null, createdAt: null }], T(1));
+            await pull(store, gone, T(1), async (s) => {
+                await page(s, [record('1', 'c1', T(1), { data: '{"id":"1"}', lastAction: 'DELETED', deletedAt: T(1) }), record('2', 'c2', T(1))], T(1));
+            });
+            await store.requests.recordConnectionEvent({ providerConfigKey: gone.providerConfigKey, connectionId: gone.connectionId, provider: null, tags: null, endUserId: null, organizationId: null, createdAt: null, operation: 'deletion', reason: 'deleted' }, T(2));
+            assert.deepEqual(await store.requests.purgeDeletedConnections(T(3)), { records: 2, keys: 1 });
+            assert.deepEqual((await changesOf(gone)).slice(2).sort(), [['1', 'swept', T(1)], ['2', 'swept', T(1)]]);
+            await pull(store, gone, T(4), async (s) => {
+                await page(s, [record('3', 'c3', T(4))], T(4));
+                await page(s, [record('3', 'c4', T(5))], T(5));
+            });
+            assert.deepEqual((await changesOf(gone)).slice(4), [['3', 'added', T(4)], ['3', 'updated', T(5)]], 'the sweep action does not outlive its transaction');
+        });
+
+        test('change log: changes.enabled false logs nothing (pages, updates, deletes, sweeps) until turned back on', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await store.changes.setChangeLogEnabled(false);
+            try {
+                const { latest } = await store.changes.changeBounds();
+                await pull(store, key, T(1), async (s) => {
+                    await page(s, [record('1', 'c1', T(1)), record('2', 'c2', T(1))], T(1));
+                    await page(s, [record('1', 'c3', T(3)), record('2', 'c4', T(4), { data: '{"id":"2"}', keepData: true, lastAction: 'DELETED', deletedAt: T(4) })], T(4));
+                    await page(s, [record('1', 'c5', T(5), { data: '{"id":"1"}', keepData: true, lastAction: 'DELETED', deletedAt: T(5) })], T(5), 'hard');
+                    await page(s, [record('3', 'c6', T(5))], T(5));
+                    assert.equal(await s.sweep(T(6), 'soft', T(7)), 1);
+                });
+                assert.deepEqual(await changesOf(key), []);
+                assert.equal((await store.changes.changeBounds()).latest, latest);
+            } finally {
+                await store.changes.setChangeLogEnabled(true);
+            }
+            await pull(store, key, T(8), async (s) => {
+                await page(s, [record('4', 'c7', T(8))], T(8));
+            });
+            assert.deepEqual(await changesOf(key), [['4', 'added', T(8)]]);
+        });
+
+        test('change log retention: by age and by maxRows, oldest first in batches, with prunedThrough; seq never reused', async () => {
+            await withScratchDatabase(engine, async (location) => {
+                const scratch = openStore(location);
+                try {
+                    await scratch.schema.migrate();
+                    assert.deepEqual(await scratch.changes.changeBounds(), { prunedThrough: 0, latest: 0 });
+                    const key = newKey();
+                    const write = (ids: string[]) =>
+                        pull(scratch, key, T(1), async (s) => {
+                            await s.commitPage({ rows: ids.map((id) => record(id, `c${id}`, T(1))), cursor: 'c', deletes: 'soft', syncedAt: T(1), pullStartedAt: T(1) });
+                        });
+                    await write(['1', '2', '3']);
+                    await new Promise((r) => setTimeout(r, 30));
+                    const cutoff = dateToMicroIso(new Date());
+                    await new Promise((r) => setTimeout(r, 30));
+                    await write(['4', '5', '6']);
+                    const seqs = (await scratch.changes.readChanges({ after: 0, limit: 100 })).map((c) => c.seq);
+                    assert.equal(seqs.length, 6);
+                    assert.equal(await scratch.changes.pruneChanges({ olderThan: cutoff, maxRows: 1000, batch: 2 }), 3);
+                    assert.deepEqual(await scratch.changes.changeBounds(), { prunedThrough: seqs[2], latest: seqs[5] });
+                    assert.deepEqual((await scratch.changes.readChanges({ after: 0, limit: 100 })).map((c) => c.seq), seqs.slice(3));
+                    assert.equal(await scratch.changes.pruneChanges({ olderThan: T(0), maxRows: 1, batch: 5000 }), 2);
+                    assert.deepEqual(await scratch.changes.changeBounds(), { prunedThrough: seqs[4], latest: seqs[5] });
+                    assert.equal(await scratch.changes.pruneChanges({ olderThan: T(0), maxRows: 1, batch: 5000 }), 0, 'nothing more to prune');
+                    assert.equal(await scratch.changes.pruneChanges({ olderThan: T(0), maxRows: 0, batch: 5000 }), 1);
+                    assert.deepEqual(await scratch.changes.changeBounds(), { prunedThrough: seqs[5], latest: seqs[5] }, 'an empty log still knows its latest seq');
+                    await write(['7']);
+                    const [next] = await scratch.changes.readChanges({ after: 0, limit: 100 });
+                    assert.ok(next!.seq > seqs[5]!, 'a pruned seq is never reused');
+                } finally {
+                    await scratch.close();
+                }
+            });
+        });
+
+        test('change log ordering: a reader polling by offset while writers commit pages concurrently sees every change, none skipped', async () => {
+            // Postgres: three stores (replicas) on one schema; SQLite: one writer, pulls of several keys interleaved.
+            await withScratchDatabase(engine, async (location) => {
+                const writers = Array.from({ length: engine === 'postgres' ? 3 : 1 }, () => openStore(location));
+                const readerStore = openStore(location);
+                try {
+                    await writers[0]!.schema.migrate();
+                    let writing = true;
+                    const seen: number[] = [];
+                    const reader = (async () => {
+                        let after = 0;
+                        for (;;) {
+                            const done = !writing;
+                            const batch = await readerStore.changes.readChanges({ after, limit: 97 });
+                            for (const c of batch) seen.push(c.seq);
+                            if (batch.length > 0) after = batch.at(-1)!.seq;
+                            else if (done) return;
+                            else await new Promise((r) => setTimeout(r, 1));
+                        }
+                    })();
+                    const PAGES = 15;
+                    const ROWS = 40;
+                    const work = writers.flatMap((w, wi) =>
+                        [0, 1].map((ki) =>
+                            pull(w, newKey(`Order${wi}${ki}`), T(1), async (s) => {
+                                for (let p = 0; p < PAGES; p++) {
+                                    const rows = Array.from({ length: ROWS }, (_, i) => record(`${p}-${i}`, `c${p}`, T(1)));
+                                    await s.commitPage({ rows, cursor: `c${p}`, deletes: 'soft', syncedAt: T(1), pullStartedAt: T(1) });
+                                }
+                            }),
+                        ),
+                    );
+                    await Promise.allSettled(work).finally(() => (writing = false));
+                    await reader;
+                    for (const w of await Promise.allSettled(work)) if (w.status === 'rejected') throw w.reason;
+                    const all = (await readerStore.changes.readChanges({ after: 0, limit: 100_000 })).map((c) => c.seq);
+                    assert.equal(all.length, writers.length * 2 * PAGES * ROWS);
+                    assert.deepEqual(seen, all, 'the reader saw every change in the table, in seq order, none skipped');
+                } finally {
+                    for (const w of writers) await w.close();
+                    await readerStore.close();
+                }
+            });
         });
 
         test('seeding adds only unknown keys; a Nango sync error is recorded and cleared by the next request', async () => {
@@ -852,7 +1061,7 @@ describe('store contract: both engines', { skip: engines.length < 2 ? 'Postgres 
             for (const s of stores) await s.schema.migrate();
             const lite = sqlite.reader();
             const pgReader = postgres.reader();
-            for (const table of ['nango_records', 'nango_sync_state']) {
+            for (const table of ['nango_records', 'nango_sync_state', 'nango_changes']) {
                 const liteColumns = await lite.all<{ name: string; notnull: number }>(`SELECT name, "notnull" FROM pragma_table_info('${table}') ORDER BY name`);
                 const pgColumns = await pgReader.all<{ name: string; notnull: boolean }>(
                     `SELECT column_name AS name, is_nullable = 'NO' AS notnull FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY name`,
@@ -872,7 +1081,9 @@ describe('store contract: both engines', { skip: engines.length < 2 ? 'Postgres 
                     postgres.database.schema,
                     table,
                 );
-                assert.deepEqual(pgIndexes.map((i) => i.cols), liteIndexes.map((i) => i.cols), `${table}: indexes`);
+                // SQLite's INTEGER PRIMARY KEY is the rowid itself: no index of its own, unlike Postgres's `seq` key.
+                const pgIndexed = pgIndexes.map((i) => i.cols).filter((cols) => !(table === 'nango_changes' && cols === 'seq'));
+                assert.deepEqual(pgIndexed, liteIndexes.map((i) => i.cols), `${table}: indexes`);
             }
             await lite.close();
             await pgReader.close();

@@ -1,4 +1,5 @@
 import type { Store } from '../store.js';
+import { postgresChangeLog } from './changeLog.js';
 import { postgresKeyStates } from './keyStates.js';
 import { postgresLeases } from './leases.js';
 import { createPostgresPool, type PostgresPoolOptions } from './pool.js';
@@ -19,6 +20,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
         keys: postgresKeyStates(pool),
         leases: postgresLeases(pool),
         schema: postgresSchema(pool, { schema: options.schema, keepOpen: options.keepOpen ?? 0 }, pulls),
+        changes: postgresChangeLog(pool),
         close() {
             closed ??= (async () => {
                 pulls.destroyAll();

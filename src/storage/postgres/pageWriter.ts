@@ -60,6 +60,11 @@ export async function writePage(client: pg.PoolClient, key: SyncKey, page: PageC
     // A page is durable before its commit returns, whatever the pull's connection does for its bookkeeping.
     await client.query(`BEGIN; SELECT ${restoreCommitFlush(true)}`);
     try {
+        // Same transaction: the cursor may never run ahead of the rows. Written first: the rows'
+        // statements take the change log's lock (changeLog.ts), held to the commit, so the fewer
+        // round trips after them, the shorter other replicas' pages wait for it.
+        const advanced = await client.query(ADVANCE_CURSOR, [...base, page.cursor, page.rows.length, page.syncedAt, page.pullStartedAt]);
+        if (advanced.rowCount !== 1) throw new Error('The sync state row of this key is missing; the page was rolled back.');
         let written = 0;
         let deleted = 0;
         if (upserts.length > 0) {
@@ -83,9 +88,6 @@ export async function writePage(client: pg.PoolClient, key: SyncKey, page: PageC
             const res = await client.query<{ n: number }>(HARD_DELETE, [...base, removed.map((r) => r.id), removed.map((r) => r.lastModifiedAt)]);
             hardDeleted = res.rows[0]!.n;
         }
-        // Same transaction: the cursor may never run ahead of the rows.
-        const advanced = await client.query(ADVANCE_CURSOR, [...base, page.cursor, page.rows.length, page.syncedAt, page.pullStartedAt]);
-        if (advanced.rowCount !== 1) throw new Error('The sync state row of this key is missing; the page was rolled back.');
         await client.query('COMMIT');
         return { upserted: written - deleted, deleted: deleted + hardDeleted, skipped: upserts.length - written };
     } catch (err) {

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { ConnectionRow, ConnectionSeen, PullRequests } from '../store.js';
+import { changeActionSql } from './changeLog.js';
 import { iso, keyArgs, keyArrays } from './pool.js';
 
 // What every pull request does to a known key: announced (a webhook, the admin API or the CLI asked
@@ -156,8 +157,19 @@ export function postgresPullRequests(pool: pg.Pool): PullRequests {
         },
 
         async purgeDeletedConnections(deletedBefore) {
-            const { rows } = await pool.query<{ records: number; keys: number }>(PURGE, [deletedBefore]);
-            return { records: rows[0]?.records ?? 0, keys: rows[0]?.keys ?? 0 };
+            // The rows it deletes are logged `swept`, in its transaction.
+            const client = await pool.connect();
+            try {
+                await client.query(`BEGIN; ${changeActionSql('swept')}`);
+                const { rows } = await client.query<{ records: number; keys: number }>(PURGE, [deletedBefore]);
+                await client.query('COMMIT');
+                return { records: rows[0]?.records ?? 0, keys: rows[0]?.keys ?? 0 };
+            } catch (err) {
+                await client.query('ROLLBACK').catch(() => undefined);
+                throw err;
+            } finally {
+                client.release();
+            }
         },
 
         async listConnections(filter = {}) {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { keyString, type SyncKey } from '../../domain/syncKey.js';
 import { liveRowsAtFinish } from '../countDrift.js';
 import type { PullSession, PullSessions, PullStart } from '../store.js';
+import { changeActionSql } from './changeLog.js';
 import { writePage } from './pageWriter.js';
 import { iso, KEY_WHERE, keyArgs } from './pool.js';
 import { restoreCommitFlush, SKIP_COMMIT_FLUSH } from './synchronousCommit.js';
@@ -89,8 +90,16 @@ function postgresSession(client: pg.PoolClient, key: SyncKey, start: PullStart):
         start,
         commitPage: (page) => writePage(client, key, page),
         async sweep(from, deletes, at) {
-            const res = deletes === 'hard' ? await client.query(SWEEP_HARD, [...args, from]) : await client.query(SWEEP_SOFT, [...args, from, at]);
-            return res.rowCount ?? 0;
+            // The rows it removes or tombstones are logged `swept`, in its transaction.
+            await client.query(`BEGIN; ${changeActionSql('swept')}`);
+            try {
+                const res = deletes === 'hard' ? await client.query(SWEEP_HARD, [...args, from]) : await client.query(SWEEP_SOFT, [...args, from, at]);
+                await client.query('COMMIT');
+                return res.rowCount ?? 0;
+            } catch (err) {
+                await client.query('ROLLBACK').catch(() => undefined);
+                throw err;
+            }
         },
         async finish(result) {
             await client.query(FINISH, [...args, result.requestSeq, result.at, result.records, result.pages, result.startedAt]);

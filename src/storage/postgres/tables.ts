@@ -127,3 +127,28 @@ export const nangoConnections = pgTable(
     },
     (t) => [primaryKey({ columns: [t.providerConfigKey, t.connectionId] })],
 );
+
+/** The change log (see the SQLite table's comments); `seq` an identity, never reused. */
+export const nangoChanges = pgTable(
+    'nango_changes',
+    {
+        seq: bigint('seq', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+        providerConfigKey: text('provider_config_key').notNull(),
+        connectionId: text('connection_id').notNull(),
+        model: text('model').notNull(),
+        variant: text('variant').notNull(),
+        recordId: text('record_id').notNull(),
+        action: text('action').notNull(),
+        lastModifiedAt: ts('last_modified_at'),
+        committedAt: ts('committed_at').notNull(),
+    },
+    (t) => [index('nango_changes_key_seq').on(t.providerConfigKey, t.connectionId, t.model, t.seq)],
+);
+
+/** The change log's settings row (id 1): `enabled` and the retention watermark. On Postgres the
+ * action override is a transaction-local setting (`nango_mirror.change_action`), not a column. */
+export const nangoMirrorChangeLog = pgTable('nango_mirror_change_log', {
+    id: integer('id').primaryKey(),
+    enabled: boolean('enabled').notNull().default(true),
+    prunedThrough: bigint('pruned_through', { mode: 'number' }).notNull().default(0),
+});

@@ -1,4 +1,5 @@
 import type { Store } from '../store.js';
+import { sqliteChangeLog } from './changeLog.js';
 import { openSqliteConnection } from './connection.js';
 import { sqliteKeyStates } from './keyStates.js';
 import { sqliteLeases, sqliteWriterLock, type WriterState } from './leases.js';
@@ -23,6 +24,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
         keys: sqliteKeyStates(conn),
         leases: sqliteLeases(conn, writer),
         schema: sqliteSchema(conn),
+        changes: sqliteChangeLog(conn),
         writerLock,
         close() {
             closed ??= (async () => {

@@ -36,32 +36,84 @@ SET cursor = CASE WHEN resync_from > @pullStartedAt THEN cursor ELSE @cursor END
     records_pulled_total = records_pulled_total + @count, updated_at = @syncedAt
 WHERE provider_config_key = @pck AND connection_id = @conn AND model = @model AND variant = @variant`;
 
+// When a change committed, on both engines the database's clock (Postgres: clock_timestamp());
+// here in the mirror's text form, milliseconds padded to six digits like every time SQLite makes.
+const COMMITTED_AT = `strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'`;
+
+// The change log's new rows, one statement per page: `[[id, action, last_modified_at], …]` in page
+// order, so seq follows it. Updates and deletes are logged by triggers (drizzle/sqlite/0010).
+const LOG_ADDED = `
+INSERT INTO nango_changes (provider_config_key, connection_id, model, variant, record_id, action, last_modified_at, committed_at)
+SELECT ?, ?, ?, ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, ${COMMITTED_AT} FROM json_each(?) AS j`;
+
+const LOG_ENABLED = 'SELECT enabled FROM nango_mirror_change_log WHERE id = 1';
+
+// A row of this connection's own temp table inserted with rowid -1: it sets last_insert_rowid()
+// to a value no nango_records insert can produce (see createPageWriter).
+const PROBE_TABLE = 'CREATE TEMP TABLE IF NOT EXISTS nango_mirror_rowid_probe (x)';
+const RESET_LAST_ROWID = 'INSERT OR REPLACE INTO temp.nango_mirror_rowid_probe (rowid, x) VALUES (-1, NULL)';
+
 /** Prepares the page statements: call once the tables exist. */
 export function createPageWriter(conn: SqliteConnection): PageWriter {
     const { db } = conn;
     const upsert = db.prepare(UPSERT);
     const hardDelete = db.prepare(HARD_DELETE);
     const advanceCursor = db.prepare(ADVANCE_CURSOR);
+    const logAdded = db.prepare(LOG_ADDED);
+    const logEnabled = db.prepare(LOG_ENABLED).pluck();
+    db.exec(PROBE_TABLE);
+    const resetRowid = db.prepare(RESET_LAST_ROWID);
 
     return db.transaction((key: SyncKey, page: PageCommit): PageResult => {
         const base = { pck: key.providerConfigKey, conn: key.connectionId, model: key.model, variant: key.variant };
         const result: PageResult = { upserted: 0, deleted: 0, skipped: 0 };
+        // The change log (one writer, so seq follows commit order trivially). A row the upsert
+        // inserted is told from one it updated without reading the old row: an insert moves
+        // last_insert_rowid() (to the new rowid), an upsert that updates leaves it as it was (a
+        // trigger's own inserts are undone when it ends; the contract tests pin all of it). So
+        // before the page, and after anything else that inserts or frees a rowid, it is set to -1,
+        // which no new row gets. Updated rows are logged by the UPDATE trigger, which also tells a
+        // real change from a re-read. An AFTER INSERT trigger would be simpler, but on the raw
+        // upsert (200,000 rows of ~1 KB, 1,000 a transaction) it cost +35-40 % (a sub-program per
+        // row) against +10-15 % for this one statement per page; the per-row lookup of the old
+        // version an earlier attempt made cost 20-22 % of the daemon's ingest, this ~6 % (bench).
+        const logging = logEnabled.get() === 1;
+        let lastRowid: number | bigint = logging ? resetRowid.run().lastInsertRowid : 0;
+        const added: Array<[string, string, string]> = [];
+        const addedIds = new Set<string>();
+        const flush = () => {
+            logAdded.run(key.providerConfigKey, key.connectionId, key.model, key.variant, JSON.stringify(added));
+            added.length = 0;
+            addedIds.clear();
+            lastRowid = resetRowid.run().lastInsertRowid;
+        };
         for (const row of page.rows) {
+            // A record the page repeats: its earlier insert is logged first, so seq keeps the page's order.
+            if (addedIds.has(row.id)) flush();
             if (page.deletes === 'hard' && row.lastAction === 'DELETED') {
-                result.deleted += hardDelete.run({ ...base, id: row.id, lastModifiedAt: row.lastModifiedAt }).changes;
+                const removed = hardDelete.run({ ...base, id: row.id, lastModifiedAt: row.lastModifiedAt }).changes;
+                result.deleted += removed;
+                // The freed rowid may be the next insert's, and equal lastRowid.
+                if (removed > 0 && logging) lastRowid = resetRowid.run().lastInsertRowid;
                 continue;
             }
             // Positional, in the statement's order (the 14th is keepData): named parameters cost
             // about 3 µs a row more in better-sqlite3, a third of the whole insert (measured).
-            const changes = upsert.run(
+            const info = upsert.run(
                 key.providerConfigKey, key.connectionId, key.model, key.variant, row.id, row.data, row.lastAction,
                 row.deletedAt, row.prunedAt, row.firstSeenAt, row.lastModifiedAt, row.cursor, page.syncedAt,
                 row.keepData ? 1 : 0,
-            ).changes;
-            if (changes === 0) result.skipped++;
+            );
+            if (info.changes === 0) result.skipped++;
             else if (row.lastAction === 'DELETED') result.deleted++;
             else result.upserted++;
+            if (logging && info.changes > 0 && info.lastInsertRowid !== lastRowid) {
+                lastRowid = info.lastInsertRowid;
+                added.push([row.id, row.deletedAt === null ? 'added' : 'deleted', row.lastModifiedAt]);
+                addedIds.add(row.id);
+            }
         }
+        if (added.length > 0) flush();
         // Same transaction: the cursor may never run ahead of the rows.
         const updated = advanceCursor.run({ ...base, cursor: page.cursor, count: page.rows.length, syncedAt: page.syncedAt, pullStartedAt: page.pullStartedAt });
         if (updated.changes !== 1) throw new Error('The sync state row of this key is missing; the page was rolled back.');

@@ -1,5 +1,6 @@
 import type { ConnectionRow, ConnectionSeen, PullRequests } from '../store.js';
 import type { SqliteConnection } from './connection.js';
+import { withChangeAction } from './changeLog.js';
 
 // In an upsert's SET, bare names are the stored row and `excluded.` the proposed one. What every
 // pull request does to a known key: one more request, announced (a webhook, the admin API or the
@@ -194,7 +195,8 @@ export function sqlitePullRequests(conn: SqliteConnection): PullRequests {
         },
 
         async purgeDeletedConnections(deletedBefore) {
-            return db.transaction(() => ({ records: purgeRecords().run(deletedBefore).changes, keys: purgeKeys().run(deletedBefore).changes }))();
+            // The rows it deletes are logged `swept`, in its transaction.
+            return withChangeAction(db, 'swept', () => ({ records: purgeRecords().run(deletedBefore).changes, keys: purgeKeys().run(deletedBefore).changes }));
         },
 
         async listConnections(filter = {}) {

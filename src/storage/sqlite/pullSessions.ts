@@ -2,6 +2,7 @@ import type { SyncKey } from '../../domain/syncKey.js';
 import { liveRowsAtFinish } from '../countDrift.js';
 import type { PageResult, PullSession, PullSessions, PullStart } from '../store.js';
 import type { SqliteConnection } from './connection.js';
+import { withChangeAction } from './changeLog.js';
 import { createPageWriter, type PageWriter } from './pageWriter.js';
 
 const KEY = 'provider_config_key = ? AND connection_id = ? AND model = ? AND variant = ?';
@@ -83,8 +84,10 @@ export function sqlitePullSessions(conn: SqliteConnection): PullSessions {
                     return result;
                 },
                 async sweep(from, deletes, sweptAt) {
-                    if (deletes === 'hard') return sweepHard().run(...keyArgs(key), from).changes;
-                    return sweepSoft().run(sweptAt, sweptAt, ...keyArgs(key), from).changes;
+                    // The rows it removes or tombstones are logged `swept`, in its transaction.
+                    return withChangeAction(conn.db, 'swept', () =>
+                        deletes === 'hard' ? sweepHard().run(...keyArgs(key), from).changes : sweepSoft().run(sweptAt, sweptAt, ...keyArgs(key), from).changes,
+                    );
                 },
                 async finish(result) {
                     const { providerConfigKey, connectionId, model, variant } = key;

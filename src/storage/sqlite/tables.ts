@@ -157,3 +157,39 @@ export const nangoConnections = sqliteTable(
     },
     (t) => [primaryKey({ columns: [t.providerConfigKey, t.connectionId] })],
 );
+
+/**
+ * The change log: one row per real change to a `nango_records` row, written in the transaction
+ * that made it (a page, a resync sweep, a purge). `seq` is AUTOINCREMENT so a number is never
+ * reused, even once retention deleted the rows above it. Public API: names only ever get added.
+ */
+export const nangoChanges = sqliteTable(
+    'nango_changes',
+    {
+        seq: integer('seq').primaryKey({ autoIncrement: true }),
+        providerConfigKey: text('provider_config_key').notNull(),
+        connectionId: text('connection_id').notNull(),
+        model: text('model').notNull(),
+        variant: text('variant').notNull(),
+        recordId: text('record_id').notNull(),
+        /** added | updated | deleted | swept | undeleted */
+        action: text('action').notNull(),
+        /** The record's `last_modified_at` (for a removed row, the version removed). */
+        lastModifiedAt: text('last_modified_at'),
+        committedAt: text('committed_at').notNull(),
+    },
+    // A reader following one key (integration, connection, model) seeks to its next change by seq.
+    (t) => [index('nango_changes_key_seq').on(t.providerConfigKey, t.connectionId, t.model, t.seq)],
+);
+
+/**
+ * The change log's one row of settings (id 1): `enabled` (config `changes.enabled`), the action
+ * the statement being run wants logged (`swept`, set and reset inside the sweep's and the purge's
+ * transactions; null otherwise) and the highest seq retention has deleted.
+ */
+export const nangoMirrorChangeLog = sqliteTable('nango_mirror_change_log', {
+    id: integer('id').primaryKey(),
+    enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
+    actionOverride: text('action_override'),
+    prunedThrough: integer('pruned_through').notNull().default(0),
+});
