@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { MODEL_NAME_PATTERN, NANGO_NAME_MAX_LENGTH } from '../../domain/nangoNames.js';
 import type { ChangeQuery } from '../../storage/store.js';
 import { HttpError } from '../httpError.js';
+import { nameParam, wholeNumberParam } from '../queryParams.js';
 
 export const CHANGES_LIMIT_DEFAULT = 1000;
 export const CHANGES_LIMIT_MAX = 10_000;
@@ -13,21 +14,13 @@ export interface ChangesRequest extends ChangeQuery {
     waitMs: number;
 }
 
-const whole = (max: number) =>
-    z
-        .string()
-        .regex(/^\d{1,16}$/, 'expected a whole number')
-        .transform(Number)
-        .pipe(z.number().int().min(0).max(max));
-const name = z.string().min(1).max(NANGO_NAME_MAX_LENGTH);
-
 /** Each parameter on its own (a repeated one arrives as an array: refused). Others are ignored. */
 const PARAMS = {
-    after: whole(Number.MAX_SAFE_INTEGER),
-    limit: whole(CHANGES_LIMIT_MAX).pipe(z.number().min(1, 'at least 1')),
-    wait: whole(CHANGES_WAIT_MAX_SECONDS),
-    integration: name,
-    connection: name,
+    after: wholeNumberParam(0, Number.MAX_SAFE_INTEGER),
+    limit: wholeNumberParam(1, CHANGES_LIMIT_MAX),
+    wait: wholeNumberParam(0, CHANGES_WAIT_MAX_SECONDS),
+    integration: nameParam,
+    connection: nameParam,
     model: z.string().regex(MODEL_NAME_PATTERN, 'a Nango model name such as "Contact"').max(NANGO_NAME_MAX_LENGTH),
 } as const;
 

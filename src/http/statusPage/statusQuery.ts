@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { KEY_STATES } from '../../domain/keyState.js';
-import { NANGO_NAME_MAX_LENGTH } from '../../domain/nangoNames.js';
 import type { KeyFilter } from '../../storage/store.js';
 import { HttpError } from '../httpError.js';
+import { nameParam, wholeNumberParam } from '../queryParams.js';
 
 export const PER_PAGE_DEFAULT = 100;
 export const PER_PAGE_MAX = 500;
@@ -17,20 +17,13 @@ export interface StatusQuery {
     filter: KeyFilter;
 }
 
-const wholeNumber = (max: number) =>
-    z
-        .string()
-        .regex(/^\d{1,9}$/, 'expected a whole number')
-        .transform(Number)
-        .pipe(z.number().int().min(1).max(max));
-const name = z.string().min(1).max(NANGO_NAME_MAX_LENGTH);
 
 /** The query parameters, each on its own (a repeated parameter arrives as an array: refused). Others are ignored. */
 const PARAMS = {
-    page: wholeNumber(PAGE_MAX),
-    per_page: wholeNumber(PER_PAGE_MAX),
-    integration: name,
-    connection: name,
+    page: wholeNumberParam(1, PAGE_MAX),
+    per_page: wholeNumberParam(1, PER_PAGE_MAX),
+    integration: nameParam,
+    connection: nameParam,
     status: z.enum(KEY_STATES),
 } as const;
 
