@@ -227,7 +227,13 @@ function marker(daemon: BenchDaemon, phases: KeysResult['phases'], stallProbe: s
         const now = await scrape(daemon.adminPort);
         const sched = { at: performance.now(), ...mainThreadSchedMs(pid) };
         const stalls = existsSync(stallProbe) ? readFileSync(stallProbe, 'utf8').split('\n').filter(Boolean) : [];
-        const held = stalls.slice(probeLinesRead).map((l) => (JSON.parse(l) as { heldMs: number }).heldMs);
+        const held = stalls
+            .slice(probeLinesRead)
+            .map((l) => JSON.parse(l) as { at: number; wallMs: number; heldMs: number })
+            // Delays that began once the daemon listened: its start-up (modules, migrations; a few
+            // hundred ms that end with the line saying it listens) holds nobody up.
+            .filter((s) => s.at - s.wallMs >= daemon.listeningAt)
+            .map((s) => s.heldMs);
         probeLinesRead = stalls.length;
         phases[phase] = {
             stallMs: Math.max(now.stallMs, stallMs ?? 0),

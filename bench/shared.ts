@@ -195,6 +195,8 @@ export interface BenchDaemon {
     /** The operator listener (`/metrics`, the status page, `/status.json`). */
     adminPort: number;
     log: LogLines;
+    /** When the daemon logged that it listens (epoch ms, its own clock). */
+    listeningAt: number;
     /** SIGTERM, and resolves once the process has exited. */
     stop(): Promise<void>;
 }
@@ -240,7 +242,7 @@ export async function startBenchDaemon(
     };
     try {
         const started = await log.next((l) => l['msg'] === 'nango-mirror is running');
-        return { child, port: Number(started['port']), adminPort: Number(started['adminPort']), log, stop };
+        return { child, port: Number(started['port']), adminPort: Number(started['adminPort']), listeningAt: Number(started['time']), log, stop };
     } catch (err) {
         await stop();
         throw err;
