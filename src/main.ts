@@ -149,7 +149,9 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             const dropped = await store.schema.applyGeneratedViews([], []);
             if (dropped.dropped.length > 0) logger.info({ dropped: dropped.dropped }, 'sync.views.auto is off: generated views dropped');
         }
-        const metrics = createMetrics({ events, keys: store.keys, budget, registry: new Registry() });
+        // The notifier is made below; the lag gauges read it at scrape time.
+        let notifierRef: Notifier | undefined;
+        const metrics = createMetrics({ events, keys: store.keys, budget, registry: new Registry(), noticeLag: async () => notifierRef?.lag() });
         releasers.add('metrics', () => metrics.close());
         const syncStatus = createSyncStatusClient(nangoClient);
         const reconciler = createReconciler({
@@ -171,9 +173,22 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         });
         const postgres = config.notify.pgChannel === undefined ? undefined : createPostgresNotify(config.database.url);
         if (postgres) releasers.add('NOTIFY connection', () => postgres.close());
-        const notifier = createNotifier(config.notify, { logger, events, ...(postgres ? { postgres } : {}) }, options.notify);
+        const notifier = createNotifier(
+            config.notify,
+            {
+                logger,
+                events,
+                changes: store.changes,
+                keys: store.keys,
+                // SQLite has one daemon per file (the writer lock); replicas on Postgres take turns by lease.
+                ...(store.writerLock ? {} : { lease: { leases: store.leases, holder } }),
+                ...(postgres ? { postgres } : {}),
+            },
+            options.notify,
+        );
         // Pulls in flight drain before the notifier stops (it delivers meanwhile), and it stops
         // retrying before its NOTIFY connection and the store close.
+        notifierRef = notifier;
         if (notifier) releasers.add('notifier', () => notifier.stop());
         const feedStopping = new AbortController();
         const handlers = createServers({

@@ -10,14 +10,17 @@ export interface Notice {
     connectionId: string;
     model: string;
     variant: string;
-    /** Rows written by the page (a re-read of the same version counts). */
+    /** Rows the page changed: POSTs count the page's change-log entries (added, updated, undeleted); NOTIFY the rows the page wrote (a re-read of the same version counts). */
     upserted: number;
-    /** Rows deleted (soft: marked deleted) by the page. */
+    /** Rows deleted by the page (POSTs: its `deleted` and `swept` changes). */
     deleted: number;
-    /** The key's stored cursor once the page committed (its last record's cursor). */
+    /** NOTIFY: the key's stored cursor once the page committed. POST: the key's stored cursor when the notice was sent (the log keeps no cursor per page). */
     cursor: string;
     /** When the page's transaction committed, `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
     committedAt: string;
+    /** POSTs only: the page's first and last change in `nango_changes` (a redelivered notice has the same ones). */
+    fromSeq?: number;
+    toSeq?: number;
 }
 
 export type PageCommitted = DaemonEventMap['pageCommitted'][0];
