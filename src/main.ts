@@ -18,7 +18,6 @@ import { createRateLimitGate } from './nango/rateLimitGate.js';
 import { createSyncStatusClient } from './nango/syncStatus.js';
 import { createRateBudget, type RateLimitReading } from './nango/rateBudget.js';
 import { createNotifier, type Notifier, type NotifierTuning } from './notify/notifier.js';
-import { createPostgresNotify } from './notify/postgresNotify.js';
 import { openStore } from './storage/openStore.js';
 import type { Store } from './storage/store.js';
 import { createPuller } from './sync/createPuller.js';
@@ -81,7 +80,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         // Each running pull holds a connection (its advisory lock); webhooks, polling and the
         // notifier share the rest. Half stay open, ready for a burst of webhooks.
         const poolSize = config.sync.concurrency * 2 + 4;
-        const store = openStore(config.database, { size: poolSize, keepOpen: Math.ceil(poolSize / 2) });
+        const store = openStore(config.database, { size: poolSize, keepOpen: Math.ceil(poolSize / 2), notifyChannel: config.notify.pgChannel });
         releasers.add('database', () => store.close());
         await store.schema.migrate();
         const holder = `${hostname()}:${process.pid}`;
@@ -171,8 +170,6 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             ...(discover ? { discover } : {}),
             ...(typedViews ? { refreshViews: () => typedViews.refresh() } : {}),
         });
-        const postgres = config.notify.pgChannel === undefined ? undefined : createPostgresNotify(config.database.url);
-        if (postgres) releasers.add('NOTIFY connection', () => postgres.close());
         const notifier = createNotifier(
             config.notify,
             {
@@ -182,7 +179,6 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
                 keys: store.keys,
                 // SQLite has one daemon per file (the writer lock); replicas on Postgres take turns by lease.
                 ...(store.writerLock ? {} : { lease: { leases: store.leases, holder } }),
-                ...(postgres ? { postgres } : {}),
             },
             options.notify,
         );

@@ -54,9 +54,8 @@ export interface NoticeLag {
 
 /**
  * Signed POSTs to `notify.url`, read from the change log (`nango_changes`) after the subscriber's
- * stored position (`nango_mirror_notify_positions`). A batch of changes becomes one notice per key
- * per committed page (the changes of one page share their key and `committedAt`); each key's
- * notices go in order, keys concurrently; once every notice of the batch got a 2xx the position
+ * stored position (`nango_mirror_notify_positions`). A batch of changes (up to `batchSize`) becomes
+ * one notice per key (toNotices); keys go concurrently, a key's notices in seq order; once every notice of the batch got a 2xx the position
  * moves past it. A crash or a stop before that re-sends the batch: at least once, in order per key.
  * Nothing is dropped: an app that is down or slow falls behind in the log (`lag()`).
  */
@@ -146,12 +145,12 @@ export function createLogDelivery(options: LogDeliveryOptions): LogDelivery {
         backlog = Math.max(0, bounds.latest - position);
         const rows = await changes.readChanges({ after: position, limit: options.batchSize });
         if (rows.length === 0) return false;
-        const notices = toNotices(rows, rows.length === options.batchSize);
-        const through = notices.at(-1)!.rows.at(-1)!.seq;
+        const notices = toNotices(rows);
+        const through = rows.at(-1)!.seq;
         await deliverAll(notices);
         if (stopped) return false;
         await changes.advanceNotifyPosition(subscriber, through, isoNow());
-        backlog = Math.max(0, backlog - rows.filter((r) => r.seq <= through).length);
+        backlog = Math.max(0, backlog - rows.length);
         return true;
     }
 
@@ -214,7 +213,7 @@ export function createLogDelivery(options: LogDeliveryOptions): LogDelivery {
         }
         // The log does not keep each page's cursor: the notice carries the key's cursor as stored now.
         const cursor = (await keys.getKeyStatus(key))?.cursor ?? '';
-        return { ...keyOf(rows[0]!), upserted, deleted, cursor, committedAt: rows[0]!.committedAt, fromSeq: rows[0]!.seq, toSeq: rows.at(-1)!.seq };
+        return { ...keyOf(rows[0]!), upserted, deleted, cursor, committedAt: rows.at(-1)!.committedAt, fromSeq: rows[0]!.seq, toSeq: rows.at(-1)!.seq };
     }
 
     async function post(body: string): Promise<void> {
@@ -277,27 +276,19 @@ export function createLogDelivery(options: LogDeliveryOptions): LogDelivery {
 const keyOf = (r: ChangeRow): SyncKey => ({ providerConfigKey: r.providerConfigKey, connectionId: r.connectionId, model: r.model, variant: r.variant });
 
 /**
- * Splits changes (in seq order) into one notice per key per committed page: a run of one key's
- * changes with one `committedAt`. A page's changes have consecutive seqs on both engines (one
- * writer at a time draws them, changeLog.ts). With a full batch the last page may continue past
- * it, so it is left to the next batch (unless it is the whole batch).
+ * One notice per key per batch: the key's changes among `rows` (in seq order), in the order the key
+ * first appears. A key's notices thus go out in seq order, batch after batch. (Pages cannot be told
+ * apart in the log: on Postgres a page's statements log different `committed_at`s.)
  */
-export function toNotices(rows: readonly ChangeRow[], full: boolean): PendingNotice[] {
-    const out: PendingNotice[] = [];
-    let current: PendingNotice | undefined;
-    let lane = '';
+export function toNotices(rows: readonly ChangeRow[]): PendingNotice[] {
+    const byKey = new Map<string, PendingNotice>();
     for (const r of rows) {
-        const k = keyString(r);
-        if (current && k === lane && current.rows[0]!.committedAt === r.committedAt) {
-            current.rows.push(r);
-            continue;
-        }
-        current = { key: keyOf(r), rows: [r] };
-        lane = k;
-        out.push(current);
+        const lane = keyString(r);
+        const notice = byKey.get(lane);
+        if (notice) notice.rows.push(r);
+        else byKey.set(lane, { key: keyOf(r), rows: [r] });
     }
-    if (full && out.length > 1) out.pop();
-    return out;
+    return [...byKey.values()];
 }
 
 /** Waits for `promises` to settle, at most `ms`. */
