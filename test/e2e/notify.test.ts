@@ -48,6 +48,8 @@ interface Rig {
     logs: LogLine[];
     pages: PageEvent[];
     reader: MirrorReader;
+    dir: string;
+    database: TestDatabase;
     sendSync(key: TestKey): Promise<void>;
     waitIdle(): Promise<void>;
     rows(key: TestKey): Promise<MirrorRow[]>;
@@ -55,9 +57,9 @@ interface Rig {
     close(): Promise<void>;
 }
 
-async function startRig(engine: EngineName, fake: FakeNango, notify: Record<string, unknown>, tuning: NotifierTuning = FAST): Promise<Rig> {
-    const dir = makeTempDir();
-    const database: TestDatabase = await createTestDatabase(engine, dir);
+async function startRig(engine: EngineName, fake: FakeNango, notify: Record<string, unknown>, tuning: NotifierTuning = FAST, existing?: { dir: string; database: TestDatabase }): Promise<Rig> {
+    const dir = existing?.dir ?? makeTempDir();
+    const database: TestDatabase = existing?.database ?? (await createTestDatabase(engine, dir));
     const logs: LogLine[] = [];
     const logger = createLogger('debug', { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
     const config = testConfig(fake.baseUrl!, database.database, { notify, sync: { pageSize: PAGE_SIZE } });
@@ -72,6 +74,8 @@ async function startRig(engine: EngineName, fake: FakeNango, notify: Record<stri
         logs,
         pages,
         reader,
+        dir,
+        database,
         async sendSync(key) {
             const res = await postWebhook(`${daemon.url}${config.server.webhookPath}`, syncSuccessBody(key), SIGNING_KEY);
             assert.equal(res.status, 200, JSON.stringify(res.json));
@@ -287,6 +291,35 @@ for (const engine of engines) {
             } finally {
                 await rig.close();
                 await app.stop();
+            }
+        });
+
+        test('changes retention pruned before the app got them: one error line, and delivery resumes after them', async () => {
+            const port = await freePort();
+            const notify = { url: `http://127.0.0.1:${port}/hooks/nango-mirror`, signingKey: NOTIFY_KEY, timeoutSeconds: 1 };
+            const first = await startRig(engine, fake, notify);
+            let rig: Rig | undefined;
+            let app: FakeApp | undefined;
+            try {
+                const k = testKey('Contact', 'conn-notify-pruned');
+                seed(fake, k, 20);
+                await first.sendSync(k);
+                await first.waitIdle();
+                await first.daemon.stop();
+                // While no daemon runs, what retention does (changeLog.ts): a prefix of the log goes, the watermark says how far.
+                await first.reader.exec('DELETE FROM nango_changes WHERE seq <= 10; UPDATE nango_mirror_change_log SET pruned_through = 10 WHERE id = 1');
+                await first.reader.close();
+                app = new FakeApp(NOTIFY_KEY);
+                await app.start(port);
+                rig = await startRig(engine, fake, notify, FAST, { dir: first.dir, database: first.database });
+                await waitFor(() => sum(app!.received, 'upserted') === 10 && rig!.daemon.notifier!.stats().backlog === 0, 10_000, 'the changes left, delivered');
+                const errors = rig.logs.filter((l) => l.level === 50 && l.msg.startsWith('changes the app was never told about were pruned'));
+                assert.equal(errors.length, 1, 'one error line');
+                assert.deepEqual([errors[0]!['position'], errors[0]!['prunedThrough']], [0, 10]);
+                assertCovers(app.received.map((r) => r.notice), 11, 20);
+            } finally {
+                await (rig ?? first).close();
+                await app?.stop();
             }
         });
 
