@@ -149,8 +149,8 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             if (dropped.dropped.length > 0) logger.info({ dropped: dropped.dropped }, 'sync.views.auto is off: generated views dropped');
         }
         // The notifier is made below; the lag gauges read it at scrape time.
-        let notifierRef: Notifier | undefined;
-        const metrics = createMetrics({ events, keys: store.keys, budget, registry: new Registry(), noticeLag: async () => notifierRef?.lag() });
+        const made: { notifier?: Notifier } = {};
+        const metrics = createMetrics({ events, keys: store.keys, budget, registry: new Registry(), noticeLag: async () => made.notifier?.lag() });
         releasers.add('metrics', () => metrics.close());
         const syncStatus = createSyncStatusClient(nangoClient);
         const reconciler = createReconciler({
@@ -184,7 +184,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         );
         // Pulls in flight drain before the notifier stops (it delivers meanwhile), and it stops
         // retrying before its NOTIFY connection and the store close.
-        notifierRef = notifier;
+        if (notifier) made.notifier = notifier;
         if (notifier) releasers.add('notifier', () => notifier.stop());
         const feedStopping = new AbortController();
         const handlers = createServers({

@@ -147,7 +147,13 @@ export function createLogDelivery(options: LogDeliveryOptions): LogDelivery {
         if (rows.length === 0) return false;
         const notices = toNotices(rows);
         const through = rows.at(-1)!.seq;
-        await deliverAll(notices);
+        // A batch may take long (an app that is down): keep the lease meanwhile, so no other replica delivers it too.
+        const renew = lease ? setInterval(() => void holdsLease().catch(() => undefined), Math.max(100, lease.ttlMs / 3)) : undefined;
+        try {
+            await deliverAll(notices);
+        } finally {
+            clearInterval(renew);
+        }
         if (stopped) return false;
         await changes.advanceNotifyPosition(subscriber, through, isoNow());
         backlog = Math.max(0, backlog - rows.length);
