@@ -190,26 +190,22 @@ export function createMetrics(deps: MetricsDeps): Metrics {
             });
             return lagInFlight;
         };
-        new Gauge({
-            name: 'nango_mirror_notify_lag_seq',
-            help: 'Changes committed to the change log and not yet delivered to notify.url (latest seq − the subscriber position). Absent without notify.url.',
-            registers,
-            async collect() {
-                const l = await lag();
-                this.reset();
-                if (l) this.set(l.seq);
-            },
-        });
-        new Gauge({
-            name: 'nango_mirror_notify_lag_seconds',
-            help: 'Age in seconds of the oldest change not yet delivered to notify.url; 0 when caught up. Absent without notify.url.',
-            registers,
-            async collect() {
-                const l = await lag();
-                this.reset();
-                if (l) this.set(l.seconds);
-            },
-        });
+        const gauges: Array<[name: string, help: string, value: (l: { seq: number; seconds: number }) => number]> = [
+            ['nango_mirror_notify_lag_seq', 'Changes committed to the change log and not yet delivered to notify.url (latest seq − the subscriber position). Absent without notify.url.', (l) => l.seq],
+            ['nango_mirror_notify_lag_seconds', 'Age in seconds of the oldest change not yet delivered to notify.url; 0 when caught up. Absent without notify.url.', (l) => l.seconds],
+        ];
+        for (const [name, help, value] of gauges) {
+            new Gauge({
+                name,
+                help,
+                registers,
+                async collect() {
+                    const l = await lag();
+                    this.reset();
+                    if (l) this.set(value(l));
+                },
+            });
+        }
     }
 
     const budget = deps.budget;

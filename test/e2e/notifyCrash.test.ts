@@ -13,7 +13,7 @@ import { FakeNango } from '../fakes/fakeNango.js';
 import { postWebhook, syncSuccessBody } from '../fakes/webhooks.js';
 import { spawnDaemon, writeConfig, type DaemonProcess } from '../helpers/daemonProcess.js';
 import { createTestDatabase, testEngines } from '../helpers/engines.js';
-import { API_KEY, SIGNING_KEY, fakeKey, makeTempDir, testKey, waitFor } from '../helpers/harness.js';
+import { API_KEY, SIGNING_KEY, fakeKey, makeTempDir, testConfig, testKey, waitFor } from '../helpers/harness.js';
 
 const engines = await testEngines();
 const NOTIFY_KEY = 'notify-signing-key-0123456789abcdef';
@@ -34,13 +34,8 @@ for (const engine of engines) {
             const reader = database.reader();
             let daemon: DaemonProcess | undefined;
             try {
-                const configPath = writeConfig(dir, {
-                    nango: { host: url, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
-                    server: { host: '127.0.0.1', port: 0, adminPort: 0 },
-                    database: database.database,
-                    sync: { pageSize: PAGE_SIZE, reconcileIntervalSeconds: 0, retry: { attempts: 3, baseDelayMs: 5 } },
-                    notify: { url: app.url, signingKey: NOTIFY_KEY },
-                });
+                // The harness's config, parsed, is valid CLI config too.
+                const configPath = writeConfig(dir, testConfig(url, database.database, { sync: { pageSize: PAGE_SIZE }, notify: { url: app.url, signingKey: NOTIFY_KEY }, logLevel: 'info' }));
                 const a = testKey('Contact', 'conn-notify-crash-a');
                 const b = testKey('Deal', 'conn-notify-crash-b');
                 for (const [k, prefix] of [[a, 'a'], [b, 'b']] as const) {
