@@ -42,7 +42,7 @@ export interface Daemon {
     reconciler: Reconciler;
     health: DaemonHealth;
     events: DaemonEvents;
-    /** Tells the app about committed pages (`notify`); undefined when neither `notify.url` nor `notify.pgChannel` is set. */
+    /** Delivers `notify.url` notices from the change log; undefined without `notify.url` (`notify.pgChannel` is sent by the page transactions). */
     notifier: Notifier | undefined;
     logger: Logger;
     /** This daemon's Prometheus registry (served at /metrics). */
