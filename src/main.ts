@@ -18,7 +18,6 @@ import { createRateLimitGate } from './nango/rateLimitGate.js';
 import { createSyncStatusClient } from './nango/syncStatus.js';
 import { createRateBudget, type RateLimitReading } from './nango/rateBudget.js';
 import { createNotifier, type Notifier, type NotifierTuning } from './notify/notifier.js';
-import { createPostgresNotify } from './notify/postgresNotify.js';
 import { openStore } from './storage/openStore.js';
 import type { Store } from './storage/store.js';
 import { createPuller } from './sync/createPuller.js';
@@ -43,7 +42,7 @@ export interface Daemon {
     reconciler: Reconciler;
     health: DaemonHealth;
     events: DaemonEvents;
-    /** Tells the app about committed pages (`notify`); undefined when neither `notify.url` nor `notify.pgChannel` is set. */
+    /** Delivers `notify.url` notices from the change log; undefined without `notify.url` (`notify.pgChannel` is sent by the page transactions). */
     notifier: Notifier | undefined;
     logger: Logger;
     /** This daemon's Prometheus registry (served at /metrics). */
@@ -81,7 +80,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         // Each running pull holds a connection (its advisory lock); webhooks, polling and the
         // notifier share the rest. Half stay open, ready for a burst of webhooks.
         const poolSize = config.sync.concurrency * 2 + 4;
-        const store = openStore(config.database, { size: poolSize, keepOpen: Math.ceil(poolSize / 2) });
+        const store = openStore(config.database, { size: poolSize, keepOpen: Math.ceil(poolSize / 2), notifyChannel: config.notify.pgChannel });
         releasers.add('database', () => store.close());
         await store.schema.migrate();
         const holder = `${hostname()}:${process.pid}`;
@@ -149,7 +148,9 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             const dropped = await store.schema.applyGeneratedViews([], []);
             if (dropped.dropped.length > 0) logger.info({ dropped: dropped.dropped }, 'sync.views.auto is off: generated views dropped');
         }
-        const metrics = createMetrics({ events, keys: store.keys, budget, registry: new Registry() });
+        // The notifier is made below; the lag gauges read it at scrape time.
+        const made: { notifier?: Notifier } = {};
+        const metrics = createMetrics({ events, keys: store.keys, budget, registry: new Registry(), noticeLag: async () => made.notifier?.lag() });
         releasers.add('metrics', () => metrics.close());
         const syncStatus = createSyncStatusClient(nangoClient);
         const reconciler = createReconciler({
@@ -169,11 +170,21 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             ...(discover ? { discover } : {}),
             ...(typedViews ? { refreshViews: () => typedViews.refresh() } : {}),
         });
-        const postgres = config.notify.pgChannel === undefined ? undefined : createPostgresNotify(config.database.url);
-        if (postgres) releasers.add('NOTIFY connection', () => postgres.close());
-        const notifier = createNotifier(config.notify, { logger, events, ...(postgres ? { postgres } : {}) }, options.notify);
+        const notifier = createNotifier(
+            config.notify,
+            {
+                logger,
+                events,
+                changes: store.changes,
+                keys: store.keys,
+                // SQLite has one daemon per file (the writer lock); replicas on Postgres take turns by lease.
+                ...(store.writerLock ? {} : { lease: { leases: store.leases, holder } }),
+            },
+            options.notify,
+        );
         // Pulls in flight drain before the notifier stops (it delivers meanwhile), and it stops
         // retrying before its NOTIFY connection and the store close.
+        if (notifier) made.notifier = notifier;
         if (notifier) releasers.add('notifier', () => notifier.stop());
         const feedStopping = new AbortController();
         const handlers = createServers({

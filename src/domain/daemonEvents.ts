@@ -17,8 +17,6 @@ export interface DaemonEventMap {
     reconcilePass: [{ keys: number; found: number }];
     /** `GET /sync/status` failed for an integration: a pass falls back to pulling its keys one by one. */
     syncStatusUnavailable: [{ providerConfigKey: string }];
-    /** A notice to the app was dropped because the backlog was full. */
-    notifyDropped: [{ key: SyncKey; dropped: number }];
 }
 
 export type DaemonEvents = EventEmitter<DaemonEventMap>;

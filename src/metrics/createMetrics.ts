@@ -13,6 +13,8 @@ export interface MetricsDeps {
     registry?: Registry;
     /** @default Date.now */
     now?: () => number;
+    /** How far `notify.url` deliveries are behind the change log (notify/logDelivery.ts); undefined without `notify.url`. */
+    noticeLag?: () => Promise<{ seq: number; seconds: number } | undefined>;
 }
 
 export interface Metrics {
@@ -129,11 +131,6 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         help: "Reconcile passes that could not read Nango's sync status for an integration (its keys were pulled one by one instead).",
         registers,
     });
-    const notifyDropped = new Counter({
-        name: 'nango_mirror_notify_dropped_total',
-        help: 'Notices to the app dropped because the notification backlog was full (oldest first).',
-        registers,
-    });
     const pullDuration = new Histogram({
         name: METRIC.pullDuration,
         help: 'Duration of pulls this daemon ran (busy skips aside), in seconds.',
@@ -182,6 +179,34 @@ export function createMetrics(deps: MetricsDeps): Metrics {
             this.set(ageSeconds((await summary()).oldestSuccessAt, now()));
         },
     });
+
+    // Both read one lag (a scrape asks the store once).
+    const noticeLag = deps.noticeLag;
+    if (noticeLag) {
+        let lagInFlight: Promise<{ seq: number; seconds: number } | undefined> | undefined;
+        const lag = () => {
+            lagInFlight ??= noticeLag().finally(() => {
+                lagInFlight = undefined;
+            });
+            return lagInFlight;
+        };
+        const gauges: Array<[name: string, help: string, value: (l: { seq: number; seconds: number }) => number]> = [
+            ['nango_mirror_notify_lag_seq', 'Changes committed to the change log and not yet delivered to notify.url (latest seq − the subscriber position). Absent without notify.url.', (l) => l.seq],
+            ['nango_mirror_notify_lag_seconds', 'Age in seconds of the oldest change not yet delivered to notify.url; 0 when caught up. Absent without notify.url.', (l) => l.seconds],
+        ];
+        for (const [name, help, value] of gauges) {
+            new Gauge({
+                name,
+                help,
+                registers,
+                async collect() {
+                    const l = await lag();
+                    this.reset();
+                    if (l) this.set(value(l));
+                },
+            });
+        }
+    }
 
     const budget = deps.budget;
     if (budget) {
@@ -238,9 +263,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     listen('reconcilePass', ({ found }) => {
         if (found > 0) reconcileFound.inc(found);
     });
-    listen('notifyDropped', ({ dropped }) => notifyDropped.inc(dropped));
     listen('syncStatusUnavailable', () => syncStatusUnavailable.inc());
-    notifyDropped.inc(0);
 
     return {
         registry,

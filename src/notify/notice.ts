@@ -1,40 +1,25 @@
 import { createHmac } from 'node:crypto';
-import type { DaemonEventMap } from '../domain/daemonEvents.js';
 
 /** The header that carries HMAC-SHA256(notify.signingKey, raw body) as lowercase hex. */
 export const NOTICE_SIGNATURE_HEADER = 'X-Nango-Mirror-Hmac-Sha256';
 
-/** What the app receives after each committed page: the POST body and the NOTIFY payload. */
+/** What the app receives for each committed page: the POST body (from the change log) and the NOTIFY payload (sent in the page's transaction). */
 export interface Notice {
     providerConfigKey: string;
     connectionId: string;
     model: string;
     variant: string;
-    /** Rows written by the page (a re-read of the same version counts). */
+    /** NOTIFY: rows the page wrote (a re-read of the same version counts). POST: the key's `added`, `updated` and `undeleted` changes the notice sums up. */
     upserted: number;
-    /** Rows deleted (soft: marked deleted) by the page. */
+    /** NOTIFY: rows the page deleted. POST: the key's `deleted` and `swept` changes the notice sums up. */
     deleted: number;
-    /** The key's stored cursor once the page committed (its last record's cursor). */
+    /** NOTIFY: the key's stored cursor once the page committed. POST: the key's stored cursor when the notice was sent (the log keeps no cursor per page). */
     cursor: string;
-    /** When the page's transaction committed, `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
+    /** `YYYY-MM-DDTHH:MM:SS.ffffffZ`. NOTIFY: taken in the page's transaction just before its commit. POST: the last summed change's `committed_at` in the log. */
     committedAt: string;
-}
-
-export type PageCommitted = DaemonEventMap['pageCommitted'][0];
-
-/** The notice for a committed page, serialized once: the exact bytes that are signed, sent and NOTIFYed. */
-export function noticeBody(page: PageCommitted): string {
-    const notice: Notice = {
-        providerConfigKey: page.key.providerConfigKey,
-        connectionId: page.key.connectionId,
-        model: page.key.model,
-        variant: page.key.variant,
-        upserted: page.upserted,
-        deleted: page.deleted,
-        cursor: page.cursor,
-        committedAt: page.committedAt,
-    };
-    return JSON.stringify(notice);
+    /** POSTs only: the first and last seq in `nango_changes` of the changes the notice sums up (other keys' may lie between). */
+    fromSeq?: number;
+    toSeq?: number;
 }
 
 /** HMAC-SHA256(signingKey, body) as lowercase hex; the app computes the same over the raw body it received. */

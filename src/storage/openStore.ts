@@ -10,16 +10,17 @@ export interface DatabaseLocation {
 
 /**
  * Opens the store `database.url` names. The one place that knows which engines exist.
- * `pool`: Postgres connections, at most `size`, `keepOpen` of them opened at start and kept.
+ * `pool`: Postgres connections, at most `size`, `keepOpen` of them opened at start and kept;
+ * `notifyChannel`: each page's transaction NOTIFYs it (config notify.pgChannel, Postgres only).
  */
-export function openStore(database: DatabaseLocation, pool: { size?: number; keepOpen?: number } = {}): Store {
+export function openStore(database: DatabaseLocation, pool: { size?: number; keepOpen?: number; notifyChannel?: string | undefined } = {}): Store {
     const { url } = database;
     const path = sqlitePathOf(url);
     if (path !== undefined) {
         return openSqliteStore({ path });
     }
     if (/^postgres(ql)?:\/\//.test(url)) {
-        return openPostgresStore({ url, schema: database.schema, ...(pool.size ? { poolSize: pool.size } : {}), ...(pool.keepOpen ? { keepOpen: pool.keepOpen } : {}) });
+        return openPostgresStore({ url, schema: database.schema, ...(pool.size ? { poolSize: pool.size } : {}), ...(pool.keepOpen ? { keepOpen: pool.keepOpen } : {}), ...(pool.notifyChannel ? { notifyChannel: pool.notifyChannel } : {}) });
     }
     throw new Error(`database.url: expected sqlite:<path> or postgres://…, got ${JSON.stringify(url)}.`);
 }

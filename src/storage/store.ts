@@ -197,6 +197,10 @@ export interface ChangeLog {
     pruneChanges(options: { olderThan: string; maxRows: number; batch: number }): Promise<number>;
     /** Turns logging on or off (config changes.enabled), for this database. */
     setChangeLogEnabled(enabled: boolean): Promise<void>;
+    /** A notice subscriber's stored position (`nango_mirror_notify_positions`): every change up to it was delivered; 0 if none yet. */
+    notifyPosition(subscriber: string): Promise<number>;
+    /** Stores the subscriber's position, one statement; never moves it back (a slower replica's late write loses). */
+    advanceNotifyPosition(subscriber: string, seq: number, at: string): Promise<void>;
 }
 
 export interface Leases {

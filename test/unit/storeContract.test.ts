@@ -436,6 +436,17 @@ for (const engine of engines) {
             assert.equal(byModel[0]?.seq, all[3]!.seq);
         });
 
+        test('notice positions: 0 until stored, per subscriber, never moved back', async () => {
+            assert.equal(await store.changes.notifyPosition('url:contract-a'), 0);
+            await store.changes.advanceNotifyPosition('url:contract-a', 7, T(1));
+            await store.changes.advanceNotifyPosition('url:contract-b', 2, T(1));
+            await store.changes.advanceNotifyPosition('url:contract-a', 5, T(2));
+            assert.equal(await store.changes.notifyPosition('url:contract-a'), 7, 'a late, smaller write loses');
+            assert.equal(await store.changes.notifyPosition('url:contract-b'), 2);
+            await store.changes.advanceNotifyPosition('url:contract-a', 9_007_199_254_740, T(3));
+            assert.equal(await store.changes.notifyPosition('url:contract-a'), 9_007_199_254_740, 'a bigint seq reads back as a number');
+        });
+
         test('change log, hard deletes: a row the page removes is deleted (its stored version); a delete of nothing or of a newer row logs nothing', async () => {
             const key = newKey();
             await store.requests.requestPulls([key], T(1));

@@ -36,6 +36,17 @@ export function postgresChangeLog(pool: pg.Pool): ChangeLog {
         async setChangeLogEnabled(enabled) {
             await pool.query('UPDATE nango_mirror_change_log SET enabled = $1 WHERE id = 1', [enabled]);
         },
+        async notifyPosition(subscriber) {
+            const { rows } = await pool.query<{ seq: string }>('SELECT seq FROM nango_mirror_notify_positions WHERE subscriber = $1', [subscriber]);
+            return Number(rows[0]?.seq ?? 0);
+        },
+        async advanceNotifyPosition(subscriber, seq, at) {
+            await pool.query(
+                `INSERT INTO nango_mirror_notify_positions (subscriber, seq, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (subscriber) DO UPDATE SET seq = greatest(nango_mirror_notify_positions.seq, excluded.seq), updated_at = excluded.updated_at`,
+                [subscriber, seq, at],
+            );
+        },
     };
 }
 

@@ -7,12 +7,15 @@ import { postgresPullRequests } from './pullRequests.js';
 import { postgresPullSessions } from './pullSessions.js';
 import { postgresSchema } from './schema.js';
 
-export type PostgresStoreOptions = PostgresPoolOptions;
+export type PostgresStoreOptions = PostgresPoolOptions & {
+    /** Each page's transaction sends `NOTIFY <channel>` with the page's notice (pageWriter.ts). */
+    notifyChannel?: string;
+};
 
 /** The shared engine: replicas use one database; each pull holds its key's advisory lock (pullSessions.ts). */
 export function openPostgresStore(options: PostgresStoreOptions): Store {
     const pool = createPostgresPool(options);
-    const pulls = postgresPullSessions(pool, options.schema);
+    const pulls = postgresPullSessions(pool, options.schema, options.notifyChannel);
     let closed: Promise<void> | undefined;
     return {
         requests: postgresPullRequests(pool),

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { RecordRow } from '../../domain/recordRow.js';
 import type { SyncKey } from '../../domain/syncKey.js';
+import { dateToMicroIso } from '../../domain/timestamps.js';
 import type { PageCommit, PageResult } from '../store.js';
 import { restoreCommitFlush } from './synchronousCommit.js';
 
@@ -48,8 +49,12 @@ SET cursor = CASE WHEN resync_from > $8::timestamptz THEN cursor ELSE $5 END,
     records_pulled_total = records_pulled_total + $6, updated_at = $7
 WHERE provider_config_key = $1 AND connection_id = $2 AND model = $3 AND variant = $4`;
 
-/** One page's rows and its cursor in one transaction, on the connection that holds the key's lock. */
-export async function writePage(client: pg.PoolClient, key: SyncKey, page: PageCommit): Promise<PageResult> {
+/**
+ * One page's rows and its cursor in one transaction, on the connection that holds the key's lock.
+ * With `notifyChannel`, the transaction also NOTIFYs it with the page's notice: Postgres delivers a
+ * NOTIFY at the commit, never for a page that rolls back, and a crash cannot fall between the two.
+ */
+export async function writePage(client: pg.PoolClient, key: SyncKey, page: PageCommit, notifyChannel?: string): Promise<PageResult> {
     const base = [key.providerConfigKey, key.connectionId, key.model, key.variant];
     // Postgres refuses to touch one row twice in a statement; within a page the later copy is newer.
     const byId = new Map<string, RecordRow>();
@@ -88,10 +93,22 @@ export async function writePage(client: pg.PoolClient, key: SyncKey, page: PageC
             const res = await client.query<{ n: number }>(HARD_DELETE, [...base, removed.map((r) => r.id), removed.map((r) => r.lastModifiedAt)]);
             hardDeleted = res.rows[0]!.n;
         }
+        const result = { upserted: written - deleted, deleted: deleted + hardDeleted, skipped: upserts.length - written };
+        if (notifyChannel !== undefined) await client.query('SELECT pg_notify($1, $2)', [notifyChannel, pageNotice(key, result, page.cursor)]);
         await client.query('COMMIT');
-        return { upserted: written - deleted, deleted: deleted + hardDeleted, skipped: upserts.length - written };
+        return result;
     } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
     }
+}
+
+/**
+ * The NOTIFY payload (notify/notice.ts `Notice`, same fields and order): the page's counts, its
+ * cursor, and `committedAt` taken just before the commit. Postgres refuses payloads of 8000 bytes
+ * or more; a key's names and a cursor stay far below.
+ */
+function pageNotice(key: SyncKey, result: PageResult, cursor: string): string {
+    const { providerConfigKey, connectionId, model, variant } = key;
+    return JSON.stringify({ providerConfigKey, connectionId, model, variant, upserted: result.upserted, deleted: result.deleted, cursor, committedAt: dateToMicroIso(new Date()) });
 }

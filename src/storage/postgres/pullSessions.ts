@@ -49,7 +49,7 @@ const SWEEP_SOFT = `UPDATE nango_records SET deleted_at = $6, last_action = 'DEL
  * daemon that dies releases its locks with its connections (Postgres ends the session). Every
  * statement of the pull runs on that connection.
  */
-export function postgresPullSessions(pool: pg.Pool, schema: string): PullSessions & { destroyAll(): void } {
+export function postgresPullSessions(pool: pg.Pool, schema: string, notifyChannel?: string): PullSessions & { destroyAll(): void } {
     const lockKey = (key: SyncKey) => `nango-mirror:${schema}:${keyString(key)}`;
     /** The connections of pulls in progress, so closing the store can end them (and their locks). */
     const active = new Set<pg.PoolClient>();
@@ -74,7 +74,7 @@ export function postgresPullSessions(pool: pg.Pool, schema: string): PullSession
                 if (!locked) return null;
                 const row = (await client.query<Omit<PullStart, 'requestSeq'> & { requestSeq: string }>(CLAIM, [...keyArgs(key), at])).rows[0]!;
                 const start: PullStart = { ...row, requestSeq: Number(row.requestSeq) };
-                return await pull(postgresSession(client, key, start));
+                return await pull(postgresSession(client, key, start, notifyChannel));
             } finally {
                 // Unless closing the store already ended it.
                 if (active.delete(client)) await release(client, locked ? lockKey(key) : undefined);
@@ -83,12 +83,12 @@ export function postgresPullSessions(pool: pg.Pool, schema: string): PullSession
     };
 }
 
-function postgresSession(client: pg.PoolClient, key: SyncKey, start: PullStart): PullSession {
+function postgresSession(client: pg.PoolClient, key: SyncKey, start: PullStart, notifyChannel: string | undefined): PullSession {
     const args = keyArgs(key);
     return {
         key,
         start,
-        commitPage: (page) => writePage(client, key, page),
+        commitPage: (page) => writePage(client, key, page, notifyChannel),
         async sweep(from, deletes, at) {
             // The rows it removes or tombstones are logged `swept`, in its transaction.
             await client.query(`BEGIN; ${changeActionSql('swept')}`);

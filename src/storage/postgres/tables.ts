@@ -152,3 +152,13 @@ export const nangoMirrorChangeLog = pgTable('nango_mirror_change_log', {
     enabled: boolean('enabled').notNull().default(true),
     prunedThrough: bigint('pruned_through', { mode: 'number' }).notNull().default(0),
 });
+
+/**
+ * Where each `notify.url` subscriber's delivery stands in the change log: every change up to `seq`
+ * was delivered (a 2xx). `subscriber` is a stable id of the URL (notify/subscriber.ts).
+ */
+export const nangoMirrorNotifyPositions = pgTable('nango_mirror_notify_positions', {
+    subscriber: text('subscriber').primaryKey(),
+    seq: bigint('seq', { mode: 'number' }).notNull().default(0),
+    updatedAt: ts('updated_at').notNull(),
+});

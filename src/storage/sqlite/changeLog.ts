@@ -21,6 +21,10 @@ export function sqliteChangeLog(conn: SqliteConnection): ChangeLog {
     const prune = conn.statement<[number]>('DELETE FROM nango_changes WHERE seq <= ?');
     const watermark = conn.statement<[number]>('UPDATE nango_mirror_change_log SET pruned_through = max(pruned_through, ?) WHERE id = 1');
     const setEnabled = conn.statement<[number]>('UPDATE nango_mirror_change_log SET enabled = ? WHERE id = 1');
+    const position = conn.statement<[string], { seq: number }>('SELECT seq FROM nango_mirror_notify_positions WHERE subscriber = ?');
+    const advance = conn.statement<[string, number, string]>(
+        'INSERT INTO nango_mirror_notify_positions (subscriber, seq, updated_at) VALUES (?, ?, ?) ON CONFLICT (subscriber) DO UPDATE SET seq = max(seq, excluded.seq), updated_at = excluded.updated_at',
+    );
 
     return {
         async readChanges(query) {
@@ -53,6 +57,12 @@ export function sqliteChangeLog(conn: SqliteConnection): ChangeLog {
         },
         async setChangeLogEnabled(enabled) {
             setEnabled().run(enabled ? 1 : 0);
+        },
+        async notifyPosition(subscriber) {
+            return position().get(subscriber)?.seq ?? 0;
+        },
+        async advanceNotifyPosition(subscriber, seq, at) {
+            advance().run(subscriber, seq, at);
         },
     };
 }

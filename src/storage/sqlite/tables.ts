@@ -193,3 +193,13 @@ export const nangoMirrorChangeLog = sqliteTable('nango_mirror_change_log', {
     actionOverride: text('action_override'),
     prunedThrough: integer('pruned_through').notNull().default(0),
 });
+
+/**
+ * Where each `notify.url` subscriber's delivery stands in the change log: every change up to `seq`
+ * was delivered (a 2xx). `subscriber` is a stable id of the URL (notify/subscriber.ts).
+ */
+export const nangoMirrorNotifyPositions = sqliteTable('nango_mirror_notify_positions', {
+    subscriber: text('subscriber').primaryKey(),
+    seq: integer('seq').notNull().default(0),
+    updatedAt: text('updated_at').notNull(),
+});
