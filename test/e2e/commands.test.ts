@@ -21,7 +21,7 @@ const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
         (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
     );
 
-const MIRROR_TABLES = ['nango_changes', 'nango_connections', 'nango_mirror_change_log', 'nango_mirror_leases', 'nango_mirror_views', 'nango_records', 'nango_sync_state'];
+const MIRROR_TABLES = ['nango_changes', 'nango_connections', 'nango_mirror_change_log', 'nango_mirror_leases', 'nango_mirror_notify_positions', 'nango_mirror_views', 'nango_records', 'nango_sync_state'];
 
 function tablesOf(path: string): string[] {
     const db = new Database(path, { readonly: true });

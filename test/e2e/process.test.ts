@@ -42,7 +42,7 @@ describe('process: CLI, shutdown and logs', () => {
         const db = new Database(dbPath, { readonly: true });
         const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'nango_%' ORDER BY name").all();
         db.close();
-        assert.deepEqual(tables, [{ name: 'nango_changes' }, { name: 'nango_connections' }, { name: 'nango_mirror_change_log' }, { name: 'nango_mirror_leases' }, { name: 'nango_mirror_views' }, { name: 'nango_records' }, { name: 'nango_sync_state' }]);
+        assert.deepEqual(tables, [{ name: 'nango_changes' }, { name: 'nango_connections' }, { name: 'nango_mirror_change_log' }, { name: 'nango_mirror_leases' }, { name: 'nango_mirror_notify_positions' }, { name: 'nango_mirror_views' }, { name: 'nango_records' }, { name: 'nango_sync_state' }]);
     });
 
     test('`migrate` on Postgres creates the tables in database.schema, and twice is harmless', async (t) => {
@@ -61,7 +61,7 @@ describe('process: CLI, shutdown and logs', () => {
                 db.database.schema,
             );
             await reader.close();
-            assert.deepEqual(tables.map((r) => r.table_name), ['nango_changes', 'nango_connections', 'nango_mirror_change_log', 'nango_mirror_leases', 'nango_mirror_views', 'nango_records', 'nango_sync_state']);
+            assert.deepEqual(tables.map((r) => r.table_name), ['nango_changes', 'nango_connections', 'nango_mirror_change_log', 'nango_mirror_leases', 'nango_mirror_notify_positions', 'nango_mirror_views', 'nango_records', 'nango_sync_state']);
         } finally {
             await db.drop();
         }
