@@ -92,8 +92,9 @@ export async function benchReconcileKeys(options: { engine: Engine; keys: number
     const phases: KeysResult['phases'] = {};
     /** Starts the daemon on `database`, runs `body`, and stops it whatever happens. */
     const withDaemon = async <T>(database: TestDatabase, sync: Record<string, unknown>, body: (daemon: BenchDaemon, mark: Marker) => Promise<T>): Promise<T> => {
+        // One file for the run (each daemon's marker counts only delays after it listened), kept for
+        // `node bench/heldStacks.mjs` beside a --cpu-prof profile.
         const stallProbe = join(workDir, 'stalls.jsonl');
-        rmSync(stallProbe, { force: true });
         const daemon = await startBenchDaemon(nango, workDir, database.database, sync, { stallProbe });
         try {
             return await body(daemon, marker(daemon, phases, stallProbe));

@@ -59,7 +59,11 @@ export async function planReconcile(input: ReconcileInput): Promise<ReconcilePla
     const observed = new Map<string, NangoKeyStatus & { finishedMs: number }>();
     /** Per key Nango lists: when its sync last finished (ms), or null while it never has. */
     const finished = new Map<string, number | null>();
-    const known = new Map(input.keys.map((k) => [keyString(k), k]));
+    const known = new Map<string, KeyStatus>();
+    for (const k of input.keys) {
+        await pace();
+        known.set(keyString(k), k);
+    }
     const discovered = new Set<string>();
     for (const [providerConfigKey, items] of input.status) {
         for (const item of items ?? []) {

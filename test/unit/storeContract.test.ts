@@ -190,6 +190,34 @@ for (const engine of engines) {
             assert.deepEqual(await store.keys.listKeysAfter(all[all.length - 1]!, 10), []);
         });
 
+        test('summarizeKeys over more keys than one read (SQLite reads 4,096 at a time) is the summary of every key', async () => {
+            // Seeded and requested keys, some in ERROR at Nango, one gone: a summary read in pieces must still add up.
+            await withScratchDatabase(engine, async (location) => {
+                const store = openStore(location);
+                try {
+                    await store.schema.migrate();
+                    const many = Array.from({ length: 9000 }, () => newKey());
+                    await store.requests.seedKeys(many, T(1));
+                    await store.requests.requestPulls(many.filter((_, i) => i % 3 === 0), T(2));
+                    await store.requests.recordNangoSyncStatus(many.filter((_, i) => i % 7 === 0).map((key) => ({ key, status: 'ERROR', finishedAt: T(1), recordCount: 1 })), T(3));
+                    await store.requests.markConnectionGone(many[8999]!.providerConfigKey, many[8999]!.connectionId, 'test', T(4));
+                    const summary = await store.keys.summarizeKeys();
+                    const all = await store.keys.listKeyStatus({ counts: false });
+                    const byStatus = { pending: 0, running: 0, ok: 0, failed: 0, gone: 0 };
+                    for (const k of all) byStatus[k.status]++;
+                    const live = all.filter((k) => k.status !== 'gone');
+                    const oldest = live.map((k) => k.lastSuccessAt ?? k.pullRequestedAt).filter((t): t is string => t !== null).sort()[0] ?? null;
+                    assert.deepEqual(
+                        { keys: summary.keys, byStatus: summary.byStatus, pendingKeys: summary.pendingKeys, nangoErrorKeys: summary.nangoErrorKeys, oldestSuccessAt: summary.oldestSuccessAt },
+                        { keys: all.length, byStatus, pendingKeys: pendingKeyCount(live), nangoErrorKeys: live.filter((k) => k.nangoSyncStatus === 'ERROR').length, oldestSuccessAt: oldest },
+                    );
+                    assert.deepEqual([summary.keys, summary.nangoErrorKeys, summary.byStatus.gone, summary.pendingKeys], [9000, 1286, 1, 8999]);
+                } finally {
+                    await store.close();
+                }
+            });
+        });
+
         test('due keys come oldest request first, as many as asked for', async () => {
             const keys = [newKey(), newKey(), newKey()];
             // Requested in this order, at times later than any other key of this store.

@@ -41,14 +41,16 @@ export function sqliteChangeLog(conn: SqliteConnection): ChangeLog {
         async pruneChanges({ olderThan, maxRows, batch }) {
             let total = 0;
             for (;;) {
-                const deleted = conn.db.transaction(() => {
-                    const latest = bounds().get()?.latest ?? 0;
-                    const upTo = cut().get(batch, olderThan, latest - maxRows)?.cut ?? null;
-                    if (upTo === null) return 0;
-                    const n = prune().run(upTo).changes;
-                    watermark().run(upTo);
-                    return n;
-                })();
+                const deleted = await conn.durably(() =>
+                    conn.db.transaction(() => {
+                        const latest = bounds().get()?.latest ?? 0;
+                        const upTo = cut().get(batch, olderThan, latest - maxRows)?.cut ?? null;
+                        if (upTo === null) return 0;
+                        const n = prune().run(upTo).changes;
+                        watermark().run(upTo);
+                        return n;
+                    })(),
+                );
                 total += deleted;
                 if (deleted < batch) return total;
                 // Small transactions, and the event loop (webhooks) between them.
@@ -56,13 +58,13 @@ export function sqliteChangeLog(conn: SqliteConnection): ChangeLog {
             }
         },
         async setChangeLogEnabled(enabled) {
-            setEnabled().run(enabled ? 1 : 0);
+            await conn.durably(() => setEnabled().run(enabled ? 1 : 0));
         },
         async notifyPosition(subscriber) {
             return position().get(subscriber)?.seq ?? 0;
         },
         async advanceNotifyPosition(subscriber, seq, at) {
-            advance().run(subscriber, seq, at);
+            await conn.durably(() => advance().run(subscriber, seq, at));
         },
     };
 }

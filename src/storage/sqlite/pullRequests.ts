@@ -136,67 +136,76 @@ export function sqlitePullRequests(conn: SqliteConnection): PullRequests {
             const statement = requestPull();
             // The 2xx waits for the fsync, but the event loop does not: the commit skips it and the
             // WAL flush runs it off the main thread, shared by every request committed meanwhile.
-            conn.withoutFsync(() =>
+            await conn.durably(() =>
                 db.transaction(() => {
                     for (const k of keys) statement.run(k.providerConfigKey, k.connectionId, k.model, k.variant, at, at, at);
                 })(),
             );
-            await conn.flush();
         },
 
         async requestResync(key, sweep, at) {
-            requestResync().run(key.providerConfigKey, key.connectionId, key.model, key.variant, at, at, at, at, sweep ? 1 : 0);
+            await conn.durably(() => requestResync().run(key.providerConfigKey, key.connectionId, key.model, key.variant, at, at, at, at, sweep ? 1 : 0));
         },
 
         async seedKeys(keys, at) {
             const statement = seed();
             let added = 0;
-            db.transaction(() => {
-                for (const k of keys) added += statement.run(k.providerConfigKey, k.connectionId, k.model, k.variant, at, at, at).changes;
-            })();
+            await conn.durably(() =>
+                db.transaction(() => {
+                    for (const k of keys) added += statement.run(k.providerConfigKey, k.connectionId, k.model, k.variant, at, at, at).changes;
+                })(),
+            );
             return added;
         },
 
         async recordNangoSyncError(keys, error, at) {
             const statement = nangoSyncError();
-            db.transaction(() => {
-                for (const k of keys) statement.run(k.providerConfigKey, k.connectionId, k.model, k.variant, error, at, at, at);
-            })();
+            await conn.durably(() =>
+                db.transaction(() => {
+                    for (const k of keys) statement.run(k.providerConfigKey, k.connectionId, k.model, k.variant, error, at, at, at);
+                })(),
+            );
         },
 
         async recordNangoSyncStatus(observed, at) {
             const statement = nangoSyncStatus();
-            db.transaction(() => {
-                for (const o of observed) {
-                    const k = o.key;
-                    statement.run(o.status, o.finishedAt, o.recordCount, at, at, k.providerConfigKey, k.connectionId, k.model, k.variant);
-                }
-            })();
+            await conn.durably(() =>
+                db.transaction(() => {
+                    for (const o of observed) {
+                        const k = o.key;
+                        statement.run(o.status, o.finishedAt, o.recordCount, at, at, k.providerConfigKey, k.connectionId, k.model, k.variant);
+                    }
+                })(),
+            );
         },
 
         async markConnectionGone(providerConfigKey, connectionId, reason, at) {
-            return connectionGone().run(at, reason, at, providerConfigKey, connectionId).changes;
+            return conn.durably(() => connectionGone().run(at, reason, at, providerConfigKey, connectionId).changes);
         },
 
         async upsertConnections(connections, at) {
             if (connections.length === 0) return;
             const statement = connectionUpsert();
-            db.transaction(() => {
-                for (const c of connections) statement.run(...connectionArgs(c, at, null));
-            })();
+            await conn.durably(() =>
+                db.transaction(() => {
+                    for (const c of connections) statement.run(...connectionArgs(c, at, null));
+                })(),
+            );
         },
 
         async recordConnectionEvent(event, at) {
             const deletion = event.operation === 'deletion';
-            return db.transaction(() => {
-                connectionUpsert().run(...connectionArgs(event, at, deletion ? at : null));
-                return deletion ? connectionGone().run(at, event.reason, at, event.providerConfigKey, event.connectionId).changes : 0;
-            })();
+            return conn.durably(() =>
+                db.transaction(() => {
+                    connectionUpsert().run(...connectionArgs(event, at, deletion ? at : null));
+                    return deletion ? connectionGone().run(at, event.reason, at, event.providerConfigKey, event.connectionId).changes : 0;
+                })(),
+            );
         },
 
         async purgeDeletedConnections(deletedBefore) {
             // The rows it deletes are logged `swept`, in its transaction.
-            return withChangeAction(db, 'swept', () => ({ records: purgeRecords().run(deletedBefore).changes, keys: purgeKeys().run(deletedBefore).changes }));
+            return conn.durably(() => withChangeAction(db, 'swept', () => ({ records: purgeRecords().run(deletedBefore).changes, keys: purgeKeys().run(deletedBefore).changes })));
         },
 
         async listConnections(filter = {}) {

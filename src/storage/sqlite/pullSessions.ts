@@ -85,8 +85,10 @@ export function sqlitePullSessions(conn: SqliteConnection): PullSessions {
                 },
                 async sweep(from, deletes, sweptAt) {
                     // The rows it removes or tombstones are logged `swept`, in its transaction.
-                    return withChangeAction(conn.db, 'swept', () =>
-                        deletes === 'hard' ? sweepHard().run(...keyArgs(key), from).changes : sweepSoft().run(sweptAt, sweptAt, ...keyArgs(key), from).changes,
+                    return conn.durably(() =>
+                        withChangeAction(conn.db, 'swept', () =>
+                            deletes === 'hard' ? sweepHard().run(...keyArgs(key), from).changes : sweepSoft().run(sweptAt, sweptAt, ...keyArgs(key), from).changes,
+                        ),
                     );
                 },
                 async finish(result) {
@@ -99,7 +101,7 @@ export function sqlitePullSessions(conn: SqliteConnection): PullSessions {
                     conn.withoutFsync(() => fail().run(failure.error, failure.code, failure.nextAttemptAt, failure.at, ...keyArgs(key)));
                 },
                 async markGone(reason, goneAt) {
-                    markGone().run(goneAt, reason, goneAt, ...keyArgs(key));
+                    await conn.durably(() => markGone().run(goneAt, reason, goneAt, ...keyArgs(key)));
                 },
                 async abandon(abandonedAt) {
                     conn.withoutFsync(() => abandon().run(abandonedAt, ...keyArgs(key)));
