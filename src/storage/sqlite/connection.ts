@@ -1,7 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { startWalCheckpointer, type WalCheckpointer } from './walCheckpointer.js';
 import { createWalSync, type WalSync } from './walSync.js';
+
+/** How often the checkpoint worker copies the WAL into the database (walCheckpointer.ts). */
+const CHECKPOINT_INTERVAL_MS = 200;
+/** SQLite's default `wal_autocheckpoint`, back in force if the worker fails. */
+const AUTO_CHECKPOINT_PAGES = 1000;
 
 /** The daemon's one SQLite connection, shared by every role of the store. */
 export interface SqliteConnection {
@@ -27,6 +33,11 @@ export interface SqliteConnection {
     flush(): Promise<void>;
     /** Called once migrated: the WAL file exists once the migrations have written. */
     attachWal(): void;
+    /**
+     * For the file's one writer (the daemon, once it holds the writer lock): WAL checkpoints move
+     * from this connection's commits to a worker thread (walCheckpointer.ts). Without a WAL, nothing.
+     */
+    checkpointInBackground(): void;
     close(): Promise<void>;
 }
 
@@ -40,6 +51,7 @@ export function openSqliteConnection(path: string): SqliteConnection {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     let wal: WalSync | undefined;
+    let checkpointer: WalCheckpointer | undefined;
 
     return {
         db,
@@ -69,7 +81,19 @@ export function openSqliteConnection(path: string): SqliteConnection {
         attachWal() {
             if (inWal) wal ??= createWalSync(`${path}-wal`);
         },
+        checkpointInBackground() {
+            if (!inWal || path === ':memory:' || checkpointer) return;
+            db.pragma('wal_autocheckpoint = 0');
+            checkpointer = startWalCheckpointer(path, CHECKPOINT_INTERVAL_MS, (err) => {
+                checkpointer = undefined;
+                if (db.open) db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+                process.emitWarning(`nango-mirror: the WAL checkpoint worker stopped (${err.message}); SQLite checkpoints on the main thread again`);
+            });
+        },
         async close() {
+            const stopping = checkpointer;
+            checkpointer = undefined;
+            await stopping?.stop();
             await wal?.close();
             wal = undefined;
             if (db.open) db.close();

@@ -77,6 +77,8 @@ export function sqliteWriterLock(conn: SqliteConnection, writer: WriterState): W
                     );
                 }
                 lockDb = db;
+                // The one writer runs the file's checkpoints, off its main thread.
+                conn.checkpointInBackground();
             }
             writer.holder = holder;
             // For the message only (expires_at is not read for this row).
