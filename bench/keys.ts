@@ -168,7 +168,7 @@ export async function benchReconcileKeys(options: { engine: Engine; keys: number
         await nango.call('rateLimit429Share', { share: STORM.share, retryAfterSeconds: STORM.retryAfterSeconds, seed: 1 });
         const storm = await withDaemon(db, { reconcileIntervalSeconds: 3600 }, async (daemon, mark) => {
             const t0 = performance.now();
-            const probes = startProbes({ nango, port: daemon.port, reader, keys: keyList, label: 'storm', intervalMs: STORM.intervalMs, maxProbes: STORM.probes });
+            const probes = startProbes({ nango, port: daemon.port, reader, keys: keyList, label: 'storm', intervalMs: STORM.intervalMs, maxProbes: STORM.probes, countOwn429s: { retryAfterSeconds: STORM.retryAfterSeconds } });
             await sleep(STORM.probes * STORM.intervalMs);
             const summary = await probes.stop();
             await mark('429 storm');

@@ -8,6 +8,7 @@
 // Probes are sent open-loop, one every `intervalMs` whatever the earlier ones' fate: a probe that
 // waited for the previous one to become visible would hide the queueing it is there to measure.
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { LoggedRequest } from '../test/fakes/fakeNango.js';
 import type { FakeNangoProcess } from '../test/fakes/fakeNangoProcess.js';
 import { signWebhook, syncSuccessBody } from '../test/fakes/webhooks.js';
 import type { MirrorReader } from '../test/helpers/engines.js';
@@ -30,6 +31,15 @@ export interface ProbeSummary {
     p50Ms: number;
     p99Ms: number;
     maxMs: number;
+    /**
+     * With `countOwn429s`: per probe, its latency less Retry-After for each 429 its own key's
+     * `GET /records` got between its webhook and its record becoming visible; the largest of these.
+     * A request answered 429 must wait Retry-After whatever the daemon does (and may be answered 429
+     * again: in the storm each answer is drawn at random), so this is the part the daemon controls.
+     */
+    maxLessOwn429sMs?: number;
+    /** The most 429s one probe's own requests got. */
+    maxOwn429s?: number;
 }
 
 export interface Probes {
@@ -45,6 +55,14 @@ interface Probe {
     key: ProbeKey;
     id: string;
     sentAt: number;
+    /** The fake's request count when the webhook was sent (with `countOwn429s`). */
+    requestsAtSend?: number;
+}
+
+interface Seen {
+    probe: Probe;
+    latencyMs: number;
+    requestsAtVisible?: number;
 }
 
 export function startProbes(options: {
@@ -58,8 +76,12 @@ export function startProbes(options: {
     intervalMs: number;
     /** Stop sending after this many even before `stop`. @default Infinity */
     maxProbes?: number;
+    /** Count the 429s each probe's own requests got (the fake's request log; `maxLessOwn429sMs`), with this Retry-After. */
+    countOwn429s?: { retryAfterSeconds: number };
 }): Probes {
-    const { nango, port, reader, keys, label, intervalMs } = options;
+    const { nango, port, reader, keys, label, intervalMs, countOwn429s } = options;
+    const requestCount = async () => (await nango.call<{ requestCount: number }>('stats', {})).requestCount;
+    const seen: Seen[] = [];
     const maxProbes = options.maxProbes ?? Infinity;
     const outstanding = new Set<Probe>();
     const latencies: number[] = [];
@@ -84,12 +106,13 @@ export function startProbes(options: {
         let sender = idle.pop();
         while (sender && !sender.isOpen()) sender = idle.pop();
         if (!sender) all.push((sender = await openRawSender(port)));
+        const requestsAtSend = countOwn429s ? await requestCount() : undefined;
         const sentAt = performance.now();
         const status = await sender.send(request);
         idle.push(sender);
         if (status !== 200) throw new Error(`a probe's webhook was answered ${status}`);
         sent++;
-        outstanding.add({ key, id, sentAt });
+        outstanding.add({ key, id, sentAt, ...(requestsAtSend === undefined ? {} : { requestsAtSend }) });
     }
 
     const sender = (async () => {
@@ -116,8 +139,10 @@ export function startProbes(options: {
                     id,
                 );
                 if (rows.length > 0) {
-                    latencies.push(performance.now() - probe.sentAt);
+                    const latencyMs = performance.now() - probe.sentAt;
+                    latencies.push(latencyMs);
                     outstanding.delete(probe);
+                    seen.push({ probe, latencyMs, ...(countOwn429s ? { requestsAtVisible: await requestCount() } : {}) });
                 }
             }
             await sleep(POLL_MS);
@@ -145,7 +170,34 @@ export function startProbes(options: {
                 p50Ms: percentile(latencies, 0.5),
                 p99Ms: percentile(latencies, 0.99),
                 maxMs: latencies.length > 0 ? Math.max(...latencies) : NaN,
+                ...(countOwn429s ? await own429s(nango, seen, countOwn429s.retryAfterSeconds) : {}),
             };
         },
     };
+}
+
+/** `maxLessOwn429sMs` and `maxOwn429s`: each visible probe's 429s, from the fake's request log. */
+async function own429s(nango: FakeNangoProcess, seen: readonly Seen[], retryAfterSeconds: number): Promise<Pick<ProbeSummary, 'maxLessOwn429sMs' | 'maxOwn429s'>> {
+    const log = await nango.call<LoggedRequest[]>('requests', { last: 100_000 });
+    if (seen.length > 0 && log.length > 0 && log[0]!.n > Math.min(...seen.map((s) => s.probe.requestsAtSend!))) {
+        throw new Error("the fake's request log no longer holds the probes' requests: start it with a larger maxLog");
+    }
+    let maxLessOwn429sMs = 0;
+    let maxOwn429s = 0;
+    for (const { probe, latencyMs, requestsAtVisible } of seen) {
+        const { key } = probe;
+        const rateLimited = log.filter(
+            (r) =>
+                r.status === 429 &&
+                r.path === '/records' &&
+                r.n > probe.requestsAtSend! &&
+                r.n <= requestsAtVisible! &&
+                r.headers['connection-id'] === key.connectionId &&
+                r.headers['provider-config-key'] === key.providerConfigKey &&
+                r.query['model'] === key.model,
+        ).length;
+        maxOwn429s = Math.max(maxOwn429s, rateLimited);
+        maxLessOwn429sMs = Math.max(maxLessOwn429sMs, latencyMs - rateLimited * retryAfterSeconds * 1000);
+    }
+    return { maxLessOwn429sMs, maxOwn429s };
 }

@@ -51,7 +51,8 @@ export async function runKeysBench(argv: string[]): Promise<number> {
             ...latencyRows('webhook→visible during that pass', r.changedPass.probes, checks.passLatency.note),
             ['backfill by discovery', `${r.discovery.seconds.toFixed(1)} s`, checks.discovery.note],
             ...latencyRows('webhook→visible during it', r.discovery.probes, checks.discoveryLatency.note),
-            ...latencyRows(`webhook→visible, ${STORM.share * 100}% 429s`, r.storm.probes, checks.storm.note, true),
+            ...latencyRows(`webhook→visible, ${STORM.share * 100}% 429s`, r.storm.probes, `the change's own 429s drew at most ${r.storm.probes.maxOwn429s ?? '?'} Retry-Afters`, true),
+            ['  …max, less its own 429s\' Retry-After', ms(checks.storm.value), checks.storm.note],
             ['drain after a restart, all pending', `${r.drain.seconds.toFixed(1)} s`, checks.drain.note],
             ['longest the daemon held its event loop', `${checks.stall.value.toFixed(0)} ms`, checks.stall.note],
             ['worst event-loop delay, waits for a core included', `${worstDelay(r).ms.toFixed(0)} ms`, `in: ${worstDelay(r).phase} (nodejs_eventloop_lag_max_seconds; not a target: on a shared machine it includes other processes' time)`],
@@ -76,7 +77,7 @@ export async function runKeysBench(argv: string[]): Promise<number> {
             ok: missed.length === 0,
             line:
                 `${r.keys.toLocaleString('en')} keys: ${checks.passRequests.value} requests a pass, p99 ${ms(r.changedPass.probes.p99Ms)} in a pass, ` +
-                `${ms(r.discovery.probes.p99Ms)} in a backfill, max ${ms(r.storm.probes.maxMs)} in 429s, loop held ${checks.stall.value.toFixed(0)} ms, peak RSS ${checks.rss.value.toFixed(0)} MB` +
+                `${ms(r.discovery.probes.p99Ms)} in a backfill, max ${ms(r.storm.probes.maxMs)} in 429s (${ms(checks.storm.value)} less own 429s), loop held ${checks.stall.value.toFixed(0)} ms, peak RSS ${checks.rss.value.toFixed(0)} MB` +
                 (missed.length > 0 ? `; MISSED: ${missed.map(([name]) => name).join(', ')}` : '; every target met'),
         };
     });
@@ -110,10 +111,12 @@ function targets(r: KeysResult) {
         },
         passLatency: latency(r.changedPass.probes),
         discoveryLatency: latency(r.discovery.probes),
+        // Each answer is 429 at random, retries too: a probe whose own request drew 429 twice waited
+        // two Retry-Afters that no daemon can skip. The target is on the rest (probes.ts).
         storm: {
-            value: r.storm.probes.maxMs,
-            ok: everyVisible(r.storm.probes) && r.storm.probes.maxMs <= STORM_MAX_TARGET_MS,
-            note: `target every one ≤ ${STORM_MAX_TARGET_MS / 1000} s (Retry-After ${STORM.retryAfterSeconds} s + 2 s), over ${r.storm.windowSeconds.toFixed(0)} s of the pass`,
+            value: r.storm.probes.maxLessOwn429sMs ?? NaN,
+            ok: everyVisible(r.storm.probes) && (r.storm.probes.maxLessOwn429sMs ?? Infinity) <= STORM_MAX_TARGET_MS,
+            note: `target every one ≤ ${STORM_MAX_TARGET_MS / 1000} s (Retry-After ${STORM.retryAfterSeconds} s + 2 s) besides Retry-After for each 429 its own requests drew (at most ${r.storm.probes.maxOwn429s ?? '?'}), over ${r.storm.windowSeconds.toFixed(0)} s of the pass`,
         },
         discovery: { value: r.discovery.seconds, ok: r.discovery.seconds <= backfillLimit, note: `target ≤ ${backfillLimit.toFixed(1)} s (${BACKFILL_RATIO_TARGET}× the webhook backfill); ${Math.round(r.keys / r.discovery.seconds).toLocaleString('en')} keys/s` },
         drain: { value: r.drain.seconds, ok: r.drain.seconds <= backfillLimit, note: `target ≤ ${backfillLimit.toFixed(1)} s; every key changed and requested while the daemon was down` },
