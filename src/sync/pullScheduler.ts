@@ -53,6 +53,8 @@ export interface PullSchedulerDeps {
      * scheduler look again as soon as a slot frees. @default 1000
      */
     freshRequestMs?: number;
+    /** `offer` queues a new key only while fewer keys than this are held (queued, running or deferred). @default max(1024, 4 × concurrency) */
+    maxQueued?: number;
 }
 
 export interface PullScheduler {
@@ -61,6 +63,13 @@ export interface PullScheduler {
      * requests join exactly one follow-up. Resolves when the pull that covers this request ends.
      */
     request(key: SyncKey, reason: PullReason): Promise<ScheduledOutcome>;
+    /**
+     * A pull for a request already stored durably (a webhook's, the admin API's), nobody waiting on
+     * its outcome: joins the key's pull as `request` does; a key not held yet is queued only while
+     * fewer than `maxQueued` keys are, else it is left to the looks at the stored requests, which
+     * take it as slots free. A flood of 20,000 webhooks held 20,000 queued keys (32 MB of heap).
+     */
+    offer(key: SyncKey, reason: PullReason): void;
     /**
      * Requests every stored request that is due; also run on a timer once started. `drain`: the
      * caller stored requests nobody else schedules (discovery's seeds): look again each time a slot
@@ -237,40 +246,61 @@ export function createPullScheduler(deps: PullSchedulerDeps): PullScheduler {
         if (!stopped && leftBehind) void scheduler.wakeDue();
     }
 
+    const maxQueued = deps.maxQueued ?? Math.max(1024, 4 * deps.concurrency);
+
+    /**
+     * Joins `key`'s pull (queued, deferred or running), or queues a new one if `mayQueue`. `waiter`:
+     * who waits for the outcome, if anyone. False when the key was neither held nor queued.
+     */
+    function join(key: SyncKey, reason: PullReason, waiter: Waiter | undefined, mayQueue: boolean): boolean {
+        const ks = keyString(key);
+        const entry = entries.get(ks);
+        const waiters = waiter ? [waiter] : [];
+        if (!entry) {
+            if (!mayQueue) return false;
+            const fresh: Entry = { key, state: 'queued', reason, waiters };
+            entries.set(ks, fresh);
+            enqueue(ks, fresh);
+        } else if (entry.state === 'queued') {
+            entry.waiters.push(...waiters);
+            if (PRIORITY[reason] > PRIORITY[entry.reason]) {
+                // A webhook for a key a pass has queued: the pull moves up, and what it finds
+                // was announced, so it no longer counts as found by reconcile.
+                entry.reason = reason;
+                raisePriority(ks, PRIORITY[reason]);
+                takeSlotForAnnounced();
+            }
+        } else if (entry.state === 'deferred') {
+            entry.waiters.push(...waiters);
+            if (PRIORITY[reason] > PRIORITY[entry.reason]) {
+                // Announced: it may spend the reserve, so it waits for the window no longer.
+                entry.reason = reason;
+                deferred.delete(ks);
+                entry.state = 'queued';
+                enqueue(ks, entry);
+            }
+        } else {
+            entry.next ??= { reason, waiters: [] };
+            entry.next.waiters.push(...waiters);
+            if (PRIORITY[reason] > PRIORITY[entry.next.reason]) entry.next.reason = reason;
+        }
+        return true;
+    }
+
     const scheduler: PullScheduler = {
         request(key, reason) {
             return new Promise<ScheduledOutcome>((resolve) => {
                 if (stopped) return resolve({ outcome: 'aborted', records: 0, pages: 0, reason });
-                const ks = keyString(key);
-                const entry = entries.get(ks);
-                if (!entry) {
-                    const fresh: Entry = { key, state: 'queued', reason, waiters: [{ resolve }] };
-                    entries.set(ks, fresh);
-                    enqueue(ks, fresh);
-                } else if (entry.state === 'queued') {
-                    entry.waiters.push({ resolve });
-                    if (PRIORITY[reason] > PRIORITY[entry.reason]) {
-                        // A webhook for a key a pass has queued: the pull moves up, and what it finds
-                        // was announced, so it no longer counts as found by reconcile.
-                        entry.reason = reason;
-                        raisePriority(ks, PRIORITY[reason]);
-                        takeSlotForAnnounced();
-                    }
-                } else if (entry.state === 'deferred') {
-                    entry.waiters.push({ resolve });
-                    if (PRIORITY[reason] > PRIORITY[entry.reason]) {
-                        // Announced: it may spend the reserve, so it waits for the window no longer.
-                        entry.reason = reason;
-                        deferred.delete(ks);
-                        entry.state = 'queued';
-                        enqueue(ks, entry);
-                    }
-                } else {
-                    entry.next ??= { reason, waiters: [] };
-                    entry.next.waiters.push({ resolve });
-                    if (PRIORITY[reason] > PRIORITY[entry.next.reason]) entry.next.reason = reason;
-                }
+                join(key, reason, { resolve }, true);
             });
+        },
+
+        offer(key, reason) {
+            if (stopped) return;
+            if (join(key, reason, undefined, entries.size < maxQueued)) return;
+            // Stored, not held: the looks take it, however fresh, once slots free.
+            leftBehind = true;
+            draining = true;
         },
 
         wakeDue(options) {

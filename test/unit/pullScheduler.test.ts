@@ -67,3 +67,56 @@ test('a look at the stored requests while every slot is taken reads nothing; the
         rmSync(dir, { recursive: true, force: true });
     }
 });
+
+// A webhook flood: each webhook's request is stored, then offered to the scheduler. Past
+// `maxQueued` keys held, an offer leaves the key to the looks at the store (a queued key cost
+// 1.6 KB of heap: 20,000 webhooks held 32 MB). Every key is still pulled, each once, and the
+// scheduler never holds more than the limit.
+test('offers past maxQueued are left to the looks at the store: all pulled once, never more held than the limit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scheduler-'));
+    const store = openStore({ url: `sqlite:${join(dir, 'mirror.db')}`, schema: 'public' });
+    try {
+        await store.schema.migrate();
+        const keys: SyncKey[] = Array.from({ length: 400 }, (_, i) => ({ providerConfigKey: 'hubspot', connectionId: `c-${i}`, model: 'Contact', variant: 'base' }));
+        const pulled: string[] = [];
+        let mostHeld = 0;
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        const scheduler = createPullScheduler({
+            keys: store.keys,
+            logger: pino({ level: 'silent' }),
+            concurrency: 4,
+            maxQueued: 50,
+            pull: async (key): Promise<PullOutcome> => {
+                await released;
+                mostHeld = Math.max(mostHeld, scheduler.activeCount);
+                const at = dateToMicroIso(new Date());
+                const coveredSeq = await store.pulls.withPull(key, at, async (session) => {
+                    await session.finish({ requestSeq: session.start.requestSeq, startedAt: at, records: 0, pages: 0, at });
+                    return session.start.requestSeq;
+                });
+                pulled.push(key.connectionId);
+                return { outcome: 'ok', records: 0, pages: 0, upserted: 0, deleted: 0, coveredSeq: coveredSeq! };
+            },
+        });
+        // As the webhook route does: stored (fresh: within freshRequestMs), then offered.
+        await store.requests.requestPulls(keys, dateToMicroIso(new Date()));
+        for (const key of keys) scheduler.offer(key, 'webhook');
+        assert.equal(scheduler.activeCount, 50, 'the first 50 held, the rest left to the store');
+        // A second offer of a queued key joins it (of a running one it would add one follow-up pull);
+        // of a key left to the store, it holds nothing more.
+        scheduler.offer(keys[10]!, 'webhook');
+        scheduler.offer(keys[399]!, 'webhook');
+        assert.equal(scheduler.activeCount, 50);
+        release();
+        // No poll timer: the looks each freed slot makes find the stored rest, fresh as they are.
+        for (let i = 0; i < 500 && pulled.length < 400; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        assert.equal(pulled.length, 400, 'every key pulled');
+        assert.equal(new Set(pulled).size, 400, 'each once');
+        assert.ok(mostHeld <= 50, `never more than maxQueued held: ${mostHeld}`);
+        await scheduler.stop();
+    } finally {
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+    }
+});

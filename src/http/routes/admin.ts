@@ -69,7 +69,7 @@ export function adminRouter(deps: AdminDeps): Router {
         else await deps.requests.requestPulls([key], at);
         const requestSeq = (await deps.keys.getKeyStatus(key, { counts: false }))?.requestSeq ?? 0;
         deps.logger.info({ key: describeKey(key), reset, sweep }, 'pull requested through the admin API');
-        void deps.scheduler.request(key, 'admin');
+        deps.scheduler.offer(key, 'admin');
         if (!wait) return res.status(202).json({ status: 'requested', requestSeq });
         const outcome = await waitForPull(deps.keys, key, requestSeq, { timeoutMs: deps.maxWaitMs ?? 300_000 });
         if (outcome.ok) return res.json({ status: 'synced', requestSeq, key: outcome.status });

@@ -91,7 +91,7 @@ export function postWebhook(deps: WebhookRouteDeps): (req: IncomingMessage, res:
         deps.events?.emit('webhook', { type, outcome: action.kind === 'ignore' ? 'ignored' : 'accepted' });
         sendJson(res, 200, { status: action.kind === 'ignore' ? 'ignored' : 'accepted', ...(action.kind === 'pull' ? { pulls: action.keys.length } : {}) });
         if (action.kind === 'pull') {
-            for (const key of action.keys) void deps.scheduler.request(key, 'webhook');
+            for (const key of action.keys) deps.scheduler.offer(key, 'webhook');
             deps.onPullKeys?.(action.keys);
         }
     }
