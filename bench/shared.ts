@@ -2,7 +2,7 @@
 // daemon child process (the built dist/cli.js) and its one-webhook pull, the ceiling's rows, and
 // the rounds with their median. Each engine supplies only its ceiling and its database.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { spawnFakeNango, type FakeNangoProcess } from '../test/fakes/fakeNangoProcess.js';
@@ -270,9 +270,11 @@ export async function runDaemon(
         if (pull.outcome !== 'ok') throw new Error(`the pull finished ${pull.outcome}: ${pull.error ?? ''}`);
         const peakRssMb = readPeakRssMb(daemon.child.pid!);
         if (process.env['BENCH_VERBOSE']) {
+            const server = database.url.startsWith('postgres') ? await postgresBackendSeconds(database.url, daemon.child.pid!) : undefined;
             console.log(
                 `  (daemon: pull ${pull.durationMs} ms, of which commits ${pull.commitMs} ms; ` +
-                    `cpu seconds: daemon ${cpuSeconds(daemon.child.pid!).toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)}, wall ${seconds.toFixed(2)})`,
+                    `cpu seconds: daemon ${cpuSeconds(daemon.child.pid!).toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)}` +
+                    `${server === undefined ? '' : `, its Postgres backends ${server.toFixed(2)}`}, wall ${seconds.toFixed(2)})`,
             );
         }
         return { seconds, commitSeconds: pull.commitMs / 1000, records: pull.records, peakRssMb };
@@ -323,6 +325,38 @@ export function logLines(child: ChildProcess): LogLines {
         },
         exited,
     };
+}
+
+/**
+ * CPU seconds used so far by the Postgres backends serving `pid`'s open connections (a local
+ * server): the backends are the `pg_stat_activity` rows whose client port is a port of one of the
+ * process's sockets. The server's side of the daemon's work, which the daemon's own CPU does not show.
+ */
+async function postgresBackendSeconds(url: string, pid: number): Promise<number> {
+    const inodes = new Set<string>();
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' });
+        const m = /^socket:\[(\d+)\]$/.exec(target);
+        if (m) inodes.add(m[1]!);
+    }
+    const ports = new Set<number>();
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+        for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+            const f = line.trim().split(/\s+/);
+            if (f.length > 9 && inodes.has(f[9]!)) ports.add(parseInt(f[1]!.split(':')[1]!, 16));
+        }
+    }
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+        const { rows } = await client.query<{ pid: number; port: number }>(
+            "SELECT pid, client_port AS port FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        );
+        return rows.filter((r) => ports.has(r.port)).reduce((sum, r) => sum + cpuSeconds(r.pid), 0);
+    } finally {
+        await client.end();
+    }
 }
 
 /** User + system CPU seconds a process has used so far (all its threads). */
