@@ -171,6 +171,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             await inBatches(plan.observed, BATCH, (batch) => deps.requests.recordNangoSyncStatus(batch, at));
             await warnCountDrift();
             keys = [...plan.pull, ...plan.discovered];
+            // Every key's stored state is planned: let it go for the rest of the pass (20,000 rows
+            // kept alive while the pass pulls made each full GC longer and the peak higher).
+            known = [];
             unchanged = plan.unchanged;
             deps.logger.debug({ ...plan.reasons, unchanged }, 'reconcile plan');
         }
