@@ -17,6 +17,7 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     NANGO_MIRROR_CONFIG=/app/config.json \
     NANGO_MIRROR_DATABASE_URL=sqlite:/data/mirror.db
 WORKDIR /app

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { spawnFakeNango, type FakeNangoProcess } from '../test/fakes/fakeNangoProcess.js';
 import { generatedRecord } from '../test/fakes/generatedRecords.js';
 import { signWebhook, syncSuccessBody } from '../test/fakes/webhooks.js';
-import { DAEMON_NODE_FLAGS } from '../src/lib/leanHeap.js';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../src/lib/leanHeap.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -230,10 +230,10 @@ export async function startBenchDaemon(
         }),
     );
     const probe = options.stallProbe ? ['--import', STALL_PROBE] : [];
-    // As `npm start` and the image start it (DAEMON_NODE_FLAGS), then $BENCH_DAEMON_NODE_ARGS.
+    // As `npm start` and the image start it (DAEMON_NODE_FLAGS, DAEMON_ENV), then $BENCH_DAEMON_NODE_ARGS.
     const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...envArgs('BENCH_DAEMON_NODE_ARGS'), ...probe, 'dist/cli.js', 'serve', '--config', configPath], {
         stdio: ['ignore', 'pipe', 'inherit'],
-        env: options.stallProbe ? { ...process.env, NANGO_MIRROR_STALL_PROBE: options.stallProbe } : process.env,
+        env: { ...process.env, ...DAEMON_ENV, ...(options.stallProbe ? { NANGO_MIRROR_STALL_PROBE: options.stallProbe } : {}) },
     });
     const log = logLines(child);
     const stop = async () => {
