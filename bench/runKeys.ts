@@ -59,7 +59,7 @@ export async function runKeysBench(argv: string[]): Promise<number> {
             ['/metrics, median', `${checks.metrics.value.toFixed(1)} ms`, checks.metrics.note],
             ['status page GET /, median', `${checks.statusPage.value.toFixed(0)} ms`, checks.statusPage.note],
             ['GET /status.json, median', `${checks.statusJson.value.toFixed(0)} ms`, checks.statusJson.note],
-            ['daemon peak RSS', `${checks.rss.value.toFixed(0)} MB`, checks.rss.note],
+            ['daemon peak RSS', `${checks.rss.value.toFixed(1)} MB`, checks.rss.note],
         ]);
         console.log('  per phase: longest the daemon held its loop / worst event-loop delay (10 ms resolution included; 0: none above it); the main thread\'s CPU and wait for a core, of the phase\'s wall time; peak RSS; Nango requests by reason');
         printRows(
@@ -77,7 +77,7 @@ export async function runKeysBench(argv: string[]): Promise<number> {
             ok: missed.length === 0,
             line:
                 `${r.keys.toLocaleString('en')} keys: ${checks.passRequests.value} requests a pass, p99 ${ms(r.changedPass.probes.p99Ms)} in a pass, ` +
-                `${ms(r.discovery.probes.p99Ms)} in a backfill, max ${ms(r.storm.probes.maxMs)} in 429s (${ms(checks.storm.value)} less own 429s), loop held ${checks.stall.value.toFixed(0)} ms, peak RSS ${checks.rss.value.toFixed(0)} MB` +
+                `${ms(r.discovery.probes.p99Ms)} in a backfill, max ${ms(r.storm.probes.maxMs)} in 429s (${ms(checks.storm.value)} less own 429s), loop held ${checks.stall.value.toFixed(0)} ms, peak RSS ${checks.rss.value.toFixed(1)} MB` +
                 (missed.length > 0 ? `; MISSED: ${missed.map(([name]) => name).join(', ')}` : '; every target met'),
         };
     });
