@@ -53,14 +53,7 @@ export async function postgresAnswers(url: string): Promise<{ ok: true } | { ok:
  * third slower than it needs to be (measured: 3.2 s instead of 2.1 s per 100,000 rows).
  */
 async function measureCeiling(records: number, url: string, schema: string): Promise<number> {
-    const store = openPostgresStore({ url, schema, poolSize: 1 });
-    try {
-        await store.schema.migrate();
-    } finally {
-        await store.close();
-    }
-    const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
-    await client.connect();
+    const client = await migratedSchemaClient(url, schema);
     try {
         const keyValues = [KEY.providerConfigKey, KEY.connectionId, KEY.model, KEY.variant];
         await client.query(
@@ -118,4 +111,17 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
     } finally {
         await client.end();
     }
+}
+
+/** `schema` migrated as the daemon migrates it, and one plain connection to it (search_path set), for measuring statements alone. */
+export async function migratedSchemaClient(url: string, schema: string): Promise<pg.Client> {
+    const store = openPostgresStore({ url, schema, poolSize: 1 });
+    try {
+        await store.schema.migrate();
+    } finally {
+        await store.close();
+    }
+    const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    await client.connect();
+    return client;
 }

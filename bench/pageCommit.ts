@@ -6,15 +6,15 @@
 // each round; the median per mode is printed. On a shared machine the backend's CPU is the steadier figure.
 //
 // Modes (PGB_MODES, comma-separated): `on` (as shipped), `off` (changes.enabled false: the triggers
-// fire and return), `notrig` (the log's triggers dropped), `oldidx` (the key index as before
-// drizzle/postgres/0011: the three text columns and seq), `noidx` (no key index).
+// fire and return), `notrig` (the log's triggers dropped), `oldidx` (the key index rebuilt as
+// it ships: the three text columns and seq; a variant can be measured by editing it), `noidx` (no key index).
 // $TEST_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/test.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { RecordRow } from '../src/domain/recordRow.js';
-import { openPostgresStore } from '../src/storage/postgres/openPostgresStore.js';
 import { writePage } from '../src/storage/postgres/pageWriter.js';
 import { generatedRecord } from '../test/fakes/generatedRecords.js';
+import { migratedSchemaClient } from './ingestPostgres.js';
 import { cpuSeconds, KEY } from './shared.js';
 
 const url = process.env['TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -43,14 +43,7 @@ async function measure(mode: string): Promise<{ wallMs: number; cpuMs: number; l
     const sqls = MODE_SQL[mode];
     if (!sqls) throw new Error(`unknown mode ${mode}; known: ${Object.keys(MODE_SQL).join(', ')}`);
     const schema = `pgbench_${randomBytes(4).toString('hex')}`;
-    const store = openPostgresStore({ url, schema, poolSize: 1 });
-    try {
-        await store.schema.migrate();
-    } finally {
-        await store.close();
-    }
-    const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
-    await client.connect();
+    const client = await migratedSchemaClient(url, schema);
     try {
         for (const sql of sqls) await client.query(sql);
         await client.query(`INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status) VALUES ($1, $2, $3, $4, 'running')`, Object.values(KEY));

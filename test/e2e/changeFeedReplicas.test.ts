@@ -11,15 +11,15 @@
  * them for good. This test is the proof that it does not happen.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { ChangeAction, ChangeRow } from '../../src/storage/store.js';
 import { toMicroIso } from '../../src/domain/timestamps.js';
-import { FakeNango } from '../fakes/fakeNango.js';
 import { postWebhook, syncSuccessBody } from '../fakes/webhooks.js';
-import { spawnDaemon, writeConfig, type DaemonProcess } from '../helpers/daemonProcess.js';
-import { createTestDatabase, findPostgres, type MirrorReader, type TestDatabase } from '../helpers/engines.js';
-import { API_KEY, SIGNING_KEY, assertMirrorExact, fakeKey, makeTempDir, mirrorQueries, testKey, waitFor, type TestKey } from '../helpers/harness.js';
+import type { FakeNango } from '../fakes/fakeNango.js';
+import { spawnDaemon, writeConfig } from '../helpers/daemonProcess.js';
+import { findPostgres } from '../helpers/engines.js';
+import { usePostgresReplicas } from '../helpers/postgresReplicas.js';
+import { API_KEY, SIGNING_KEY, assertMirrorExact, fakeKey, mirrorQueries, testKey, waitFor, type TestKey } from '../helpers/harness.js';
 import { seedFromEnv, seededRandom, type SeededRandom } from '../helpers/seededRandom.js';
 
 const postgres = await findPostgres();
@@ -132,28 +132,10 @@ const ALLOWED_AFTER: Record<string, readonly ChangeAction[]> = {
 };
 
 describe('[postgres] change feed with replicas: readers miss nothing while three daemons write', { skip: postgres ? false : 'no Postgres' }, () => {
-    let fake: FakeNango;
-    let dir: string;
-    let database: TestDatabase;
-    let reader: MirrorReader;
-    const daemons: DaemonProcess[] = [];
-
-    before(async () => {
-        fake = new FakeNango({ apiKey: API_KEY });
-        await fake.start();
-        dir = makeTempDir();
-        database = await createTestDatabase('postgres', dir);
-        reader = database.reader();
-    });
-    after(async () => {
-        for (const d of daemons) d.proc.kill('SIGKILL');
-        await reader.close();
-        await database.drop();
-        await fake.stop();
-        rmSync(dir, { recursive: true, force: true });
-    });
+    const replicas = usePostgresReplicas();
 
     test('rounds of adds, updates, deletes and undeletes pulled by three daemons: each reader got every logged change once, in order, and the log is what Nango served', { timeout: 90_000 }, async () => {
+        const { fake, dir, database, reader, daemons } = replicas;
         const rng = seededRandom(seedFromEnv('CHANGE_FEED_SEED'));
         console.log(`  seed ${rng.seed} (CHANGE_FEED_SEED to replay)`);
         const configPath = writeConfig(dir, {

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import { FakeNango } from '../fakes/fakeNango.js';
+import { describe, test } from 'node:test';
 import { postWebhook, syncSuccessBody } from '../fakes/webhooks.js';
 import { spawnDaemon, writeConfig, type DaemonProcess } from '../helpers/daemonProcess.js';
-import { createTestDatabase, findPostgres, type MirrorReader, type TestDatabase } from '../helpers/engines.js';
-import { API_KEY, SIGNING_KEY, assertMirrorExact, fakeKey, makeTempDir, mirrorQueries, testKey, waitFor, type LogLine, type TestKey } from '../helpers/harness.js';
+import { findPostgres } from '../helpers/engines.js';
+import { usePostgresReplicas } from '../helpers/postgresReplicas.js';
+import { API_KEY, SIGNING_KEY, assertMirrorExact, fakeKey, mirrorQueries, testKey, waitFor, type LogLine, type TestKey } from '../helpers/harness.js';
 
 const postgres = await findPostgres();
 
@@ -34,28 +33,10 @@ function pullIntervals(daemon: DaemonProcess, killedAt?: number): Interval[] {
 }
 
 describe('[postgres] replicas: three daemons share one mirror', { skip: postgres ? false : 'no Postgres' }, () => {
-    let fake: FakeNango;
-    let dir: string;
-    let database: TestDatabase;
-    let reader: MirrorReader;
-    const daemons: DaemonProcess[] = [];
-
-    before(async () => {
-        fake = new FakeNango({ apiKey: API_KEY });
-        await fake.start();
-        dir = makeTempDir();
-        database = await createTestDatabase('postgres', dir);
-        reader = database.reader();
-    });
-    after(async () => {
-        for (const d of daemons) d.proc.kill('SIGKILL');
-        await reader.close();
-        await database.drop();
-        await fake.stop();
-        rmSync(dir, { recursive: true, force: true });
-    });
+    const replicas = usePostgresReplicas();
 
     test('webhooks spread at random, one daemon killed mid-pull: the mirror is exact and no key was pulled by two at once', async () => {
+        const { fake, dir, database, reader, daemons } = replicas;
         const configPath = writeConfig(dir, {
             nango: { host: fake.baseUrl, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
             server: { host: '127.0.0.1', port: 0, adminPort: 0 },

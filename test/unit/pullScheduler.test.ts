@@ -7,8 +7,20 @@ import { pino } from 'pino';
 import { dateToMicroIso } from '../../src/domain/timestamps.js';
 import type { SyncKey } from '../../src/domain/syncKey.js';
 import { openStore } from '../../src/storage/openStore.js';
+import type { Store } from '../../src/storage/store.js';
 import type { PullOutcome } from '../../src/sync/pullKey.js';
 import { createPullScheduler } from '../../src/sync/pullScheduler.js';
+
+/** A pull that reads nothing from Nango but finishes in the store as a real one does; `pulled` gets its connection id. */
+async function finishInStore(store: Store, key: SyncKey, pulled: string[]): Promise<PullOutcome> {
+    const at = dateToMicroIso(new Date());
+    const coveredSeq = await store.pulls.withPull(key, at, async (session) => {
+        await session.finish({ requestSeq: session.start.requestSeq, startedAt: at, records: 0, pages: 0, at });
+        return session.start.requestSeq;
+    });
+    pulled.push(key.connectionId);
+    return { outcome: 'ok', records: 0, pages: 0, upserted: 0, deleted: 0, coveredSeq: coveredSeq! };
+}
 
 // Under a webhook flood the scheduler queues thousands of keys that are also stored as due
 // requests. A look at the store while every slot is taken could start nothing: it must not read
@@ -37,16 +49,9 @@ test('a look at the stored requests while every slot is taken reads nothing; the
             concurrency: 2,
             // The stored requests are a backlog nobody else schedules, however fresh.
             freshRequestMs: 0,
-            // A pull that reads nothing from Nango but finishes in the store as a real one does.
-            pull: async (key): Promise<PullOutcome> => {
+            pull: async (key) => {
                 await released;
-                const at = dateToMicroIso(new Date());
-                const coveredSeq = await store.pulls.withPull(key, at, async (session) => {
-                    await session.finish({ requestSeq: session.start.requestSeq, startedAt: at, records: 0, pages: 0, at });
-                    return session.start.requestSeq;
-                });
-                pulled.push(key.connectionId);
-                return { outcome: 'ok', records: 0, pages: 0, upserted: 0, deleted: 0, coveredSeq: coveredSeq! };
+                return finishInStore(store, key, pulled);
             },
         });
         // 100 of the 300 stored requests are queued (webhooks); the other 200 only stored.
@@ -87,16 +92,10 @@ test('offers past maxQueued are left to the looks at the store: all pulled once,
             logger: pino({ level: 'silent' }),
             concurrency: 4,
             maxQueued: 50,
-            pull: async (key): Promise<PullOutcome> => {
+            pull: async (key) => {
                 await released;
                 mostHeld = Math.max(mostHeld, scheduler.activeCount);
-                const at = dateToMicroIso(new Date());
-                const coveredSeq = await store.pulls.withPull(key, at, async (session) => {
-                    await session.finish({ requestSeq: session.start.requestSeq, startedAt: at, records: 0, pages: 0, at });
-                    return session.start.requestSeq;
-                });
-                pulled.push(key.connectionId);
-                return { outcome: 'ok', records: 0, pages: 0, upserted: 0, deleted: 0, coveredSeq: coveredSeq! };
+                return finishInStore(store, key, pulled);
             },
         });
         // As the webhook route does: stored (fresh: within freshRequestMs), then offered.
