@@ -30,8 +30,9 @@ export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4'] as const;
  * Environment for the daemon's own process, set where it is started (as DAEMON_NODE_FLAGS): glibc's
  * malloc gives each thread that allocates its own arena (up to 8 per core), and memory freed into
  * one is not handed to another: with the page worker, the checkpoint worker and libuv's thread pool
- * that is several arenas of free memory held as RSS. Two arenas: about 8–14 MB less in every phase
- * of the keys bench (same machine, back to back). glibc reads it when the process starts.
+ * that is several arenas of free memory held as RSS. Two arenas: 8–14 MB less in most phases of
+ * one keys-bench run against the two before it (a hint, not a measurement; README: Memory). glibc
+ * reads it when the process starts.
  */
 export const DAEMON_ENV = { MALLOC_ARENA_MAX: '2' } as const;
 

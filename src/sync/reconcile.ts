@@ -8,7 +8,7 @@ import type { KeyStates, Leases, PullRequests } from '../storage/store.js';
 import { planReconcile } from './planReconcile.js';
 import type { PullScheduler } from './pullScheduler.js';
 import type { KeyStatus } from '../domain/keyState.js';
-import { inBatches, yieldToLoop } from '../lib/yieldToLoop.js';
+import { createPacer, inBatches, yieldToLoop } from '../lib/yieldToLoop.js';
 
 /** Keys read, seeded or recorded between two turns of the event loop (1,000 rows read held SQLite's loop 20–50 ms on a loaded machine). */
 const BATCH = 500;
@@ -112,10 +112,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
     /** The keys' strings, the event loop running between batches (20,000 at once held it ~20 ms). */
     async function keyStrings(keys: readonly KeyStatus[]): Promise<Set<string>> {
+        const pace = createPacer(BATCH);
         const strings = new Set<string>();
-        for (let i = 0; i < keys.length; i++) {
-            if (i > 0 && i % BATCH === 0) await yieldToLoop();
-            strings.add(keyString(keys[i]!));
+        for (const k of keys) {
+            await pace();
+            strings.add(keyString(k));
         }
         return strings;
     }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { openSqliteConnection, type SqliteConnection } from '../../src/storage/sqlite/connection.js';
+import { startWalCheckpointer } from '../../src/storage/sqlite/walCheckpointer.js';
 import { waitFor } from '../helpers/harness.js';
 
 // The daemon's SQLite connection leaves checkpoints to a worker thread once it is the file's writer
@@ -56,4 +57,18 @@ test("with the worker, commits leave the WAL alone and the worker copies it with
     // The last connection to close checkpoints and removes the WAL: the worker's was closed first.
     assert.equal(existsSync(`${file.path}-wal`), false, 'the WAL is gone: no connection was left open');
     file.dispose();
+});
+
+test('a worker that cannot open the database reports one failure, once (its error and then its exit)', async () => {
+    const file = scratch();
+    const failures: string[] = [];
+    startWalCheckpointer(file.path, 200, (err) => failures.push(err.message));
+    try {
+        await waitFor(() => failures.length > 0, 5000, 'the failure');
+        // The exit (code 1) follows the error: give it time to arrive.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal(failures.length, 1, failures.join(' | '));
+    } finally {
+        file.dispose();
+    }
 });

@@ -72,7 +72,7 @@ export function openSqliteConnection(path: string): SqliteConnection {
         },
         async durably(write) {
             const result = this.withoutFsync(write);
-            await wal?.flush();
+            await this.flush();
             return result;
         },
         async flush() {

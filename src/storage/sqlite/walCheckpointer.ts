@@ -54,12 +54,17 @@ export function startWalCheckpointer(path: string, intervalMs: number, onFailure
     // The timer keeps the worker alive; the worker must not keep the daemon alive.
     worker.unref();
     let stopping = false;
+    // An uncaught error is followed by an exit with code 1: one failure, reported once.
+    let failed = false;
+    const fail = (err: Error) => {
+        if (stopping || failed) return;
+        failed = true;
+        onFailure(err);
+    };
     const exited = new Promise<void>((resolve) => {
-        worker.once('error', (err) => {
-            if (!stopping) onFailure(err);
-        });
+        worker.once('error', fail);
         worker.once('exit', (code) => {
-            if (!stopping && code !== 0) onFailure(new Error(`the WAL checkpoint worker exited with code ${code}`));
+            if (code !== 0) fail(new Error(`the WAL checkpoint worker exited with code ${code}`));
             resolve();
         });
     });
