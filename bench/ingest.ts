@@ -31,7 +31,7 @@ export async function benchIngest(records: number, workDir: string, rounds = 3, 
 }
 
 /** The same rows, straight into the same table: prepared upsert, 1000 rows per transaction. */
-async function measureCeiling(records: number, path: string): Promise<number> {
+async function measureCeiling(records: number, path: string): Promise<{ seconds: number; cpuSeconds: number }> {
     const store = openSqliteStore({ path });
     await store.schema.migrate();
     await store.close();
@@ -50,12 +50,16 @@ async function measureCeiling(records: number, path: string): Promise<number> {
         for (const r of rows) upsert.run(...r);
     });
     let elapsed = 0;
+    let cpuMicros = 0;
     for (let start = 0; start < records; start += PAGE_SIZE) {
         const rows = ceilingRows(start, Math.min(records, start + PAGE_SIZE));
         const t0 = performance.now();
+        const cpu0 = process.cpuUsage();
         writePage(rows);
+        const cpu = process.cpuUsage(cpu0);
         elapsed += performance.now() - t0;
+        cpuMicros += cpu.user + cpu.system;
     }
     db.close();
-    return elapsed / 1000;
+    return { seconds: elapsed / 1000, cpuSeconds: cpuMicros / 1e6 };
 }

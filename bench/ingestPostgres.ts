@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openPostgresStore } from '../src/storage/postgres/openPostgresStore.js';
-import { benchRounds, ceilingRows, KEY, PAGE_SIZE, type ChangesMode, type IngestResult } from './shared.js';
+import { benchRounds, ceilingRows, cpuSeconds, KEY, PAGE_SIZE, type ChangesMode, type IngestResult } from './shared.js';
 
 const COLUMNS = 13;
 
@@ -52,9 +52,12 @@ export async function postgresAnswers(url: string): Promise<{ ok: true } | { ok:
  * parses and plans the 13,000-parameter VALUES list on every page, which made this ceiling about a
  * third slower than it needs to be (measured: 3.2 s instead of 2.1 s per 100,000 rows).
  */
-async function measureCeiling(records: number, url: string, schema: string): Promise<number> {
+async function measureCeiling(records: number, url: string, schema: string): Promise<{ seconds: number; cpuSeconds: number }> {
     const client = await migratedSchemaClient(url, schema);
     try {
+        const backend = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+        const serverCpu0 = cpuSeconds(backend);
+        let clientCpuMicros = 0;
         const keyValues = [KEY.providerConfigKey, KEY.connectionId, KEY.model, KEY.variant];
         await client.query(
             `INSERT INTO nango_sync_state (provider_config_key, connection_id, model, variant, status) VALUES ($1, $2, $3, $4, 'running')`,
@@ -70,13 +73,17 @@ async function measureCeiling(records: number, url: string, schema: string): Pro
             const last = rows[rows.length - 1]!;
             const cursorValues = [...keyValues, last[11], rows.length, last[12]];
             const t0 = performance.now();
+            const cpu0 = process.cpuUsage();
             await client.query('BEGIN');
             await client.query({ name: `bench_upsert_${rows.length}`, text: upsert, values });
             await client.query({ name: 'bench_cursor', text: cursorUpdate, values: cursorValues });
             await client.query('COMMIT');
+            const cpu = process.cpuUsage(cpu0);
             elapsed += performance.now() - t0;
+            clientCpuMicros += cpu.user + cpu.system;
         }
-        return elapsed / 1000;
+        // The backend did nothing but these transactions since serverCpu0.
+        return { seconds: elapsed / 1000, cpuSeconds: clientCpuMicros / 1e6 + cpuSeconds(backend) - serverCpu0 };
     } finally {
         await client.end();
     }

@@ -88,13 +88,14 @@ for (const engine of engines) {
         [LABEL[engine].ceiling, `${Math.round(r.ceilingRate).toLocaleString('en')} rec/s`, `${r.ceilingSeconds.toFixed(2)} s`],
         ['ratio daemon / ceiling', `${r.ratio.toFixed(3)}`, `target ≥ ${RATIO_TARGET}`],
         ['daemon peak RSS', `${r.peakRssMb.toFixed(0)} MB`, `target < ${RSS_TARGET_MB} MB`],
+        ['CPU ms per 1,000 records', `${r.daemonCpuMsPer1000.toFixed(1)} / ${r.ceilingCpuMsPer1000.toFixed(1)}`, `daemon (all threads${engine === 'postgres' ? ' + backends' : ''}) / ceiling (client${engine === 'postgres' ? ' + backend' : ''}), medians`],
     ];
     if (r.daemonOffRate !== undefined && r.changeLogCost !== undefined) {
         rows.push(['daemon, changes.enabled false', `${Math.round(r.daemonOffRate).toLocaleString('en')} rec/s`, 'median of the rounds'], [
             'change log cost (on/off time)',
             `${r.changeLogCost.toFixed(3)}`,
             'median of the rounds; target ≤ 1.15',
-        ]);
+        ], ['change log cost (on/off CPU)', `${r.changeLogCpuCost!.toFixed(3)}`, 'median of the rounds']);
     }
     for (const [a, b, c] of rows) console.log(`  ${a!.padEnd(32)} ${b!.padStart(16)}   ${c}`);
     mkdirSync('.bench', { recursive: true });

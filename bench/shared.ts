@@ -22,8 +22,13 @@ export interface IngestRound {
     ceilingSeconds: number;
     ratio: number;
     peakRssMb: number;
+    /** CPU seconds of the pull: every thread of the daemon, plus (Postgres) its server backends. */
+    daemonCpuSeconds: number;
+    /** CPU seconds of the ceiling's transactions: the bench process, plus (Postgres) its backend. */
+    ceilingCpuSeconds: number;
     /** With `--changes both`: the same round's daemon with `changes.enabled` false. */
     daemonOffSeconds?: number;
+    daemonOffCpuSeconds?: number;
 }
 
 export interface IngestResult {
@@ -38,15 +43,19 @@ export interface IngestResult {
     rounds: IngestRound[];
     /** The daemon's `changes.enabled` in these rounds. */
     changes: ChangesMode;
-    /** With `--changes both`: medians of the rounds' daemon times with the log off, and of each round's on/off time ratio (the log's cost: 1.10 = 10 % slower). */
+    /** Medians of the rounds' CPU per 1,000 records, in ms: the daemon's (all threads, plus Postgres backends) and the ceiling's. */
+    daemonCpuMsPer1000: number;
+    ceilingCpuMsPer1000: number;
+    /** With `--changes both`: medians of the rounds' daemon times with the log off, and of each round's on/off time ratio (the log's cost: 1.10 = 10 % slower), and of its on/off CPU ratio. */
     daemonOffRate?: number;
     changeLogCost?: number;
+    changeLogCpuCost?: number;
 }
 
 /** One round's database, set up by the engine: the ceiling's and the daemon's are separate and empty. */
 export interface EngineRound {
-    /** Seconds spent inside the ceiling's insert transactions only. */
-    ceiling(): Promise<number>;
+    /** Seconds spent inside the ceiling's insert transactions only, and the CPU seconds they took (client and server). */
+    ceiling(): Promise<{ seconds: number; cpuSeconds: number }>;
     /** `database` for the daemon's config. */
     database: { url: string; schema?: string };
     /** Rows in the daemon's `nango_records` once its pull has finished. */
@@ -81,14 +90,14 @@ export async function benchRounds(
         for (let round = 0; round < rounds; round++) {
             // `both`: the log on and off in the same round, each in a fresh database, alternating which goes first.
             const modes: Array<'on' | 'off'> = changes === 'both' ? (round % 2 === 0 ? ['on', 'off'] : ['off', 'on']) : [changes];
-            let ceilingSeconds = NaN;
-            const seconds: Partial<Record<'on' | 'off', { seconds: number; commitSeconds: number; peakRssMb: number }>> = {};
+            let ceiling: { seconds: number; cpuSeconds: number } | undefined;
+            const seconds: Partial<Record<'on' | 'off', DaemonRun>> = {};
             for (const mode of modes) {
                 const dir = join(workDir, `round-${round}-${mode}`);
                 mkdirSync(dir, { recursive: true });
                 const db = await newRound(dir);
                 try {
-                    if (Number.isNaN(ceilingSeconds)) ceilingSeconds = await db.ceiling();
+                    ceiling ??= await db.ceiling();
                     const daemon = await runDaemon(nango, dir, db.database, { enabled: mode === 'on' });
                     if (daemon.records !== records) throw new Error(`the daemon pulled ${daemon.records} records, expected ${records}`);
                     const count = await db.countDaemonRecords();
@@ -103,18 +112,22 @@ export async function benchRounds(
             const r: IngestRound = {
                 daemonSeconds: main.seconds,
                 daemonCommitSeconds: main.commitSeconds,
-                ceilingSeconds,
-                ratio: ceilingSeconds / main.seconds,
+                daemonCpuSeconds: main.cpuSeconds,
+                ceilingSeconds: ceiling!.seconds,
+                ceilingCpuSeconds: ceiling!.cpuSeconds,
+                ratio: ceiling!.seconds / main.seconds,
                 peakRssMb: Math.max(...Object.values(seconds).map((d) => d.peakRssMb)),
-                ...(changes === 'both' ? { daemonOffSeconds: seconds.off!.seconds } : {}),
+                ...(changes === 'both' ? { daemonOffSeconds: seconds.off!.seconds, daemonOffCpuSeconds: seconds.off!.cpuSeconds } : {}),
             };
+            const perThousand = (cpu: number) => `${((cpu * 1000 * 1000) / records).toFixed(1)}`;
             results.push(r);
             console.log(
                 `  round ${round + 1}/${rounds}: daemon ${r.daemonSeconds.toFixed(2)} s (commits ${r.daemonCommitSeconds.toFixed(2)} s)` +
                     (r.daemonOffSeconds === undefined
                         ? ', '
-                        : ` with the change log, ${r.daemonOffSeconds.toFixed(2)} s (commits ${seconds.off!.commitSeconds.toFixed(2)} s) without (${modes[0]} first): on/off ${(r.daemonSeconds / r.daemonOffSeconds).toFixed(3)}; `) +
-                    `ceiling ${r.ceilingSeconds.toFixed(2)} s, ratio ${r.ratio.toFixed(3)}, peak RSS ${r.peakRssMb.toFixed(0)} MB`,
+                        : ` with the change log, ${r.daemonOffSeconds.toFixed(2)} s (commits ${seconds.off!.commitSeconds.toFixed(2)} s) without (${modes[0]} first): on/off ${(r.daemonSeconds / r.daemonOffSeconds).toFixed(3)}, CPU on/off ${(r.daemonCpuSeconds / r.daemonOffCpuSeconds!).toFixed(3)}; `) +
+                    `ceiling ${r.ceilingSeconds.toFixed(2)} s, ratio ${r.ratio.toFixed(3)}, peak RSS ${r.peakRssMb.toFixed(0)} MB; ` +
+                    `CPU ms per 1,000 records: daemon ${perThousand(r.daemonCpuSeconds)}, ceiling ${perThousand(r.ceilingCpuSeconds)}`,
             );
         }
     } finally {
@@ -133,10 +146,13 @@ export async function benchRounds(
         peakRssMb: Math.max(...results.map((r) => r.peakRssMb)),
         rounds: results,
         changes,
+        daemonCpuMsPer1000: (middle(results.map((r) => r.daemonCpuSeconds)) * 1e6) / records,
+        ceilingCpuMsPer1000: (middle(results.map((r) => r.ceilingCpuSeconds)) * 1e6) / records,
         ...(changes === 'both'
             ? {
                   daemonOffRate: records / middle(results.map((r) => r.daemonOffSeconds!)),
                   changeLogCost: middle(results.map((r) => r.daemonSeconds / r.daemonOffSeconds!)),
+                  changeLogCpuCost: middle(results.map((r) => r.daemonCpuSeconds / r.daemonOffCpuSeconds!)),
               }
             : {}),
     };
@@ -253,31 +269,44 @@ export async function startBenchDaemon(
  * Starts the built daemon on `database`, sends one signed webhook and times it until the daemon
  * logs `pull finished` (outcome ok): the same moment for every engine, with no reader of its own.
  */
+export interface DaemonRun {
+    seconds: number;
+    commitSeconds: number;
+    /** CPU seconds from the webhook to `pull finished`: every thread of the daemon, plus its Postgres backends. */
+    cpuSeconds: number;
+    records: number;
+    peakRssMb: number;
+}
+
 export async function runDaemon(
     nango: FakeNangoProcess,
     dir: string,
     database: EngineRound['database'],
     changes: { enabled?: boolean } = {},
-): Promise<{ seconds: number; commitSeconds: number; records: number; peakRssMb: number }> {
+): Promise<DaemonRun> {
     const daemon = await startBenchDaemon(nango, dir, database, { pageSize: PAGE_SIZE }, { changes });
+    const pid = daemon.child.pid!;
+    const serverCpu = () => (database.url.startsWith('postgres') ? postgresBackendSeconds(database.url, pid) : Promise.resolve(0));
     try {
         const signed = signWebhook(syncSuccessBody(KEY), SIGNING_KEY);
+        const cpu0 = cpuSeconds(pid) + (await serverCpu());
         const t0 = performance.now();
         const res = await fetch(`http://127.0.0.1:${daemon.port}/webhooks/nango`, { method: 'POST', body: signed.body, headers: signed.headers });
         if (res.status !== 200) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
         const pull = (await daemon.log.next((l) => l['msg'] === 'pull finished')) as unknown as PullFinished;
         const seconds = (performance.now() - t0) / 1000;
+        const daemonCpu = cpuSeconds(pid);
+        const server = await serverCpu();
         if (pull.outcome !== 'ok') throw new Error(`the pull finished ${pull.outcome}: ${pull.error ?? ''}`);
-        const peakRssMb = readPeakRssMb(daemon.child.pid!);
+        const peakRssMb = readPeakRssMb(pid);
         if (process.env['BENCH_VERBOSE']) {
-            const server = database.url.startsWith('postgres') ? await postgresBackendSeconds(database.url, daemon.child.pid!) : undefined;
             console.log(
                 `  (daemon: pull ${pull.durationMs} ms, of which commits ${pull.commitMs} ms; ` +
-                    `cpu seconds: daemon ${cpuSeconds(daemon.child.pid!).toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)}` +
-                    `${server === undefined ? '' : `, its Postgres backends ${server.toFixed(2)}`}, wall ${seconds.toFixed(2)})`,
+                    `cpu seconds so far: daemon ${daemonCpu.toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)}` +
+                    `${database.url.startsWith('postgres') ? `, its Postgres backends ${server.toFixed(2)}` : ''}, wall ${seconds.toFixed(2)})`,
             );
         }
-        return { seconds, commitSeconds: pull.commitMs / 1000, records: pull.records, peakRssMb };
+        return { seconds, commitSeconds: pull.commitMs / 1000, cpuSeconds: daemonCpu + server - cpu0, records: pull.records, peakRssMb };
     } finally {
         await daemon.stop();
     }
@@ -332,7 +361,7 @@ export function logLines(child: ChildProcess): LogLines {
  * server): the backends are the `pg_stat_activity` rows whose client port is a port of one of the
  * process's sockets. The server's side of the daemon's work, which the daemon's own CPU does not show.
  */
-async function postgresBackendSeconds(url: string, pid: number): Promise<number> {
+export async function postgresBackendSeconds(url: string, pid: number): Promise<number> {
     const inodes = new Set<string>();
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
         const target = readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' });
