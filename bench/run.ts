@@ -22,6 +22,10 @@ if (process.argv[2] === 'keys') {
     const { runKeysBench } = await import('./runKeys.js');
     process.exit(await runKeysBench(process.argv.slice(3)));
 }
+if (process.argv[2] === 'latency') {
+    const { runLatencyBench } = await import('./runLatency.js');
+    process.exit(await runLatencyBench(process.argv.slice(3)));
+}
 if (process.argv[2] === 'soak') {
     const { runSoakBench } = await import('./runSoak.js');
     process.exit(await runSoakBench(process.argv.slice(3)));
@@ -43,7 +47,7 @@ const which = positionals[0] ?? 'all';
 // `ingest` was the only benchmark's name before there were two engines.
 const engines = which === 'all' || which === 'ingest' ? ENGINES : ENGINES.filter((e) => e === which);
 if (engines.length === 0 || positionals.length > 1) {
-    console.error(`Unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: sqlite, postgres (none: both), webhooks, scale, soak, keys`);
+    console.error(`Unknown benchmark ${JSON.stringify(positionals.join(' '))}; available: sqlite, postgres (none: both), webhooks, scale, soak, keys, latency`);
     process.exit(2);
 }
 if (!['on', 'off', 'both'].includes(values.changes)) {

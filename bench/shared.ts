@@ -300,8 +300,10 @@ export async function runDaemon(
         if (pull.outcome !== 'ok') throw new Error(`the pull finished ${pull.outcome}: ${pull.error ?? ''}`);
         const peakRssMb = readPeakRssMb(pid);
         if (process.env['BENCH_VERBOSE']) {
+            const threads = threadCpuSeconds(pid);
             console.log(
                 `  (daemon: pull ${pull.durationMs} ms, of which commits ${pull.commitMs} ms; ` +
+                    `cpu seconds by thread: ${Object.entries(threads).map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ')}; ` +
                     `cpu seconds so far: daemon ${daemonCpu.toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)}` +
                     `${database.url.startsWith('postgres') ? `, its Postgres backends ${server.toFixed(2)}` : ''}, wall ${seconds.toFixed(2)})`,
             );
@@ -386,6 +388,28 @@ export async function postgresBackendSeconds(url: string, pid: number): Promise<
     } finally {
         await client.end();
     }
+}
+
+/**
+ * CPU seconds used so far by each kind of thread of a process, by the thread's name: `main` (the
+ * event loop), the page worker (`WorkerThread`, named by Node), libuv's pool (`libuv-worker`: fsync,
+ * DNS), V8's helpers (`V8 DefaultWorke`: concurrent GC and compilation), SQLite's checkpointer
+ * (a second `WorkerThread`).
+ */
+export function threadCpuSeconds(pid: number): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        let stat: string;
+        try {
+            stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        } catch {
+            continue;
+        }
+        const name = Number(tid) === pid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+        out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+    }
+    return out;
 }
 
 /** User + system CPU seconds a process has used so far (all its threads). */
