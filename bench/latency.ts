@@ -6,6 +6,8 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createTestDatabase, type MirrorReader } from '../test/helpers/engines.js';
 import { spawnFakeNango } from '../test/fakes/fakeNangoProcess.js';
 import { signWebhook, syncSuccessBody } from '../test/fakes/webhooks.js';
+import { CHECKPOINTER_IDLE_MS } from '../src/storage/sqlite/connection.js';
+import { IDLE_STOP_MS } from '../src/sync/workerPageSource.js';
 import { cpuSeconds, fakeRequestCount, SIGNING_KEY, startBenchDaemon, type BenchDaemon, type Engine } from './shared.js';
 import { percentile } from './stats.js';
 
@@ -21,7 +23,7 @@ export interface LatencyResult {
     nangoRequestsPerWebhook: number;
     /** The daemon's CPU per webhook, all threads, ms. */
     cpuMsPerWebhook: number;
-    /** Resident memory of the daemon, idle: started and settled; and again after the run. */
+    /** Resident memory of the daemon, idle (nothing to do for SETTLE_MS): freshly started; and again after the run. */
     idleRssMb: { fresh: number; afterRun: number };
 }
 
@@ -29,8 +31,8 @@ const KEY = { providerConfigKey: 'bench', connectionId: 'conn-1', model: 'Contac
 const RECORD_ID = 'latency-probe';
 /** Records the key holds besides the probe, so the pull reads a realistic table (a page of one record). */
 const OTHER_RECORDS = 1000;
-/** How long a daemon is left alone before its idle RSS is read. */
-const SETTLE_MS = 5000;
+/** How long a daemon is left alone before its idle RSS is read: past the moment its idle threads exit (the page worker, SQLite's checkpointer). */
+const SETTLE_MS = Math.max(IDLE_STOP_MS, CHECKPOINTER_IDLE_MS) + 5000;
 /** The reader looks this often (a short synchronous sleep between queries: not a core spinning beside the daemon). */
 const POLL_SLEEP_MS = 0.2;
 

@@ -12,6 +12,8 @@ export interface RateLimitGate {
     closeFor(ms: number, source?: object): number;
     /** Called with every closing and its source; returns the unsubscribe function. */
     onClose(listener: (ms: number, source: object | undefined) => void): () => void;
+    /** Milliseconds until the gate opens again (0 when open). */
+    remainingMs(): number;
     /** Milliseconds spent closed so far, for metrics. */
     readonly closedMsTotal: number;
 }
@@ -36,6 +38,9 @@ export function createRateLimitGate(now: () => number = Date.now): RateLimitGate
             }
             for (const listener of listeners) listener(ms, source);
             return ms;
+        },
+        remainingMs() {
+            return Math.max(0, openAt - now());
         },
         onClose(listener) {
             listeners.add(listener);

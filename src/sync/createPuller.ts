@@ -45,7 +45,6 @@ export function createPuller(deps: PullerDeps): Puller {
         ...(deps.onRateLimitReading ? { onRateLimitReading: deps.onRateLimitReading } : {}),
         ...(events ? { onResponse: (status: number | 'network_error', reason: string | undefined) => events.emit('nangoResponse', { status, reason: reason ?? 'pull' }) } : {}),
     });
-    pages.warmUp();
     const pullDeps = {
         sessions: deps.sessions,
         pages,

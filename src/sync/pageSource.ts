@@ -16,7 +16,7 @@ export interface PageSource {
      * runs) labels the requests in the metrics.
      */
     pages(key: SyncKey, cursor: string | null, limit: number, signal?: AbortSignal, reason?: string): AsyncIterable<RowPage>;
-    /** Starts what serves pages now (the worker thread) rather than on the first pull, which may come in a burst. */
-    warmUp(): void;
+    /** True while what serves pages (the worker thread) is running: from the first pull until it has been idle a while. */
+    readonly running: boolean;
     close(): Promise<void>;
 }

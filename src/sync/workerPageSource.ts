@@ -20,7 +20,17 @@ export interface WorkerPageSourceOptions extends PageWorkerData {
     onResponse?: (status: number | 'network_error', reason: string | undefined) => void;
     /** Every answer's `X-RateLimit-*` headers (the daemon's API budget). */
     onRateLimitReading?: (reading: RateLimitReading) => void;
+    /** A worker with no pull for this long exits; the next pull starts another. @default IDLE_STOP_MS */
+    idleStopMs?: number;
 }
+
+/**
+ * An idle daemon holds no page worker: a worker thread costs 10-12 MB of resident memory doing
+ * nothing (its own V8 heap and Node's per-thread state; measured). Starting one again costs the
+ * next pull 30-50 ms once, so a worker stays for this long after its last pull: a daemon receiving
+ * webhooks keeps it.
+ */
+export const IDLE_STOP_MS = 30_000;
 
 type Item = { page: RowPage } | { error: Error };
 
@@ -45,12 +55,25 @@ function newWorker(workerData: PageWorkerData): Worker {
  * overlap instead of adding up. Memory stays bounded by `window` pages per key.
  */
 export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSource {
-    const { logger, gate, onAuthResult, onResponse, onRateLimitReading, window = 3, ...data } = options;
+    const { logger, gate, onAuthResult, onResponse, onRateLimitReading, window = 3, idleStopMs = IDLE_STOP_MS, ...data } = options;
     const consumers = new Map<number, Consumer>();
     let nextId = 1;
     let worker: Worker | undefined;
     let post: ((message: ToWorker) => void) | undefined;
     let closed = false;
+    let idleTimer: NodeJS.Timeout | undefined;
+
+    function stopWhenIdle(w: Worker): void {
+        clearTimeout(idleTimer);
+        idleTimer = setTimeout(() => {
+            idleTimer = undefined;
+            if (worker !== w || consumers.size > 0) return;
+            worker = undefined;
+            post = undefined;
+            void w.terminate();
+        }, idleStopMs);
+        idleTimer.unref();
+    }
 
     function start(): Worker {
         const w = newWorker(data);
@@ -79,8 +102,14 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
             for (const message of batch) receive(message);
         });
         post = batchedPoster<ToWorker>((batch) => w.postMessage(batch));
+        // A 429 wait still in force when this worker starts (its predecessor knew it) holds it back too.
+        const closedFor = gate?.remainingMs() ?? 0;
+        if (closedFor > 0) post({ type: 'hold_back', waitMs: closedFor });
+        // Only the current worker's end fails the pulls: one stopped for idleness (already replaced
+        // by then, perhaps) served none of them.
         const fail = (reason: string) => {
-            if (worker === w) worker = undefined;
+            if (worker !== w) return;
+            worker = undefined;
             for (const c of consumers.values()) c.push({ error: new Error(reason) });
         };
         w.on('error', (err) => {
@@ -94,6 +123,7 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
     async function* pages(key: SyncKey, cursor: string | null, limit: number, signal?: AbortSignal, reason?: string): AsyncGenerator<RowPage> {
         if (closed) throw new Error('The page source is closed.');
         signal?.throwIfAborted();
+        clearTimeout(idleTimer);
         worker ??= start();
         const w = worker;
         const send = post!;
@@ -128,7 +158,10 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
         } finally {
             signal?.removeEventListener('abort', onAbort);
             consumers.delete(id);
-            if (consumers.size === 0) w.unref();
+            if (consumers.size === 0) {
+                w.unref();
+                stopWhenIdle(w);
+            }
             // The consumer stopped early (an error or shutdown): stop fetching ahead.
             if (!finished) send({ type: 'abort', id });
         }
@@ -136,11 +169,12 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
 
     const source: PageSource = {
         pages,
-        warmUp() {
-            if (!closed) worker ??= start();
+        get running() {
+            return worker !== undefined;
         },
         async close() {
             closed = true;
+            clearTimeout(idleTimer);
             unsubscribe?.();
             await worker?.terminate();
         },

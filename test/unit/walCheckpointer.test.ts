@@ -62,7 +62,7 @@ test("with the worker, commits leave the WAL alone and the worker copies it with
 test('a worker that cannot open the database reports one failure, once (its error and then its exit)', async () => {
     const file = scratch();
     const failures: string[] = [];
-    startWalCheckpointer(file.path, 200, (err) => failures.push(err.message));
+    startWalCheckpointer(file.path, { intervalMs: 200, idleAfterMs: 60_000, onFailure: (err) => failures.push(err.message), onIdle: () => failures.push('idle') });
     try {
         await waitFor(() => failures.length > 0, 5000, 'the failure');
         // The exit (code 1) follows the error: give it time to arrive.
@@ -71,4 +71,26 @@ test('a worker that cannot open the database reports one failure, once (its erro
     } finally {
         file.dispose();
     }
+});
+
+test('the worker exits once the WAL is idle, automatic checkpoints return meanwhile, and the next write starts it again', async () => {
+    const file = scratch();
+    const conn = openSqliteConnection(file.path, { checkpointerIdleMs: 600 });
+    try {
+        prepare(conn);
+        conn.checkpointInBackground();
+        assert.equal(conn.checkpointing, true);
+        conn.withoutFsync(() => writeBlob(conn));
+        await waitFor(() => !conn.checkpointing, 5000, 'the idle worker to exit');
+        assert.ok(statSync(file.path).size > BLOB_BYTES, 'it checkpointed the write before it went idle');
+        assert.equal(conn.db.pragma('wal_autocheckpoint', { simple: true }), 1000, 'automatic checkpoints are back while no worker runs');
+        conn.withoutFsync(() => writeBlob(conn));
+        assert.equal(conn.checkpointing, true, 'a write starts the worker again');
+        assert.equal(conn.db.pragma('wal_autocheckpoint', { simple: true }), 0);
+        await waitFor(() => statSync(file.path).size > 2 * BLOB_BYTES, 5000, 'the new worker to checkpoint the second write');
+    } finally {
+        await conn.close();
+    }
+    assert.equal(existsSync(`${file.path}-wal`), false, 'no connection was left open');
+    file.dispose();
 });

@@ -6,8 +6,14 @@ import { createWalSync, type WalSync } from './walSync.js';
 
 /** How often the checkpoint worker copies the WAL into the database (walCheckpointer.ts). */
 const CHECKPOINT_INTERVAL_MS = 200;
-/** SQLite's default `wal_autocheckpoint`, back in force if the worker fails. */
+/** SQLite's default `wal_autocheckpoint`, in force while no worker runs (it failed, or it is idle). */
 const AUTO_CHECKPOINT_PAGES = 1000;
+/**
+ * The checkpoint worker exits once the WAL has been idle this long, and the next write starts it
+ * again; meanwhile SQLite's automatic checkpoint is back, so a write that does not restart it (a
+ * migration) still gets checkpointed.
+ */
+export const CHECKPOINTER_IDLE_MS = 30_000;
 
 /** The daemon's one SQLite connection, shared by every role of the store. */
 export interface SqliteConnection {
@@ -35,13 +41,17 @@ export interface SqliteConnection {
     attachWal(): void;
     /**
      * For the file's one writer (the daemon, once it holds the writer lock): WAL checkpoints move
-     * from this connection's commits to a worker thread (walCheckpointer.ts). Without a WAL, nothing.
+     * from this connection's commits to a worker thread (walCheckpointer.ts), which exits when the
+     * WAL has been idle for a while and is started again by the next `withoutFsync` write. Without a WAL, nothing.
      */
     checkpointInBackground(): void;
+    /** True while the checkpoint worker runs. */
+    readonly checkpointing: boolean;
     close(): Promise<void>;
 }
 
-export function openSqliteConnection(path: string): SqliteConnection {
+export function openSqliteConnection(path: string, options: { checkpointerIdleMs?: number } = {}): SqliteConnection {
+    const idleAfterMs = options.checkpointerIdleMs ?? CHECKPOINTER_IDLE_MS;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const db = new Database(path);
     // WAL lets the app read while a page commits. FULL by default; pull requests and pages use
@@ -52,6 +62,28 @@ export function openSqliteConnection(path: string): SqliteConnection {
     db.pragma('busy_timeout = 5000');
     let wal: WalSync | undefined;
     let checkpointer: WalCheckpointer | undefined;
+    /** This connection is the writer and wants its checkpoints in the worker (until the worker fails). */
+    let inBackground = false;
+
+    function startCheckpointer(): void {
+        if (!inBackground || checkpointer?.running) return;
+        db.pragma('wal_autocheckpoint = 0');
+        const started = startWalCheckpointer(path, {
+            intervalMs: CHECKPOINT_INTERVAL_MS,
+            idleAfterMs,
+            onIdle: () => {
+                if (checkpointer === started) checkpointer = undefined;
+                if (db.open && !checkpointer) db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+            },
+            onFailure: (err) => {
+                inBackground = false;
+                if (checkpointer === started) checkpointer = undefined;
+                if (db.open) db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+                process.emitWarning(`nango-mirror: the WAL checkpoint worker stopped (${err.message}); SQLite checkpoints on the main thread again`);
+            },
+        });
+        checkpointer = started;
+    }
 
     return {
         db,
@@ -63,6 +95,7 @@ export function openSqliteConnection(path: string): SqliteConnection {
         withoutFsync(write) {
             // Without a WAL there is no file to flush afterwards: commit with FULL.
             if (!inWal) return write();
+            startCheckpointer();
             db.exec('PRAGMA synchronous = NORMAL');
             try {
                 return write();
@@ -82,17 +115,17 @@ export function openSqliteConnection(path: string): SqliteConnection {
             if (inWal) wal ??= createWalSync(`${path}-wal`);
         },
         checkpointInBackground() {
-            if (!inWal || path === ':memory:' || checkpointer) return;
-            db.pragma('wal_autocheckpoint = 0');
-            checkpointer = startWalCheckpointer(path, CHECKPOINT_INTERVAL_MS, (err) => {
-                checkpointer = undefined;
-                if (db.open) db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
-                process.emitWarning(`nango-mirror: the WAL checkpoint worker stopped (${err.message}); SQLite checkpoints on the main thread again`);
-            });
+            if (!inWal || path === ':memory:' || inBackground) return;
+            inBackground = true;
+            startCheckpointer();
+        },
+        get checkpointing() {
+            return checkpointer?.running ?? false;
         },
         async close() {
             const stopping = checkpointer;
             checkpointer = undefined;
+            inBackground = false;
             await stopping?.stop();
             await wal?.close();
             wal = undefined;

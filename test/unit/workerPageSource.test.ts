@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { createRateLimitGate } from '../../src/nango/rateLimitGate.js';
+import { createWorkerPageSource } from '../../src/sync/workerPageSource.js';
+import type { PageSource } from '../../src/sync/pageSource.js';
+import { FakeNango } from '../fakes/fakeNango.js';
+import { waitFor } from '../helpers/harness.js';
+
+// The page worker (a thread with its own V8 heap) runs only while pulls need it: it starts with the
+// first pull, exits once idle for `idleStopMs`, and the next pull starts another, which still
+// honours a 429 wait its predecessor met.
+
+const API_KEY = '00000000-0000-4000-8000-00000000fa4e';
+const KEY = { providerConfigKey: 'hubspot', connectionId: 'c1', model: 'Contact', variant: 'base' };
+
+async function withSource(idleStopMs: number, run: (source: PageSource, fake: FakeNango, gate: ReturnType<typeof createRateLimitGate>) => Promise<void>): Promise<void> {
+    const fake = new FakeNango({ apiKey: API_KEY, maxLog: 100 });
+    const host = await fake.start();
+    fake.addConnection(KEY.providerConfigKey, KEY.connectionId);
+    fake.save(KEY, [{ id: 1 }, { id: 2 }, { id: 3 }]);
+    const gate = createRateLimitGate();
+    const source = createWorkerPageSource({
+        host,
+        apiKey: API_KEY,
+        timeoutMs: 5000,
+        retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10 },
+        logger: pino({ level: 'silent' }),
+        gate,
+        idleStopMs,
+    });
+    try {
+        await run(source, fake, gate);
+    } finally {
+        await source.close();
+        await fake.stop();
+    }
+}
+
+async function pullAll(source: PageSource): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const page of source.pages(KEY, null, 2)) ids.push(...page.rows.map((r) => r.id));
+    // Nango orders a page by its cursor (last modified, then an internal id), not by record id.
+    return ids.sort();
+}
+
+test('the worker starts with the first pull, exits once idle, and the next pull starts another', async () => {
+    await withSource(150, async (source) => {
+        assert.equal(source.running, false, 'no worker before any pull');
+        assert.deepEqual(await pullAll(source), ['1', '2', '3']);
+        assert.equal(source.running, true, 'the worker stays right after a pull');
+        await waitFor(() => !source.running, 5000, 'the idle worker exits');
+        assert.deepEqual(await pullAll(source), ['1', '2', '3'], 'a pull after the stop starts a new worker');
+        assert.equal(source.running, true);
+    });
+});
+
+test('a worker that is pulling is not stopped, however long the pull', async () => {
+    await withSource(50, async (source) => {
+        const pages = source.pages(KEY, null, 1)[Symbol.asyncIterator]();
+        assert.equal((await pages.next()).done, false);
+        // Longer than idleStopMs, with the pull still open.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal(source.running, true);
+        let more = 0;
+        while (!(await pages.next()).done) more++;
+        assert.equal(more, 2, 'the pull finishes on the same worker');
+    });
+});
+
+test('a new worker waits out a 429 wait still in force from before it started', async () => {
+    await withSource(50, async (source, fake, gate) => {
+        await pullAll(source);
+        await waitFor(() => !source.running, 5000, 'the idle worker exits');
+        const before = fake.requestCount;
+        const closedAt = Date.now();
+        gate.closeFor(1500);
+        const pulled = pullAll(source);
+        await new Promise((resolve) => setTimeout(resolve, 700));
+        assert.equal(fake.requestCount, before, 'no request while the gate is closed');
+        await pulled;
+        assert.ok(Date.now() - closedAt >= 1400, 'the pull ended after the gate opened');
+        assert.ok(fake.requestCount > before);
+    });
+});
