@@ -275,7 +275,7 @@ async function waitForEveryKey(reader: MirrorReader, keys: number): Promise<void
 
 /** A stored, announced pull request for every key, through the store's own code (the daemon is down). */
 async function requestEveryKey(db: TestDatabase, keyList: readonly ProbeKey[]): Promise<void> {
-    const store = openStore({ url: db.database.url, schema: db.database.schema ?? 'public' });
+    const store = await openStore({ url: db.database.url, schema: db.database.schema ?? 'public' });
     try {
         await store.requests.requestPulls(keyList, dateToMicroIso(new Date()));
     } finally {

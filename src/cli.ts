@@ -3,15 +3,12 @@ import { parseArgs } from 'node:util';
 import { isConfigError, loadConfigFile, loadDatabaseConfigFile, loadServerConfigFile, resolveConfigPath } from './config/load.js';
 import { applyLeanHeap } from './lib/leanHeap.js';
 import { createLogger } from './lib/logger.js';
-import { startDaemon } from './main.js';
-import { backupCommand } from './commands/backup.js';
-import { codegenCommand } from './commands/codegen.js';
-import { healthcheckCommand } from './commands/healthcheck.js';
-import { requestPullCommand } from './commands/requestPull.js';
-import { statusCommand } from './commands/status.js';
-import { changesCommand } from './commands/changes.js';
 import { KEY_STATES, type KeyState } from './domain/keyState.js';
 import { openStore } from './storage/openStore.js';
+
+// Each command's modules are loaded when it runs: the daemon does not carry the CLI's (backup
+// loads better-sqlite3 whatever the engine), and `healthcheck`, run every few seconds by the
+// image's HEALTHCHECK, does not load the daemon's.
 
 const USAGE = `Usage: nango-mirror <command> [--config <file>]
 
@@ -86,26 +83,32 @@ async function main(argv: string[]): Promise<number> {
                 console.error(`Expected: nango-mirror backup <file> [--force]\n\n${USAGE}`);
                 return 2;
             }
+            const { backupCommand } = await import('./commands/backup.js');
             return backupCommand(loadDatabaseConfigFile(configPath), { file, force: values.force ?? false });
         }
-        case 'healthcheck':
+        case 'healthcheck': {
+            const { healthcheckCommand } = await import('./commands/healthcheck.js');
             return healthcheckCommand(loadServerConfigFile(configPath));
+        }
         case 'status': {
             const status = values.status;
             if (status !== undefined && !(KEY_STATES as readonly string[]).includes(status)) {
                 console.error(`--status: expected one of ${KEY_STATES.join(', ')}, got ${JSON.stringify(status)}.`);
                 return 2;
             }
+            const { statusCommand } = await import('./commands/status.js');
             return statusCommand(loadConfigFile(configPath), { json: values.json ?? false, views: values.views ?? false, integration: values.integration, connection: values.connection, status: status as KeyState | undefined });
         }
         case 'changes':
             return changes(configPath, values);
-        case 'codegen':
+        case 'codegen': {
             if (positionals.length > 1) {
                 console.error(`Expected: nango-mirror codegen [--out <file>]\n\n${USAGE}`);
                 return 2;
             }
+            const { codegenCommand } = await import('./commands/codegen.js');
             return codegenCommand(loadConfigFile(configPath), { out: values.out });
+        }
         case 'sync':
         case 'resync': {
             const [, providerConfigKey, connectionId, model] = positionals;
@@ -117,6 +120,7 @@ async function main(argv: string[]): Promise<number> {
                 console.error('--sweep goes with resync: a sweep only makes sense after a full read.');
                 return 2;
             }
+            const { requestPullCommand } = await import('./commands/requestPull.js');
             return requestPullCommand(loadConfigFile(configPath), {
                 key: { providerConfigKey, connectionId, model, variant: values.variant ?? 'base' },
                 reset: command === 'resync',
@@ -134,6 +138,7 @@ async function serve(configPath: string): Promise<number> {
     const config = loadConfigFile(configPath);
     const logger = createLogger(config.logLevel);
     applyLeanHeap();
+    const { startDaemon } = await import('./main.js');
     const daemon = await startDaemon(config, { logger });
     return new Promise<number>((resolve) => {
         const onSignal = (signal: NodeJS.Signals) => {
@@ -174,6 +179,7 @@ async function changes(configPath: string, args: ChangesArgs): Promise<number> {
     process.once('SIGTERM', () => stop.abort());
     // Into a pipe, wait for room before the next line: a follower behind a slow reader holds no backlog.
     const write = (line: string) => new Promise<void>((resolve) => (process.stdout.write(`${line}\n`) ? resolve() : process.stdout.once('drain', resolve)));
+    const { changesCommand } = await import('./commands/changes.js');
     return changesCommand(loadDatabaseConfigFile(configPath), {
         after,
         limit,
@@ -188,7 +194,7 @@ async function changes(configPath: string, args: ChangesArgs): Promise<number> {
 async function migrate(configPath: string): Promise<number> {
     // Only database.* is read: a migration job need not be given Nango's keys.
     const config = loadDatabaseConfigFile(configPath);
-    const store = openStore(config.database);
+    const store = await openStore(config.database);
     try {
         await store.schema.migrate();
         console.log('Migrations applied.');

@@ -80,7 +80,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         // Each running pull holds a connection (its advisory lock); webhooks, polling and the
         // notifier share the rest. Half stay open, ready for a burst of webhooks.
         const poolSize = config.sync.concurrency * 2 + 4;
-        const store = openStore(config.database, { size: poolSize, keepOpen: Math.ceil(poolSize / 2), notifyChannel: config.notify.pgChannel });
+        const store = await openStore(config.database, { size: poolSize, keepOpen: Math.ceil(poolSize / 2), notifyChannel: config.notify.pgChannel });
         releasers.add('database', () => store.close());
         await store.schema.migrate();
         const holder = `${hostname()}:${process.pid}`;

@@ -25,7 +25,7 @@ export async function changesCommand(
     write: (line: string) => Promise<void>,
     err: (line: string) => void = console.error,
 ): Promise<number> {
-    const store = openStore(config.database);
+    const store = await openStore(config.database);
     try {
         await store.schema.checkReady();
         let after = options.after;

@@ -19,7 +19,7 @@ export async function codegenCommand(
     write: (text: string) => void = (t) => process.stdout.write(t),
     note: (line: string) => void = (l) => console.error(l),
 ): Promise<number> {
-    const store = openStore(config.database);
+    const store = await openStore(config.database);
     try {
         await store.schema.checkReady();
         const records = await store.schema.listGeneratedViews();

@@ -26,7 +26,7 @@ export interface RequestPullOptions {
  */
 export async function requestPullCommand(config: Config, options: RequestPullOptions, out: (line: string) => void = console.log): Promise<number> {
     const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-    const store = openStore(config.database);
+    const store = await openStore(config.database);
     const name = describeKey(options.key);
     try {
         await store.schema.migrate();

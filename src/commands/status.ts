@@ -30,7 +30,7 @@ export interface StatusOptions {
 
 /** `nango-mirror status [--json] [--integration i] [--connection c] [--status s]`: one row per key, read from the database (the daemon may be running). */
 export async function statusCommand(config: Config, options: StatusOptions, out: (line: string) => void = console.log): Promise<number> {
-    const store = openStore(config.database);
+    const store = await openStore(config.database);
     try {
         await store.schema.checkReady();
         const now = Date.now();

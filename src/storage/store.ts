@@ -33,8 +33,14 @@ export interface Store {
 }
 
 export interface PullRequests {
-    /** Durably records a pull request for each key (one transaction). Revives gone keys. */
-    requestPulls(keys: readonly SyncKey[], at: string): Promise<void>;
+    /**
+     * Durably records a pull request for each key (one transaction). Revives gone keys.
+     * `onCommitted` runs once the requests are committed and a pull's claim sees them: on SQLite
+     * before the fsync the promise waits for (a pull can start meanwhile: the WAL reaches the disk
+     * in commit order, so a crash cannot keep a pull's pages and lose the request they answer); on
+     * Postgres when the commit returns, just before the promise resolves. Not called if the commit fails.
+     */
+    requestPulls(keys: readonly SyncKey[], at: string, onCommitted?: () => void): Promise<void>;
     /**
      * Forgets the key's cursor and requests a pull from the start, atomically: a pull that claims the
      * key concurrently either reads the reset cursor or leaves the resync pending. With `sweep`, rows

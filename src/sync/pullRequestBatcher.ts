@@ -8,12 +8,16 @@ import type { SyncKey } from '../domain/syncKey.js';
  * queueing behind one fsync each.
  */
 export interface PullRequestBatcher {
-    /** Resolves once the request is stored; rejects if the store failed. */
-    store(keys: SyncKey[]): Promise<void>;
+    /**
+     * Resolves once the request is stored; rejects if the store failed. `onCommitted`: once it is
+     * committed and a pull would see it, maybe before it is durable (PullRequests.requestPulls).
+     */
+    store(keys: SyncKey[], onCommitted?: () => void): Promise<void>;
 }
 
 interface Waiting {
     keys: SyncKey[];
+    onCommitted: (() => void) | undefined;
     resolve: () => void;
     reject: (err: unknown) => void;
 }
@@ -29,6 +33,9 @@ export function createPullRequestBatcher(store: Pick<PullRequests, 'requestPulls
             await store.requestPulls(
                 batch.flatMap((w) => w.keys),
                 dateToMicroIso(new Date()),
+                () => {
+                    for (const w of batch) w.onCommitted?.();
+                },
             );
             for (const w of batch) w.resolve();
         } catch (err) {
@@ -36,15 +43,15 @@ export function createPullRequestBatcher(store: Pick<PullRequests, 'requestPulls
             // One request the database refuses must not fail the others that shared its
             // transaction: store each on its own, so only the bad one gets the error.
             for (const w of batch) {
-                await store.requestPulls(w.keys, dateToMicroIso(new Date())).then(w.resolve, w.reject);
+                await store.requestPulls(w.keys, dateToMicroIso(new Date()), w.onCommitted).then(w.resolve, w.reject);
             }
         }
     }
 
     return {
-        store(keys) {
+        store(keys, onCommitted) {
             return new Promise<void>((resolve, reject) => {
-                waiting.push({ keys, resolve, reject });
+                waiting.push({ keys, onCommitted, resolve, reject });
                 if (scheduled) return;
                 scheduled = true;
                 // setImmediate: let every request already read in this turn of the loop join the batch.

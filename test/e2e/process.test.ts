@@ -69,7 +69,7 @@ describe('process: CLI, shutdown and logs', () => {
 
     test('`status --json` through a pipe is complete, however slowly the reader reads', async () => {
         const dbPath = join(dir, 'status-pipe.db');
-        const store = openStore({ url: `sqlite:${dbPath}`, schema: 'public' });
+        const store = await openStore({ url: `sqlite:${dbPath}`, schema: 'public' });
         await store.schema.migrate();
         const keys = Array.from({ length: 3000 }, (_, i) => ({ providerConfigKey: 'hubspot', connectionId: `customer-${i}`, model: 'Contact', variant: 'base' }));
         await store.requests.seedKeys(keys, '2026-11-30T10:00:00.000000Z');
@@ -92,7 +92,7 @@ describe('process: CLI, shutdown and logs', () => {
 
     test('`status` filters by integration, connection and shown state; a bad state is exit code 2', async () => {
         const dbPath = join(dir, 'status-filter.db');
-        const store = openStore({ url: `sqlite:${dbPath}`, schema: 'public' });
+        const store = await openStore({ url: `sqlite:${dbPath}`, schema: 'public' });
         await store.schema.migrate();
         const at = '2026-11-30T10:00:00.000000Z';
         const keys = [

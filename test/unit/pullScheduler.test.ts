@@ -29,7 +29,7 @@ async function finishInStore(store: Store, key: SyncKey, pulled: string[]): Prom
 // requests nobody queued (a restart's backlog), found by the looks that follow.
 test('a look at the stored requests while every slot is taken reads nothing; the queue and the stored backlog still drain', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'scheduler-'));
-    const store = openStore({ url: `sqlite:${join(dir, 'mirror.db')}`, schema: 'public' });
+    const store = await openStore({ url: `sqlite:${join(dir, 'mirror.db')}`, schema: 'public' });
     try {
         await store.schema.migrate();
         const keys: SyncKey[] = Array.from({ length: 300 }, (_, i) => ({ providerConfigKey: 'hubspot', connectionId: `c-${i}`, model: 'Contact', variant: 'base' }));
@@ -79,7 +79,7 @@ test('a look at the stored requests while every slot is taken reads nothing; the
 // scheduler never holds more than the limit.
 test('offers past maxQueued are left to the looks at the store: all pulled once, never more held than the limit', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'scheduler-'));
-    const store = openStore({ url: `sqlite:${join(dir, 'mirror.db')}`, schema: 'public' });
+    const store = await openStore({ url: `sqlite:${join(dir, 'mirror.db')}`, schema: 'public' });
     try {
         await store.schema.migrate();
         const keys: SyncKey[] = Array.from({ length: 400 }, (_, i) => ({ providerConfigKey: 'hubspot', connectionId: `c-${i}`, model: 'Contact', variant: 'base' }));

@@ -55,7 +55,7 @@ for (const engine of engines) {
         before(async () => {
             dir = makeTempDir('store-contract-');
             db = await createTestDatabase(engine, dir);
-            store = openStore({ url: db.database.url, schema: db.database.schema ?? 'public' });
+            store = await openStore({ url: db.database.url, schema: db.database.schema ?? 'public' });
             await store.schema.migrate();
             reader = db.reader();
             q = mirrorQueries(reader);
@@ -129,6 +129,28 @@ for (const engine of engines) {
             assert.deepEqual([status?.liveRows, status?.deletedRows], [0, 1]);
         });
 
+        test('requestPulls: onCommitted runs before the promise resolves, once a claim sees the request; not when the commit fails', async () => {
+            const key = newKey();
+            let settled = false;
+            let claimed: Promise<number | null> | undefined;
+            const stored = store.requests.requestPulls([key], T(1), () => {
+                assert.equal(settled, false);
+                // What the webhook route does: the scheduler claims the key while the request's fsync runs.
+                claimed = store.pulls.withPull(key, T(2), async (s) => {
+                    await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 0, pages: 0, at: T(3) });
+                    return s.start.requestSeq;
+                });
+            });
+            void stored.then(() => (settled = true));
+            await stored;
+            assert.equal(await claimed, 1, 'the pull claimed from onCommitted covers the request');
+            assert.equal((await store.keys.getKeyStatus(key, { counts: false }))?.doneSeq, 1);
+            let called = false;
+            const broken = { ...newKey(), model: null as unknown as string };
+            await assert.rejects(store.requests.requestPulls([broken], T(4), () => (called = true)));
+            assert.equal(called, false);
+        });
+
         test('request and done sequence: a pull covers the requests made before it claimed the key', async () => {
             const key = newKey();
             // One batch naming the key twice counts twice.
@@ -193,7 +215,7 @@ for (const engine of engines) {
         test('summarizeKeys over more keys than one read (SQLite reads 4,096 at a time) is the summary of every key', async () => {
             // Seeded and requested keys, some in ERROR at Nango, one gone: a summary read in pieces must still add up.
             await withScratchDatabase(engine, async (location) => {
-                const store = openStore(location);
+                const store = await openStore(location);
                 try {
                     await store.schema.migrate();
                     const many = Array.from({ length: 9000 }, () => newKey());
@@ -560,7 +582,7 @@ for (const engine of engines) {
 
         test('change log retention: by age and by maxRows, oldest first in batches, with prunedThrough; seq never reused', async () => {
             await withScratchDatabase(engine, async (location) => {
-                const scratch = openStore(location);
+                const scratch = await openStore(location);
                 try {
                     await scratch.schema.migrate();
                     assert.deepEqual(await scratch.changes.changeBounds(), { prunedThrough: 0, latest: 0 });
@@ -596,8 +618,8 @@ for (const engine of engines) {
         test('change log ordering: a reader polling by offset while writers commit pages concurrently sees every change, none skipped', async () => {
             // Postgres: three stores (replicas) on one schema; SQLite: one writer, pulls of several keys interleaved.
             await withScratchDatabase(engine, async (location) => {
-                const writers = Array.from({ length: engine === 'postgres' ? 3 : 1 }, () => openStore(location));
-                const readerStore = openStore(location);
+                const writers = await Promise.all(Array.from({ length: engine === 'postgres' ? 3 : 1 }, () => openStore(location)));
+                const readerStore = await openStore(location);
                 try {
                     await writers[0]!.schema.migrate();
                     let writing = true;
@@ -791,7 +813,7 @@ for (const engine of engines) {
 
         test("a page of keys: failing first, then the longest since a success (never first), gone last, ties by key; paged; counted", async () => {
             await withScratchDatabase(engine, async (location, db) => {
-                const scratch = openStore(location);
+                const scratch = await openStore(location);
                 try {
                     await scratch.schema.migrate();
                     const key = (connectionId: string, providerConfigKey = 'hubspot'): SyncKey => ({ providerConfigKey, connectionId, model: 'Contact', variant: 'base' });
@@ -1095,7 +1117,7 @@ describe('store contract: both engines', { skip: engines.length < 2 ? 'Postgres 
         const dir = makeTempDir('store-parity-');
         const sqlite = await createTestDatabase('sqlite', dir);
         const postgres = await createTestDatabase('postgres', dir);
-        const stores = [sqlite, postgres].map((d) => openStore({ url: d.database.url, schema: d.database.schema ?? 'public' }));
+        const stores = await Promise.all([sqlite, postgres].map((d) => openStore({ url: d.database.url, schema: d.database.schema ?? 'public' })));
         try {
             for (const s of stores) await s.schema.migrate();
             const lite = sqlite.reader();
@@ -1137,7 +1159,7 @@ describe('store contract: both engines', { skip: engines.length < 2 ? 'Postgres 
 describe('store contract: engine-specific guarantees', () => {
     test('SQLite: one writer; a second daemon on the file is refused, and the file is free once the first closes', async () => {
         await withScratchDatabase('sqlite', async (location) => {
-            const [first, second] = [openStore(location), openStore(location)];
+            const [first, second] = await Promise.all([openStore(location), openStore(location)]);
             try {
                 await first.schema.migrate();
                 assert.ok(first.writerLock && second.writerLock);
@@ -1154,7 +1176,7 @@ describe('store contract: engine-specific guarantees', () => {
 
     test('Postgres: no writer lock; a key pulled by one daemon is refused to another until released', { skip: engines.includes('postgres') ? false : 'Postgres does not answer' }, async () => {
         await withScratchDatabase('postgres', async (location) => {
-            const [a, b] = [openStore(location), openStore(location)];
+            const [a, b] = await Promise.all([openStore(location), openStore(location)]);
             try {
                 await a.schema.migrate();
                 assert.equal(a.writerLock, undefined);
@@ -1177,7 +1199,7 @@ describe('store contract: engine-specific guarantees', () => {
 
     test('Postgres: two daemons applying the same schema change at once agree: one replaces the view, the other finds it done', { skip: engines.includes('postgres') ? false : 'Postgres does not answer' }, async () => {
         await withScratchDatabase('postgres', async (location) => {
-            const [a, b] = [openStore(location), openStore(location)];
+            const [a, b] = await Promise.all([openStore(location), openStore(location)]);
             try {
                 await a.schema.migrate();
                 await a.schema.applyGeneratedViews([typedSpec('postgres', { name: { type: 'string' } }, 'Replicated')], []);
@@ -1204,7 +1226,7 @@ describe('store contract: engine-specific guarantees', () => {
         // would let the claim in between them: it would read the old cursor, move it on, and
         // complete the resync it never did.
         await withScratchDatabase('postgres', async (location) => {
-            const store = openStore(location);
+            const store = await openStore(location);
             const blocker = new pg.Client({ connectionString: location.url, options: `-c search_path=${location.schema}` });
             try {
                 await store.schema.migrate();

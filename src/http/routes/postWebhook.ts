@@ -90,17 +90,18 @@ export function postWebhook(deps: WebhookRouteDeps): (req: IncomingMessage, res:
         }
         deps.events?.emit('webhook', { type, outcome: action.kind === 'ignore' ? 'ignored' : 'accepted' });
         sendJson(res, 200, { status: action.kind === 'ignore' ? 'ignored' : 'accepted', ...(action.kind === 'pull' ? { pulls: action.keys.length } : {}) });
-        if (action.kind === 'pull') {
-            for (const key of action.keys) deps.scheduler.offer(key, 'webhook');
-            deps.onPullKeys?.(action.keys);
-        }
+        if (action.kind === 'pull') deps.onPullKeys?.(action.keys);
     }
 
     async function store(action: WebhookAction, body: unknown): Promise<void> {
         const at = dateToMicroIso(new Date());
         switch (action.kind) {
             case 'pull':
-                await deps.pullRequests.store(action.keys);
+                // The pull starts once the request is committed, while its fsync runs: the 2xx
+                // still waits for the fsync, the change does not wait for the 2xx.
+                await deps.pullRequests.store(action.keys, () => {
+                    for (const key of action.keys) deps.scheduler.offer(key, 'webhook');
+                });
                 if (log.isLevelEnabled('debug')) log.debug({ keys: action.keys.map(describeKey) }, 'pull requested');
                 return;
             case 'sync_failed':

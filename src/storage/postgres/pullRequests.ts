@@ -104,9 +104,10 @@ const connectionArrays = (list: readonly ConnectionSeen[]) => [
 
 export function postgresPullRequests(pool: pg.Pool): PullRequests {
     return {
-        async requestPulls(keys, at) {
+        async requestPulls(keys, at, onCommitted) {
             if (keys.length === 0) return;
             await pool.query(REQUEST_PULLS, [...keyArrays(keys), at]);
+            onCommitted?.();
         },
         async requestResync(key, sweep, at) {
             await pool.query(REQUEST_RESYNC, [...keyArgs(key), at, sweep]);

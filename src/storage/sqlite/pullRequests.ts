@@ -131,16 +131,18 @@ export function sqlitePullRequests(conn: SqliteConnection): PullRequests {
     const purgeKeys = conn.statement(PURGE_KEYS);
 
     return {
-        async requestPulls(keys, at) {
+        async requestPulls(keys, at, onCommitted) {
             if (keys.length === 0) return;
             const statement = requestPull();
             // The 2xx waits for the fsync, but the event loop does not: the commit skips it and the
             // WAL flush runs it off the main thread, shared by every request committed meanwhile.
-            await conn.durably(() =>
+            conn.withoutFsync(() =>
                 db.transaction(() => {
                     for (const k of keys) statement.run(k.providerConfigKey, k.connectionId, k.model, k.variant, at, at, at);
                 })(),
             );
+            onCommitted?.();
+            await conn.flush();
         },
 
         async requestResync(key, sweep, at) {
