@@ -98,10 +98,14 @@ export function postWebhook(deps: WebhookRouteDeps): (req: IncomingMessage, res:
         switch (action.kind) {
             case 'pull':
                 // The pull starts once the request is committed, while its fsync runs: the 2xx
-                // still waits for the fsync, the change does not wait for the 2xx.
-                await deps.pullRequests.store(action.keys, () => {
-                    for (const key of action.keys) deps.scheduler.offer(key, 'webhook');
-                });
+                // still waits for the fsync, the change does not wait for the 2xx. setImmediate:
+                // the pull's first steps never run ahead of an answer that is ready (on Postgres
+                // the commit is the durability, so the 2xx is written first).
+                await deps.pullRequests.store(action.keys, () =>
+                    setImmediate(() => {
+                        for (const key of action.keys) deps.scheduler.offer(key, 'webhook');
+                    }),
+                );
                 if (log.isLevelEnabled('debug')) log.debug({ keys: action.keys.map(describeKey) }, 'pull requested');
                 return;
             case 'sync_failed':
