@@ -63,6 +63,8 @@ export interface DaemonOptions {
     finishedAtSlackMs?: number;
     /** Internal knob: how long a pull holds its slot while others wait (pullScheduler.ts); tests shorten it. */
     pullTurnMs?: number;
+    /** Internal knob: how often the scheduler looks for stored, due requests (pullScheduler.ts); tests lengthen it. @default 1000 */
+    duePollMs?: number;
     /** Internal knob: a webhook naming a model without a typed view reads the scripts config at most once per this many ms. @default 30000 */
     viewsRefreshIntervalMs?: number;
 }
@@ -112,6 +114,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
             concurrency: config.sync.concurrency,
             budget,
             ...(options.pullTurnMs === undefined ? {} : { turnMs: options.pullTurnMs }),
+            ...(options.duePollMs === undefined ? {} : { duePollMs: options.duePollMs }),
             pull: (key, signal, reason, turn) => puller.pull(key, signal, reason, turn),
         });
         const discoveryAbort = new AbortController();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { testEngines } from '../helpers/engines.js';
-import { SIGNING_KEY, startHarness, testKey, waitFor, type Harness } from '../helpers/harness.js';
+import { fakeKey, SIGNING_KEY, startHarness, testKey, waitFor, type Harness } from '../helpers/harness.js';
 import { asyncActionBody, hmacSignature, authBody, forwardBody, postWebhook, signWebhook, syncErrorBody, syncSuccessBody } from '../fakes/webhooks.js';
 
 const NOT_UTF8 = Buffer.from('{"from":"nango","type":"sync","x":"\xff\xfe"}', 'latin1');
@@ -222,6 +222,29 @@ for (const engine of engines) {
             assert.ok(h.logs.some((l) => /^purged the rows and keys/.test(l.msg)));
             const conn = await h.reader.all<{ deleted_at: unknown }>('SELECT deleted_at FROM nango_connections WHERE connection_id = ?', key.connectionId);
             assert.notEqual(conn[0]?.deleted_at ?? null, null, 'the nango_connections row stays, deleted');
+        });
+    });
+}
+
+for (const engine of engines) {
+    describe(`[${engine}] receive: the webhook hands its key to the scheduler`, () => {
+        let h: Harness;
+        // The look at stored requests runs every 10 minutes here: only the route's own hand-over
+        // (once the request is committed) can start the pull within the test's time.
+        before(async () => {
+            h = await startHarness({ engine, daemon: { duePollMs: 600_000 } });
+        });
+        after(() => h.close());
+
+        test('an announced key is pulled without waiting for a look at the stored requests', async () => {
+            const key = testKey('Contact', 'conn-handover');
+            h.fake.addConnection(key.providerConfigKey, key.connectionId);
+            h.fake.saveGenerated(fakeKey(key), 3, (i) => ({ id: `h-${i}`, name: `Handed over ${i}` }));
+            const res = await h.sendSync(key);
+            assert.equal(res.status, 200);
+            await waitFor(async () => (await h.rows(key)).length === 3, 10_000, 'the announced key to be pulled');
+            await waitFor(async () => (await h.state(key))?.status === 'ok', 10_000, 'the pull to finish');
+            assert.equal((await h.state(key))?.done_seq, (await h.state(key))?.request_seq, 'the pull covers the request');
         });
     });
 }
