@@ -1,13 +1,15 @@
 // Change latency (issue 14 item 3): on an idle daemon, one record changes in the fake Nango, one
 // signed webhook announces it, and the bench times from the webhook's acknowledgement to the new
 // version readable through a connection of its own. Webhooks are spaced out, so each change meets
-// an idle daemon. Also the daemon's idle RSS: freshly started, and again after the run.
+// an idle daemon. Then a few changes each after the page worker has exited (it starts with the
+// first pull and exits after sync.pageWorkerIdleSeconds without one; the bench sets 5 s so as not
+// to wait the default 10 minutes): what the first change after a long quiet costs. Also the
+// daemon's idle RSS: freshly started, and again once its worker threads have exited.
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createTestDatabase, type MirrorReader } from '../test/helpers/engines.js';
 import { spawnFakeNango } from '../test/fakes/fakeNangoProcess.js';
 import { signWebhook, syncSuccessBody } from '../test/fakes/webhooks.js';
 import { CHECKPOINTER_IDLE_MS } from '../src/storage/sqlite/connection.js';
-import { IDLE_STOP_MS } from '../src/sync/workerPageSource.js';
 import { cpuSeconds, fakeRequestCount, SIGNING_KEY, startBenchDaemon, type BenchDaemon, type Engine } from './shared.js';
 import { percentile } from './stats.js';
 
@@ -25,14 +27,20 @@ export interface LatencyResult {
     cpuMsPerWebhook: number;
     /** Resident memory of the daemon, idle (nothing to do for SETTLE_MS): freshly started; and again after the run. */
     idleRssMb: { fresh: number; afterRun: number };
+    /** From the 2xx to the change readable when the page worker had exited (each waits for a new one), ms. */
+    afterWorkerExit: { count: number; p50: number; max: number };
 }
 
 const KEY = { providerConfigKey: 'bench', connectionId: 'conn-1', model: 'Contact', variant: 'base' };
 const RECORD_ID = 'latency-probe';
 /** Records the key holds besides the probe, so the pull reads a realistic table (a page of one record). */
 const OTHER_RECORDS = 1000;
+/** The daemon's sync.pageWorkerIdleSeconds here (default 600): short, so the bench can meet a stopped worker. */
+const WORKER_IDLE_SECONDS = 5;
 /** How long a daemon is left alone before its idle RSS is read: past the moment its idle threads exit (the page worker, SQLite's checkpointer). */
-const SETTLE_MS = Math.max(IDLE_STOP_MS, CHECKPOINTER_IDLE_MS) + 5000;
+const SETTLE_MS = Math.max(WORKER_IDLE_SECONDS * 1000, CHECKPOINTER_IDLE_MS) + 5000;
+/** Changes announced after the page worker has exited, each WORKER_IDLE_SECONDS + 2 s after the last. */
+const AFTER_EXIT_PROBES = 5;
 /** The reader looks this often (a short synchronous sleep between queries: not a core spinning beside the daemon). */
 const POLL_SLEEP_MS = 0.2;
 
@@ -47,7 +55,7 @@ export async function benchLatency(options: { engine: Engine; webhooks: number; 
     try {
         await nango.call('addConnection', { providerConfigKey: KEY.providerConfigKey, connectionId: KEY.connectionId });
         await nango.call('saveGenerated', { key: KEY, count: OTHER_RECORDS, recordBytes: 1000 });
-        daemon = await startBenchDaemon(nango, workDir, db.database);
+        daemon = await startBenchDaemon(nango, workDir, db.database, { pageWorkerIdleSeconds: WORKER_IDLE_SECONDS });
         await sleep(SETTLE_MS);
         const fresh = rssMb(daemon.child.pid!);
         // The backfill, then the probe record's first version: neither is timed.
@@ -75,6 +83,13 @@ export async function benchLatency(options: { engine: Engine; webhooks: number; 
         const requests = (await fakeRequestCount(nango)) - requests0;
         await sleep(SETTLE_MS);
         const afterRun = rssMb(daemon.child.pid!);
+        const cold: number[] = [];
+        for (let rev = webhooks + 1; rev <= webhooks + AFTER_EXIT_PROBES; rev++) {
+            if (rev > webhooks + 1) await sleep(WORKER_IDLE_SECONDS * 1000 + 2000);
+            await nango.call('save', { key: KEY, records: [{ id: RECORD_ID, rev, name: 'probe' }] });
+            const ackedAt = await announce(daemon);
+            cold.push(Math.max(0, (await waitVisible(reader, engine, rev, 10_000)) - ackedAt));
+        }
         return {
             engine,
             webhooks,
@@ -84,6 +99,7 @@ export async function benchLatency(options: { engine: Engine; webhooks: number; 
             nangoRequestsPerWebhook: requests / webhooks,
             cpuMsPerWebhook: cpuMs / webhooks,
             idleRssMb: { fresh, afterRun },
+            afterWorkerExit: { count: cold.length, p50: percentile(cold, 0.5), max: Math.max(...cold) },
         };
     } finally {
         await daemon?.stop();

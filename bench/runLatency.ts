@@ -37,7 +37,8 @@ export async function runLatencyBench(argv: string[]): Promise<number> {
             ['Nango requests per webhook', r.nangoRequestsPerWebhook.toFixed(2), ''],
             ['daemon CPU per webhook', ms(r.cpuMsPerWebhook), 'all threads'],
             ['idle RSS, freshly started', `${r.idleRssMb.fresh.toFixed(1)} MB`, `target < ${IDLE_RSS_TARGET_MB} MB`],
-            ['idle RSS, after the run', `${r.idleRssMb.afterRun.toFixed(1)} MB`, ''],
+            ['idle RSS, after the run', `${r.idleRssMb.afterRun.toFixed(1)} MB`, 'once its worker threads have exited'],
+            ['2xx → readable, worker exited', `${ms(r.afterWorkerExit.p50)} / ${ms(r.afterWorkerExit.max)}`, `p50 / max of ${r.afterWorkerExit.count}, each after the page worker exited (sync.pageWorkerIdleSeconds, 5 s here): reported`],
         ]);
         writeResult(`latency-${engine}`, r);
         const latencyOk = !gated || (r.visible.p50 <= P50_TARGET_MS && r.visible.p99 <= P99_TARGET_MS);

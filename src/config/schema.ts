@@ -72,6 +72,15 @@ const syncSchema = z
     .strictObject({
         pageSize: z.number().int().min(1).max(10_000).default(1000).describe('`limit` of each `GET /records` page, 1–10000.'),
         concurrency: z.number().int().min(1).max(256).default(4).describe('Keys pulled at once, 1–256.'),
+        pageWorkerIdleSeconds: z
+            .number()
+            .int()
+            .min(1)
+            .max(86_400)
+            .default(600)
+            .describe(
+                'Seconds without a pull after which the page worker thread exits (it starts with the first pull). Memory against latency: the worker costs 8–12 MB while it runs, and the first change after it has exited waits for a new one to start (tens to a few hundred ms) instead of a few ms. 1–86400.',
+            ),
         reconcileIntervalSeconds: z
             .number()
             .int()

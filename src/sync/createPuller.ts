@@ -11,7 +11,7 @@ import { createWorkerPageSource } from './workerPageSource.js';
 
 export interface PullerDeps {
     nango: Pick<Config['nango'], 'host' | 'apiKey'>;
-    sync: Pick<Config['sync'], 'requestTimeoutSeconds' | 'retry' | 'pageSize' | 'deletes'>;
+    sync: Pick<Config['sync'], 'requestTimeoutSeconds' | 'retry' | 'pageSize' | 'deletes' | 'pageWorkerIdleSeconds'>;
     sessions: PullSessions;
     logger: Logger;
     /** The daemon's 429 gate, shared with discovery; the CLI has none of its own to share. */
@@ -26,7 +26,7 @@ export interface PullerDeps {
 export interface Puller {
     /** Pulls one key from its stored cursor to the end (see pullKey); `reason` labels its requests. */
     pull(key: SyncKey, signal: AbortSignal, reason?: string, turn?: PullTurn): Promise<PullOutcome>;
-    /** Where the pages come from: the page worker, started now so the first burst of pulls does not wait for it. */
+    /** Where the pages come from: the page worker, started by the first pull, stopped after `sync.pageWorkerIdleSeconds` without one. */
     readonly pages: PageSource;
     close(): Promise<void>;
 }
@@ -39,6 +39,7 @@ export function createPuller(deps: PullerDeps): Puller {
         apiKey: deps.nango.apiKey,
         timeoutMs: sync.requestTimeoutSeconds * 1000,
         retry: sync.retry,
+        idleStopMs: sync.pageWorkerIdleSeconds * 1000,
         logger: deps.logger,
         ...(deps.gate ? { gate: deps.gate } : {}),
         ...(deps.onAuthResult ? { onAuthResult: deps.onAuthResult } : {}),

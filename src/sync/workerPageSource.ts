@@ -25,12 +25,12 @@ export interface WorkerPageSourceOptions extends PageWorkerData {
 }
 
 /**
- * An idle daemon holds no page worker: a worker thread costs 10-12 MB of resident memory doing
- * nothing (its own V8 heap and Node's per-thread state; measured). Starting one again costs the
- * next pull 30-50 ms once, so a worker stays for this long after its last pull: a daemon receiving
- * webhooks keeps it.
+ * An idle daemon holds no page worker: a worker thread costs 8-12 MB of resident memory doing
+ * nothing (its own V8 heap and Node's per-thread state; measured). Starting one again makes the
+ * next change wait for it (`npm run bench -- latency` measures it), so a worker stays this long
+ * after its last pull (the default of sync.pageWorkerIdleSeconds): a daemon receiving changes keeps it.
  */
-export const IDLE_STOP_MS = 30_000;
+export const IDLE_STOP_MS = 600_000;
 
 type Item = { page: RowPage } | { error: Error };
 

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { createRateLimitGate } from '../../src/nango/rateLimitGate.js';
-import { createWorkerPageSource } from '../../src/sync/workerPageSource.js';
+import { createPuller } from '../../src/sync/createPuller.js';
+import { createWorkerPageSource, IDLE_STOP_MS } from '../../src/sync/workerPageSource.js';
+import { parseConfig } from '../../src/config/load.js';
 import type { PageSource } from '../../src/sync/pageSource.js';
 import { FakeNango } from '../fakes/fakeNango.js';
 import { waitFor } from '../helpers/harness.js';
@@ -82,4 +84,27 @@ test('a new worker waits out a 429 wait still in force from before it started', 
         assert.ok(Date.now() - closedAt >= 1400, 'the pull ended after the gate opened');
         assert.ok(fake.requestCount > before);
     });
+});
+
+test("createPuller gives the worker sync.pageWorkerIdleSeconds, and the default keeps it 10 minutes", async () => {
+    assert.equal(IDLE_STOP_MS, 600_000);
+    assert.equal(parseConfig({ nango: { host: 'http://127.0.0.1:1', apiKey: API_KEY, webhookSigningKey: 'k' } }).sync.pageWorkerIdleSeconds, IDLE_STOP_MS / 1000);
+    const fake = new FakeNango({ apiKey: API_KEY, maxLog: 100 });
+    const host = await fake.start();
+    fake.addConnection(KEY.providerConfigKey, KEY.connectionId);
+    fake.save(KEY, [{ id: 1 }]);
+    const puller = createPuller({
+        nango: { host, apiKey: API_KEY },
+        sync: { requestTimeoutSeconds: 5, retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10, failedPullDelayMs: 10, failedPullMaxDelayMs: 10 }, pageSize: 10, deletes: 'soft', pageWorkerIdleSeconds: 1 },
+        sessions: undefined as never,
+        logger: pino({ level: 'silent' }),
+    });
+    try {
+        assert.deepEqual(await pullAll(puller.pages), ['1']);
+        assert.equal(puller.pages.running, true);
+        await waitFor(() => !puller.pages.running, 5000, 'the worker to exit after 1 s idle');
+    } finally {
+        await puller.close();
+        await fake.stop();
+    }
 });
