@@ -8,6 +8,7 @@ import { createRateLimitGate } from '../nango/rateLimitGate.js';
 import { batchedPoster, serializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
 import type { SyncKey } from '../domain/syncKey.js';
 import { toRecordRow } from './toRecordRows.js';
+import { toColumns } from './rowColumns.js';
 
 const port = parentPort!;
 const data = workerData as PageWorkerData;
@@ -57,7 +58,7 @@ async function stream(id: number, s: Stream, key: SyncKey, start: string | null,
         const page = parsePage(body);
         const rows = page.records.map(toRecordRow);
         s.outstanding++;
-        send({ type: 'page', id, page: { rows, nextCursor: page.next_cursor } });
+        send({ type: 'page', id, columns: toColumns(rows), nextCursor: page.next_cursor });
         if (page.next_cursor === null || rows.length === 0) return;
         cursor = page.next_cursor;
         if (early?.cursor === cursor) asked = early.body;

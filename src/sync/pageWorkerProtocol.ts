@@ -1,7 +1,7 @@
 import { NangoApiError, NangoNetworkError, NangoProtocolError } from '../nango/errors.js';
 import type { RetryPolicy } from '../nango/client.js';
 import type { RateLimitReading } from '../nango/rateBudget.js';
-import type { RowPage } from './pageSource.js';
+import type { RowColumns } from './rowColumns.js';
 import type { SyncKey } from '../domain/syncKey.js';
 
 /**
@@ -37,7 +37,7 @@ export type ToWorker =
 
 /** What the page worker answers, plus events the main thread logs and counts. */
 export type FromWorker =
-    | { type: 'page'; id: number; page: RowPage }
+    | { type: 'page'; id: number; columns: RowColumns; nextCursor: string | null }
     | { type: 'error'; id: number; error: SerializedError }
     | { type: 'auth'; ok: boolean }
     | { type: 'rate_limited'; waitMs: number }

@@ -6,6 +6,7 @@ import type { RateLimitReading } from '../nango/rateBudget.js';
 import type { PageSource, RowPage } from './pageSource.js';
 import { batchedPoster, deserializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
 import type { SyncKey } from '../domain/syncKey.js';
+import { fromColumns } from './rowColumns.js';
 
 export interface WorkerPageSourceOptions extends PageWorkerData {
     logger: Logger;
@@ -82,7 +83,7 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
         const receive = (message: FromWorker) => {
             switch (message.type) {
                 case 'page':
-                    return consumers.get(message.id)?.push({ page: message.page });
+                    return consumers.get(message.id)?.push({ page: { rows: fromColumns(message.columns), nextCursor: message.nextCursor } });
                 case 'error':
                     return consumers.get(message.id)?.push({ error: deserializeError(message.error) });
                 case 'auth':
