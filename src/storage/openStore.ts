@@ -10,8 +10,8 @@ export interface DatabaseLocation {
  * Opens the store `database.url` names. The one place that knows which engines exist.
  * `pool`: Postgres connections, at most `size`, `keepOpen` of them opened at start and kept;
  * `notifyChannel`: each page's transaction NOTIFYs it (config notify.pgChannel, Postgres only).
- * Only the named engine's modules are loaded: the other's driver and drizzle dialect would cost an
- * idle daemon 5-10 MB of RSS for nothing.
+ * Only the named engine's modules are loaded: the other's driver and store modules would cost an
+ * idle daemon several MB of RSS for nothing.
  */
 export async function openStore(database: DatabaseLocation, pool: { size?: number; keepOpen?: number; notifyChannel?: string | undefined } = {}): Promise<Store> {
     const { url } = database;

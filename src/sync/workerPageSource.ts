@@ -21,17 +21,14 @@ export interface WorkerPageSourceOptions extends PageWorkerData {
     onResponse?: (status: number | 'network_error', reason: string | undefined) => void;
     /** Every answer's `X-RateLimit-*` headers (the daemon's API budget). */
     onRateLimitReading?: (reading: RateLimitReading) => void;
-    /** A worker with no pull for this long exits; the next pull starts another. @default IDLE_STOP_MS */
-    idleStopMs?: number;
+    /**
+     * A worker with no pull for this long exits; the next pull starts another (the daemon's:
+     * sync.pageWorkerIdleSeconds). An idle worker thread costs 8-12 MB of resident memory (its own
+     * V8 heap and Node's per-thread state; measured); starting one again makes the next change wait
+     * for it (`npm run bench -- latency` measures it).
+     */
+    idleStopMs: number;
 }
-
-/**
- * An idle daemon holds no page worker: a worker thread costs 8-12 MB of resident memory doing
- * nothing (its own V8 heap and Node's per-thread state; measured). Starting one again makes the
- * next change wait for it (`npm run bench -- latency` measures it), so a worker stays this long
- * after its last pull (the default of sync.pageWorkerIdleSeconds): a daemon receiving changes keeps it.
- */
-export const IDLE_STOP_MS = 600_000;
 
 type Item = { page: RowPage } | { error: Error };
 
@@ -56,7 +53,7 @@ function newWorker(workerData: PageWorkerData): Worker {
  * overlap instead of adding up. Memory stays bounded by `window` pages per key.
  */
 export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSource {
-    const { logger, gate, onAuthResult, onResponse, onRateLimitReading, window = 3, idleStopMs = IDLE_STOP_MS, ...data } = options;
+    const { logger, gate, onAuthResult, onResponse, onRateLimitReading, window = 3, idleStopMs, ...data } = options;
     const consumers = new Map<number, Consumer>();
     let nextId = 1;
     let worker: Worker | undefined;
