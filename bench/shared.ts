@@ -2,7 +2,7 @@
 // daemon child process (the built dist/cli.js) and its one-webhook pull, the ceiling's rows, and
 // the rounds with their median. Each engine supplies only its ceiling and its database.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { spawnFakeNango, type FakeNangoProcess } from '../test/fakes/fakeNangoProcess.js';
@@ -224,6 +224,8 @@ const STALL_PROBE = join(import.meta.dirname, 'stallProbe.mjs');
  * Starts the built daemon (dist/, its own process, node args from $BENCH_DAEMON_NODE_ARGS) on
  * `database` against `nango`, and resolves once it listens. Reconcile is off: only webhooks pull.
  * `stallProbe`: a file the daemon appends its event-loop delays to (bench/stallProbe.mjs); `changes`: the config's `changes` section.
+ * With $BENCH_DAEMON_STDOUT set, every line the daemon writes to stdout is appended to that file
+ * (e.g. with BENCH_DAEMON_NODE_ARGS=--trace-gc).
  */
 export async function startBenchDaemon(
     nango: FakeNangoProcess,
@@ -335,6 +337,7 @@ export function logLines(child: ChildProcess): LogLines {
         }),
     );
     createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (process.env['BENCH_DAEMON_STDOUT']) appendFileSync(process.env['BENCH_DAEMON_STDOUT'], `${line}\n`);
         try {
             lines.push(JSON.parse(line) as LogLine);
         } catch {

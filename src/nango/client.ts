@@ -5,7 +5,6 @@ import { BASE_VARIANT } from '../domain/syncKey.js';
 import {
     NangoApiError,
     NangoNetworkError,
-    NangoProtocolError,
     isAuthError,
     isRetryable,
 } from './errors.js';
@@ -45,11 +44,6 @@ export interface NangoClientOptions {
     onRetry?: (attempt: number, delayMs: number, error: string) => void;
 }
 
-export interface RecordsPage {
-    records: unknown[];
-    next_cursor: string | null;
-}
-
 export interface RecordsRequest {
     key: SyncKey;
     cursor: string | null;
@@ -60,10 +54,8 @@ export interface RecordsRequest {
 }
 
 export interface NangoClient {
-    /** One `GET /records` page, with timeout, retries and 429 waits applied. */
-    getRecordsPage(request: RecordsRequest): Promise<RecordsPage>;
-    /** The same page as its 2xx body, unparsed (`parsePage` reads it). */
-    getRecordsBody(request: RecordsRequest): Promise<string>;
+    /** One `GET /records` page as its 2xx body, unparsed (scanRecordsPage.ts reads it), with timeout, retries and 429 waits applied. */
+    getRecordsBody(request: RecordsRequest): Promise<Buffer>;
 }
 
 /** One authenticated GET against Nango's API. */
@@ -81,16 +73,25 @@ export interface NangoGetRequest {
 /** Sends one GET with timeout, retries and 429 waits applied; resolves with the 2xx body. */
 export type NangoGet = (request: NangoGetRequest) => Promise<string>;
 
+/** `NangoGet`, resolving with the body's bytes. */
+export type NangoGetBytes = (request: NangoGetRequest) => Promise<Buffer>;
+
+/** The request loop of `createNangoGetBytes`, for answers read as text. */
+export function createNangoGet(options: NangoClientOptions): NangoGet {
+    const get = createNangoGetBytes(options);
+    return async (request) => (await get(request)).toString('utf8');
+}
+
 /**
  * The request loop every Nango call shares: wait at the rate-limit gate, send with a timeout,
  * wait out a 429 (closing the gate for every caller of the same gate), retry 5xx, network errors
  * and timeouts with jittered backoff, and throw typed errors (errors.ts) for the rest.
  */
-export function createNangoGet(options: NangoClientOptions): NangoGet {
+export function createNangoGetBytes(options: NangoClientOptions): NangoGetBytes {
     const base = options.host.replace(/\/+$/, '');
     const httpGet = createHttpGet();
 
-    async function once(request: NangoGetRequest): Promise<string> {
+    async function once(request: NangoGetRequest): Promise<Buffer> {
         const { path, query } = request;
         const timeout = AbortSignal.timeout(options.timeoutMs);
         const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
@@ -151,11 +152,8 @@ export function createNangoGet(options: NangoClientOptions): NangoGet {
  * and we need the raw status, body and headers of every answer to honour 429s and classify errors.
  */
 export function createNangoClient(options: NangoClientOptions): NangoClient {
-    const get = createNangoGet(options);
+    const get = createNangoGetBytes(options);
     const client: NangoClient = {
-        async getRecordsPage(request) {
-            return parsePage(await client.getRecordsBody(request));
-        },
         async getRecordsBody(request) {
             const { key, cursor, limit } = request;
             // Only these keys: Nango rejects unknown ones, and `filter` combinations drop deleted rows.
@@ -176,7 +174,7 @@ export function createNangoClient(options: NangoClientOptions): NangoClient {
 }
 
 function toApiError(res: HttpAnswer): NangoApiError {
-    const { body } = res;
+    const body = res.body.toString('utf8');
     let code = `http_${res.status}`;
     let message = `Nango answered ${res.status}`;
     try {
@@ -190,20 +188,6 @@ function toApiError(res: HttpAnswer): NangoApiError {
     return new NangoApiError(res.status, code, message, toHeaders(res.headers), body.slice(0, 2000));
 }
 
-export function parsePage(body: string): RecordsPage {
-    let parsed: unknown;
-    try {
-        parsed = JSON.parse(body);
-    } catch {
-        throw new NangoProtocolError('GET /records answered 2xx with a body that is not JSON.');
-    }
-    const page = parsed as Partial<RecordsPage> | null;
-    if (!page || !Array.isArray(page.records) || (page.next_cursor !== null && typeof page.next_cursor !== 'string')) {
-        throw new NangoProtocolError('GET /records answered 2xx without `records` and `next_cursor`.');
-    }
-    return page as RecordsPage;
-}
-
 function describeCause(err: unknown): string {
     const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
     return e.code ?? e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
@@ -212,10 +196,11 @@ function describeCause(err: unknown): string {
 /**
  * `next_cursor` read from the body's first or last key without parsing it, or undefined when it is
  * not there (whichever of the two keys the server renders first). Only a guess: the caller asks for
- * the next page early with it and checks it against the parsed page.
+ * the next page early with it and checks it against the scanned page.
  */
-export function peekNextCursor(body: string): string | null | undefined {
-    const found = /^\{"next_cursor":(null|"[^"\\]*")/.exec(body) ?? /"next_cursor":(null|"[^"\\]*")\}\s*$/.exec(body.slice(-2048));
+export function peekNextCursor(body: Buffer): string | null | undefined {
+    const head = body.toString('latin1', 0, 2048);
+    const found = /^\{"next_cursor":(null|"[^"\\]*")/.exec(head) ?? /"next_cursor":(null|"[^"\\]*")\}\s*$/.exec(body.toString('latin1', Math.max(0, body.length - 2048)));
     if (!found) return undefined;
     return found[1] === 'null' ? null : found[1]!.slice(1, -1);
 }

@@ -6,7 +6,8 @@ import { createGunzip } from 'node:zlib';
 export interface HttpAnswer {
     status: number;
     headers: IncomingHttpHeaders;
-    body: string;
+    /** The whole body, decompressed, in a buffer of its own (not a slice of Node's shared pool). */
+    body: Buffer;
 }
 
 export interface HttpGetOptions {
@@ -38,21 +39,22 @@ export function createHttpGet(): HttpGet {
             res.destroy();
             throw new Error(`unsupported Content-Encoding ${JSON.stringify(encoding)}`);
         }
-        // Decoded chunk by chunk (a character split between chunks is kept whole) and joined as
-        // a rope: no copy of the whole body into one Buffer first.
-        let body = '';
-        const collect = async (source: AsyncIterable<string>) => {
-            for await (const chunk of source) body += chunk;
+        // Kept as bytes: a page's records are stored as the bytes Nango sent (scanRecordsPage.ts),
+        // and text answers are decoded once, whole.
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const collect = async (source: AsyncIterable<Buffer>) => {
+            for await (const chunk of source) {
+                chunks.push(chunk);
+                size += chunk.length;
+            }
         };
         // Rejects if the connection closes or the signal aborts before the body ends.
-        if (encoding === 'gzip') {
-            const gunzip = createGunzip();
-            gunzip.setEncoding('utf8');
-            await pipeline(res, gunzip, collect);
-        } else {
-            res.setEncoding('utf8');
-            await pipeline(res, collect);
-        }
+        if (encoding === 'gzip') await pipeline(res, createGunzip(), collect);
+        else await pipeline(res, collect);
+        const body = Buffer.allocUnsafeSlow(size);
+        let at = 0;
+        for (const chunk of chunks) at += chunk.copy(body, at);
         return { status: res.statusCode ?? 0, headers: res.headers, body };
     };
 }

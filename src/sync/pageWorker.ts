@@ -3,12 +3,12 @@
 // key, which keeps the 429 gate shared: Nango's rate limit is one bucket per account.
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
-import { createNangoClient, parsePage, peekNextCursor } from '../nango/client.js';
+import { createNangoClient, peekNextCursor } from '../nango/client.js';
+import { scanRecordsPage } from '../nango/scanRecordsPage.js';
 import { createRateLimitGate } from '../nango/rateLimitGate.js';
 import { batchedPoster, serializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
 import type { SyncKey } from '../domain/syncKey.js';
-import { toRecordRow } from './toRecordRows.js';
-import { toColumns } from './rowColumns.js';
+import { toRowColumns } from './toRecordRows.js';
 
 const port = parentPort!;
 const data = workerData as PageWorkerData;
@@ -43,7 +43,7 @@ const client = createNangoClient({
 async function stream(id: number, s: Stream, key: SyncKey, start: string | null, limit: number, reason: string | undefined): Promise<void> {
     let cursor = start;
     /** The request already sent for `cursor`, if any. */
-    let asked: Promise<string> | undefined;
+    let asked: Promise<Buffer> | undefined;
     for (;;) {
         while (s.outstanding >= s.window) await new Promise<void>((resolve) => (s.wake = resolve));
         if (s.controller.signal.aborted) return;
@@ -55,12 +55,12 @@ async function stream(id: number, s: Stream, key: SyncKey, start: string | null,
         const guess = s.outstanding + 1 < s.window ? peekNextCursor(body) : undefined;
         const early = guess ? { cursor: guess, body: client.getRecordsBody({ key, cursor: guess, limit, signal: s.controller.signal, ...(reason ? { reason } : {}) }) } : undefined;
         early?.body.catch(() => undefined);
-        const page = parsePage(body);
-        const rows = page.records.map(toRecordRow);
+        const page = scanRecordsPage(body);
+        const columns = toRowColumns(page);
         s.outstanding++;
-        send({ type: 'page', id, columns: toColumns(rows), nextCursor: page.next_cursor });
-        if (page.next_cursor === null || rows.length === 0) return;
-        cursor = page.next_cursor;
+        send({ type: 'page', id, columns, nextCursor: page.nextCursor });
+        if (page.nextCursor === null || columns.id.length === 0) return;
+        cursor = page.nextCursor;
         if (early?.cursor === cursor) asked = early.body;
     }
 }

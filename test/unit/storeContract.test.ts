@@ -98,6 +98,21 @@ for (const engine of engines) {
             assert.equal(status?.recordsPulledTotal, 2);
         });
 
+        test('a payload given as UTF-8 bytes (a view of the page\'s body) is stored as the same text as one given as a string', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            const text = '{"id":"b","name":"Zoë 😀","n":[1,2.5]}';
+            const body = Buffer.from(`xx${text},"_nango_metadata":{}}`);
+            await pull(store, key, T(2), async (s) => {
+                const rows = [record('a', 'c1', T(1), { data: '{"id":"a","name":"Zoë 😀","n":[1,2.5]}' }), record('b', 'c2', T(1), { data: body.subarray(2, 2 + Buffer.byteLength(text)) })];
+                assert.deepEqual(await s.commitPage({ rows, cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }), { upserted: 2, deleted: 0, skipped: 0 });
+            });
+            const stored = await q.rows(key);
+            assert.deepEqual(stored.map((r) => [r.id, JSON.parse(r.data)]), [['a', { id: 'a', name: 'Zoë 😀', n: [1, 2.5] }], ['b', { id: 'b', name: 'Zoë 😀', n: [1, 2.5] }]]);
+            // Text, not a blob: the app's JSON functions and the views read it as the string row does.
+            assert.equal(typeof stored[1]!.data, 'string');
+        });
+
         test('an older version never overwrites a newer one; the same version is idempotent', async () => {
             const key = newKey();
             await store.requests.requestPulls([key], T(1));

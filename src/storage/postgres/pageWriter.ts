@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { RecordRow } from '../../domain/recordRow.js';
+import { recordDataText, type RecordRow } from '../../domain/recordRow.js';
 import type { SyncKey } from '../../domain/syncKey.js';
 import { dateToMicroIso } from '../../domain/timestamps.js';
 import type { PageCommit, PageResult } from '../store.js';
@@ -77,7 +77,7 @@ export async function writePage(client: pg.PoolClient, key: SyncKey, page: PageC
                 ...base,
                 page.syncedAt,
                 upserts.map((r) => r.id),
-                upserts.map((r) => r.data),
+                upserts.map((r) => recordDataText(r.data)),
                 upserts.map((r) => r.lastAction),
                 upserts.map((r) => r.deletedAt),
                 upserts.map((r) => r.prunedAt),

@@ -8,12 +8,14 @@ import type { SqliteConnection } from './connection.js';
  */
 export type PageWriter = (key: SyncKey, page: PageCommit) => PageResult;
 
+// `CAST(? AS TEXT)`: the payload comes as text or as the UTF-8 bytes Nango sent (recordRow.ts), which
+// SQLite stores as text without converting them (the page worker checked they are UTF-8).
 // `>=`: a re-read of the same version is idempotent, and a prune (which keeps last_modified_at)
 // still lands; only an older version is refused.
 const UPSERT = `
 INSERT INTO nango_records (provider_config_key, connection_id, model, variant, id, data, last_action,
     deleted_at, pruned_at, first_seen_at, last_modified_at, cursor, synced_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (provider_config_key, connection_id, model, variant, id) DO UPDATE SET
     data = CASE WHEN ? THEN nango_records.data ELSE excluded.data END,
     last_action = excluded.last_action,

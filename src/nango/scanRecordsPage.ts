@@ -1,0 +1,357 @@
+import { isUtf8 } from 'node:buffer';
+import { NangoProtocolError } from './errors.js';
+
+/**
+ * Where each record of a `GET /records` body lies in its bytes, found in one pass that checks the
+ * whole body against JSON's grammar without building the records as objects.
+ *
+ * Nango renders a record as `{...payload, id: externalId, _nango_metadata: {…}}` (protocol §4.2):
+ * the payload's own keys, `id` always a string, the metadata last. The mirror stores the payload
+ * without the metadata, so for such a record the stored JSON is the record's own bytes up to the
+ * comma before `"_nango_metadata"`, with that comma made a `}`: the payload is neither parsed nor
+ * serialized again, and its bytes go to the database as they came. Parsing every page into objects
+ * and serializing each payload again cost the page worker more CPU than the main thread's commits,
+ * most of it collecting the garbage made in between (README: Ingest).
+ *
+ * Text that `JSON.parse` refuses is refused here too, with the error a parse gave. A record of any
+ * other shape (metadata not last, an `id` that is not a string, a repeated `id` or metadata key) is
+ * marked `slow`, and the caller parses that record alone as before.
+ */
+export interface ScannedPage {
+    /** The body, valid UTF-8 (a body that is not is decoded as text decodes it, U+FFFD for what is invalid). */
+    bytes: Buffer;
+    nextCursor: string | null;
+    /** One entry per record, in page order. */
+    records: ScannedRecord[];
+}
+
+export interface ScannedRecord {
+    /** The record is `bytes[start, end)`. */
+    start: number;
+    end: number;
+    /** True: parse the record and build its row from the object. */
+    slow: boolean;
+    /** Fast records: the comma before the metadata key, so the payload is `bytes[start, payloadEnd)` and `}`. */
+    payloadEnd: number;
+    /** Fast records: the metadata object is `bytes[metaStart, end - 1)` (whitespace around it allowed). */
+    metaStart: number;
+    /** Fast records: the string id, decoded. */
+    id: string;
+    /** The number of the record's top-level keys (`id` and the metadata included). */
+    keys: number;
+}
+
+const NOT_JSON = 'GET /records answered 2xx with a body that is not JSON.';
+const NOT_A_PAGE = 'GET /records answered 2xx without `records` and `next_cursor`.';
+
+// The scanner's state, one body at a time. It reads bytes: JSON's syntax is ASCII, and every byte of
+// a multi-byte UTF-8 character is 0x80 or more. Past the end `b[p]` is undefined, which compares
+// false with everything: each check below then fails or stops as at any other wrong byte.
+const EMPTY = Buffer.alloc(0);
+let b: Buffer = EMPTY;
+let p = 0;
+
+function fail(): never {
+    throw new NangoProtocolError(NOT_JSON);
+}
+
+function skipWhitespace(): void {
+    for (;;) {
+        const c = b[p]!;
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) p++;
+        else return;
+    }
+}
+
+/** From the opening quote at `p` to past the closing one; true when the string has an escape. */
+function skipString(): boolean {
+    let escaped = false;
+    for (;;) {
+        const c = b[++p]!;
+        if (c === 0x22) {
+            p++;
+            return escaped;
+        }
+        if (c === 0x5c) {
+            escaped = true;
+            const e = b[++p]!;
+            if (e === 0x75) {
+                for (let i = 0; i < 4; i++) {
+                    const h = b[++p]!;
+                    if (!((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66))) fail();
+                }
+            } else if (!(e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74)) {
+                fail();
+            }
+        } else if (!(c >= 0x20)) {
+            // A raw control character, or the end of the body inside a string.
+            fail();
+        }
+    }
+}
+
+/** The string at `p`, decoded, and `p` past it. */
+function readString(): string {
+    const from = p;
+    const escaped = skipString();
+    return escaped ? (JSON.parse(b.toString('utf8', from, p)) as string) : b.toString('utf8', from + 1, p - 1);
+}
+
+function skipDigits(): number {
+    const from = p;
+    for (;;) {
+        const c = b[p]!;
+        if (c >= 0x30 && c <= 0x39) p++;
+        else return p - from;
+    }
+}
+
+function skipNumber(): void {
+    if (b[p]! === 0x2d) p++;
+    const first = b[p]!;
+    if (first === 0x30) p++;
+    else if (first >= 0x31 && first <= 0x39) skipDigits();
+    else fail();
+    if (b[p]! === 0x2e) {
+        p++;
+        if (skipDigits() === 0) fail();
+    }
+    const e = b[p]!;
+    if (e === 0x65 || e === 0x45) {
+        p++;
+        const sign = b[p]!;
+        if (sign === 0x2b || sign === 0x2d) p++;
+        if (skipDigits() === 0) fail();
+    }
+}
+
+function skipLiteral(word: string): void {
+    for (let i = 0; i < word.length; i++) if (b[p++] !== word.charCodeAt(i)) fail();
+}
+
+/** A member's key and its colon, leaving `p` before the value. */
+function skipKey(): void {
+    if (b[p]! !== 0x22) fail();
+    skipString();
+    skipWhitespace();
+    if (b[p++]! !== 0x3a) fail();
+}
+
+/** Skips one value of any kind at `p` (after whitespace); nesting is walked without recursion. */
+function skipValue(): void {
+    // The containers open around `p`: 0x7b `{` or 0x5b `[`.
+    const open: number[] = [];
+    for (;;) {
+        skipWhitespace();
+        const c = b[p]!;
+        if (c === 0x7b || c === 0x5b) {
+            p++;
+            skipWhitespace();
+            if (b[p]! === (c === 0x7b ? 0x7d : 0x5d)) {
+                p++;
+            } else {
+                open.push(c);
+                if (c === 0x7b) skipKey();
+                continue;
+            }
+        } else if (c === 0x22) {
+            skipString();
+        } else if (c === 0x74) {
+            skipLiteral('true');
+        } else if (c === 0x66) {
+            skipLiteral('false');
+        } else if (c === 0x6e) {
+            skipLiteral('null');
+        } else {
+            skipNumber();
+        }
+        // A value ended: close what ends here, or go on to the next member or element.
+        for (;;) {
+            if (open.length === 0) return;
+            skipWhitespace();
+            const next = b[p++]!;
+            const inside = open[open.length - 1];
+            if (next === 0x2c) {
+                if (inside === 0x7b) {
+                    skipWhitespace();
+                    skipKey();
+                }
+                break;
+            }
+            if (next !== (inside === 0x7b ? 0x7d : 0x5d)) fail();
+            open.pop();
+        }
+    }
+}
+
+const enum Key {
+    Other,
+    Id,
+    Metadata,
+    Records,
+    NextCursor,
+}
+
+const KEYS: ReadonlyArray<readonly [Key, string, Buffer]> = (
+    [
+        [Key.Id, 'id'],
+        [Key.Metadata, '_nango_metadata'],
+        [Key.Records, 'records'],
+        [Key.NextCursor, 'next_cursor'],
+    ] as const
+).map(([key, text]) => [key, text, Buffer.from(text)] as const);
+
+function keyOf(text: string): Key {
+    for (const [key, known] of KEYS) if (text === known) return key;
+    return Key.Other;
+}
+
+/** Which of the keys the scanner looks for the member at `p` has; then past the colon and whitespace. */
+function readKey(): Key {
+    if (b[p] !== 0x22) fail();
+    const from = p + 1;
+    const escaped = skipString();
+    const to = p - 1;
+    let key = Key.Other;
+    if (escaped) {
+        key = keyOf(JSON.parse(b.toString('utf8', from - 1, p)) as string);
+    } else {
+        for (const [k, , bytes] of KEYS) {
+            if (bytes.length === to - from && b.compare(bytes, 0, bytes.length, from, to) === 0) {
+                key = k;
+                break;
+            }
+        }
+    }
+    skipWhitespace();
+    if (b[p++] !== 0x3a) fail();
+    skipWhitespace();
+    return key;
+}
+
+function scanRecord(): ScannedRecord {
+    const record: ScannedRecord = { start: p, end: 0, slow: true, payloadEnd: 0, metaStart: 0, id: '', keys: 0 };
+    if (b[p]! !== 0x7b) {
+        // Not an object: the row builder says what is wrong with it.
+        skipValue();
+        record.end = p;
+        return record;
+    }
+    p++;
+    skipWhitespace();
+    if (b[p]! === 0x7d) {
+        record.end = ++p;
+        return record;
+    }
+    let ids = 0;
+    let stringId = false;
+    let metas = 0;
+    let metaIsLast = false;
+    let comma = -1;
+    for (;;) {
+        const key = readKey();
+        record.keys++;
+        metaIsLast = false;
+        if (key === Key.Id) {
+            ids++;
+            stringId = b[p]! === 0x22;
+            // A number (or worse) is converted by the row builder, on the slow path.
+            if (stringId) record.id = readString();
+            else skipValue();
+        } else if (key === Key.Metadata) {
+            metas++;
+            metaIsLast = comma >= 0;
+            record.payloadEnd = comma;
+            record.metaStart = p;
+            skipValue();
+        } else {
+            skipValue();
+        }
+        skipWhitespace();
+        const c = b[p]!;
+        if (c === 0x2c) {
+            comma = p++;
+            skipWhitespace();
+            continue;
+        }
+        if (c !== 0x7d) fail();
+        record.end = ++p;
+        break;
+    }
+    record.slow = !(ids === 1 && stringId && metas === 1 && metaIsLast);
+    return record;
+}
+
+function scanRecords(): ScannedRecord[] {
+    const records: ScannedRecord[] = [];
+    p++;
+    skipWhitespace();
+    if (b[p]! === 0x5d) {
+        p++;
+        return records;
+    }
+    for (;;) {
+        records.push(scanRecord());
+        skipWhitespace();
+        const c = b[p++]!;
+        if (c === 0x5d) return records;
+        if (c !== 0x2c) fail();
+        skipWhitespace();
+    }
+}
+
+/** Scans a `GET /records` body; throws NangoProtocolError for a body that is not JSON or not a page. */
+export function scanRecordsPage(body: Buffer): ScannedPage {
+    if (!isUtf8(body)) body = Buffer.from(body.toString('utf8'));
+    b = body;
+    p = 0;
+    try {
+        // A repeated key: JSON.parse keeps the last value, and so does this.
+        let records: ScannedRecord[] | undefined;
+        let nextCursor: string | null | undefined;
+        skipWhitespace();
+        if (b[p]! !== 0x7b) {
+            // Valid JSON that is not an object is not a page; anything else is not JSON.
+            skipValue();
+            skipWhitespace();
+            if (p !== b.length) fail();
+            throw new NangoProtocolError(NOT_A_PAGE);
+        }
+        p++;
+        skipWhitespace();
+        if (b[p]! === 0x7d) {
+            p++;
+        } else {
+            for (;;) {
+                const key = readKey();
+                const c = b[p]!;
+                if (key === Key.Records) {
+                    records = undefined;
+                    if (c === 0x5b) records = scanRecords();
+                    else skipValue();
+                } else if (key === Key.NextCursor) {
+                    nextCursor = undefined;
+                    if (c === 0x22) {
+                        nextCursor = readString();
+                    } else {
+                        if (c === 0x6e) nextCursor = null;
+                        skipValue();
+                    }
+                } else {
+                    skipValue();
+                }
+                skipWhitespace();
+                const next = b[p++]!;
+                if (next === 0x7d) break;
+                if (next !== 0x2c) fail();
+                skipWhitespace();
+            }
+        }
+        skipWhitespace();
+        if (p !== b.length) fail();
+        if (records === undefined || nextCursor === undefined) throw new NangoProtocolError(NOT_A_PAGE);
+        return { bytes: body, nextCursor, records };
+    } finally {
+        b = EMPTY;
+    }
+}

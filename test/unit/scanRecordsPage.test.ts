@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { recordDataText } from '../../src/domain/recordRow.js';
+import { NangoProtocolError } from '../../src/nango/errors.js';
+import { scanRecordsPage } from '../../src/nango/scanRecordsPage.js';
+import { fromColumns } from '../../src/sync/rowColumns.js';
+import { toRecordRow, toRowColumns } from '../../src/sync/toRecordRows.js';
+import { seededRandom, seedFromEnv, type SeededRandom } from '../helpers/seededRandom.js';
+
+// The page worker scans `GET /records` bodies instead of parsing them (scanRecordsPage.ts), and keeps
+// a record's payload as its own bytes. Pinned here against the parse it replaces: the same rows for
+// every record, and the same verdict for every body.
+
+const meta = (over: Record<string, unknown> = {}) => ({
+    first_seen_at: '2026-04-14T18:46:03.097459+00:00',
+    last_modified_at: '2026-04-14T18:46:03.5+00:00',
+    last_action: 'UPDATED',
+    deleted_at: null,
+    pruned_at: null,
+    cursor: 'Y3Vyc29y',
+    ...over,
+});
+
+/** What the worker hands over for `body`, with payloads as text. */
+function scannedRows(body: string | Buffer) {
+    const page = scanRecordsPage(Buffer.isBuffer(body) ? body : Buffer.from(body));
+    return { page, rows: fromColumns(toRowColumns(page)).map((r) => ({ ...r, data: recordDataText(r.data) })) };
+}
+
+/** What parsing the body and converting each record gives. */
+function parsedRows(body: string) {
+    return (JSON.parse(body) as { records: unknown[] }).records.map(toRecordRow);
+}
+
+test('a record in Nango\'s shape keeps its payload\'s own bytes, metadata cut off; the rows equal the parsed ones', () => {
+    const records = [
+        { name: 'Zoë', id: 'a', nested: { _nango_metadata: 'not this one', list: [1, 2.5, -3e2, true, null] }, _nango_metadata: meta() },
+        { id: 'b', '1': 'integer-like key', emoji: '😀', escaped: 'a"b\\c\n\u0001\u2028', _nango_metadata: meta({ last_action: 'ADDED' }) },
+    ];
+    const body = JSON.stringify({ next_cursor: 'Y3Vyc29y', records });
+    const { page, rows } = scannedRows(body);
+    assert.deepEqual(page.records.map((r) => r.slow), [false, false]);
+    assert.equal(page.nextCursor, 'Y3Vyc29y');
+    assert.deepEqual(rows, parsedRows(body));
+    // Nango's own bytes, not a re-serialization.
+    assert.equal(rows[0]!.data, '{"name":"Zoë","id":"a","nested":{"_nango_metadata":"not this one","list":[1,2.5,-300,true,null]}}');
+});
+
+test('pruned rows and id-only deletes keep the stored payload; the stand-in is {"id"}', () => {
+    const body = JSON.stringify({
+        records: [
+            { id: 'p', _nango_metadata: meta({ pruned_at: '2026-05-14T00:00:00+00:00' }) },
+            { id: 'd', _nango_metadata: meta({ last_action: 'DELETED', deleted_at: '2026-05-14T00:00:00+00:00' }) },
+            { id: 'f', name: 'x', _nango_metadata: meta({ last_action: 'DELETED', deleted_at: '2026-05-14T00:00:00+00:00' }) },
+        ],
+        next_cursor: null,
+    });
+    const { rows } = scannedRows(body);
+    assert.deepEqual(rows, parsedRows(body));
+    assert.deepEqual(rows.map((r) => [r.keepData, r.data]), [[true, '{"id":"p"}'], [true, '{"id":"d"}'], [false, '{"id":"f","name":"x"}']]);
+});
+
+test('records of another shape are parsed on their own, with the same rows as before', () => {
+    const records = [
+        { id: 5, _nango_metadata: meta() }, // a number id: text in the row and in the payload
+        { _nango_metadata: meta(), id: 'first' }, // metadata not last
+        { id: 'e', name: 'x' }, // no metadata: refused below
+    ];
+    const body = JSON.stringify({ records: records.slice(0, 2), next_cursor: null });
+    const { page, rows } = scannedRows(body);
+    assert.deepEqual(page.records.map((r) => r.slow), [true, true]);
+    assert.deepEqual(rows, parsedRows(body));
+    assert.equal(rows[0]!.data, '{"id":"5"}');
+    // Whitespace, escapes in keys, repeated keys: JSON.parse keeps the last value of a repeated key.
+    const odd = ' { "next_cursor" : "x" , "records" : [ { "\\u0069d" : "é" , "v" : [ ] , "_nango_metadata" : ' + JSON.stringify(meta()) + ' } , {"id":"a","id":"b","_nango_metadata":' + JSON.stringify(meta()) + '} ] } ';
+    const scanned = scannedRows(odd);
+    assert.deepEqual(scanned.rows.map((r) => ({ ...r, data: JSON.parse(r.data) as unknown })), parsedRows(odd).map((r) => ({ ...r, data: JSON.parse(r.data) as unknown })));
+    assert.deepEqual(scanned.page.records.map((r) => r.slow), [false, true]);
+    assert.throws(() => scannedRows(JSON.stringify({ records: [records[2]], next_cursor: null })), /_nango_metadata/);
+});
+
+test('bodies JSON.parse refuses are refused as not JSON; JSON that is not a page, as not a page', () => {
+    const notJson = [
+        '', ' ', '{', '{"records":[],"next_cursor":null', '{"records":[],"next_cursor":null}x', '{"records":[1,],"next_cursor":null}',
+        '{"records":["a\u0001"],"next_cursor":null}', '{"records":["a\n"],"next_cursor":null}', '{"records":[01],"next_cursor":null}',
+        '{"records":[1.],"next_cursor":null}', '{"records":[.5],"next_cursor":null}', '{"records":[tru],"next_cursor":null}',
+        '{"records":[nul],"next_cursor":null}', '{"records":[{"a" 1}],"next_cursor":null}', '{"records":["\\x"],"next_cursor":null}',
+        '{"records":["\\u12g4"],"next_cursor":null}', '{"records":[{]],"next_cursor":null}', '{"records":[[}],"next_cursor":null}',
+        '{"records":[],"next_cursor":null,}', '{,"records":[],"next_cursor":null}', '{"records":[-],"next_cursor":null}',
+        '{"records":[1e],"next_cursor":null}', '{"records":[{"a":1,}],"next_cursor":null}', '{"records":[{"a":1}}],"next_cursor":null}',
+        '{"records":["unterminated],"next_cursor":null}', '\ufeff{"records":[],"next_cursor":null}', '<html>502</html>',
+        '{"records":[{"id":"a","_nango_metadata":{"cursor":"c"}]],"next_cursor":null}', '{"records":[+1],"next_cursor":null}',
+    ];
+    for (const body of notJson) {
+        assert.throws(() => JSON.parse(body), SyntaxError, body);
+        assert.throws(() => scanRecordsPage(Buffer.from(body)), (err: unknown) => err instanceof NangoProtocolError && /not JSON/.test(err.message), body);
+    }
+    const notAPage = ['[1]', '"x"', 'null', '{}', '{"records":[]}', '{"next_cursor":null}', '{"records":{},"next_cursor":null}', '{"records":[],"next_cursor":5}', '{"records":[],"next_cursor":null,"records":7}'];
+    for (const body of notAPage) {
+        JSON.parse(body);
+        assert.throws(() => scanRecordsPage(Buffer.from(body)), (err: unknown) => err instanceof NangoProtocolError && /without `records`/.test(err.message), body);
+    }
+    // Deep nesting is walked without recursion, as JSON.parse does.
+    const deep = `{"records":[{"id":"a","v":${'['.repeat(100_000)}${']'.repeat(100_000)},"_nango_metadata":${JSON.stringify(meta())}}],"next_cursor":null}`;
+    assert.equal(scannedRows(deep).rows[0]!.id, 'a');
+});
+
+test('bytes that are not UTF-8 are read as text decoding reads them (U+FFFD), never stored as they are', () => {
+    const body = Buffer.concat([Buffer.from('{"records":[{"id":"a","name":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from(`","_nango_metadata":${JSON.stringify(meta())}}],"next_cursor":null}`)]);
+    const { rows } = scannedRows(body);
+    assert.deepEqual(rows, parsedRows(body.toString('utf8')));
+    assert.equal((JSON.parse(rows[0]!.data) as { name: string }).name, '\ufffd(\ufffd');
+});
+
+/** A random JSON value: every kind, escapes and non-ASCII included. */
+function randomValue(r: SeededRandom, depth: number): unknown {
+    switch (r.int(depth > 3 ? 5 : 7)) {
+        case 0:
+            return null;
+        case 1:
+            return r.next() < 0.5;
+        case 2:
+            return r.pick([0, -1, 1.5, 1e21, -2.5e-7, 123456789012, 0.1]);
+        case 3:
+        case 4:
+            return randomString(r);
+        case 5:
+            return Array.from({ length: r.int(4) }, () => randomValue(r, depth + 1));
+        default:
+            return Object.fromEntries(Array.from({ length: r.int(4) }, () => [randomString(r), randomValue(r, depth + 1)]));
+    }
+}
+
+function randomString(r: SeededRandom): string {
+    const alphabet = ['a', 'Z', ' ', '"', '\\', '/', '\n', '\t', '\u0000', '\u001f', 'é', '€', '😀', '\u2028', 'id', '_nango_metadata', ',', ':', '{', '}', '[', ']'];
+    return Array.from({ length: r.int(6) }, () => r.pick(alphabet)).join('');
+}
+
+test('random records: the scanned rows equal the parsed ones (seeded; SCAN_SEED replays)', () => {
+    const r = seededRandom(seedFromEnv('SCAN_SEED'));
+    for (let round = 0; round < 200; round++) {
+        const records = Array.from({ length: 1 + r.int(5) }, (_, i) => {
+            const payload = randomValue(r, 3) as Record<string, unknown> | null;
+            const id = r.next() < 0.9 ? `${randomString(r)}${i}` : i;
+            const record: Record<string, unknown> = { ...(payload && typeof payload === 'object' && !Array.isArray(payload) ? payload : {}), id };
+            const action = r.pick(['ADDED', 'UPDATED', 'DELETED'] as const);
+            record['_nango_metadata'] = meta({ last_action: action, deleted_at: action === 'DELETED' ? '2026-05-14T00:00:00+00:00' : null, pruned_at: r.next() < 0.1 ? '2026-05-14T00:00:00+00:00' : null });
+            return record;
+        });
+        const body = JSON.stringify(r.next() < 0.5 ? { next_cursor: null, records } : { records, next_cursor: 'Yw==' });
+        assert.deepEqual(scannedRows(body).rows, parsedRows(body), `seed ${r.seed}, round ${round}: ${body}`);
+    }
+});
