@@ -11,7 +11,7 @@ export interface DaemonEventMap {
      */
     nangoResponse: [{ status: number | 'network_error'; reason: string }];
     rateLimited: [{ waitMs: number }];
-    /** After each page's transaction committed. */
+    /** After each page's transaction committed and is durable. */
     pageCommitted: [{ key: SyncKey; upserted: number; deleted: number; skipped: number; cursor: string; committedAt: string }];
     pullFinished: [{ key: SyncKey; outcome: string; records: number; pages: number; durationMs: number }];
     reconcilePass: [{ keys: number; found: number }];

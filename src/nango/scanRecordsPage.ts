@@ -55,39 +55,45 @@ function fail(): never {
     throw new NangoProtocolError(NOT_JSON);
 }
 
+// The hot loops below work on local copies of `b` and `p` (a module variable is read from and
+// written to memory at every step; a local stays in a register): 1.9 → x ms a page of 1 MB.
+
 function skipWhitespace(): void {
+    const buf = b;
+    let i = p;
     for (;;) {
-        const c = b[p]!;
-        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) p++;
-        else return;
+        const c = buf[i]!;
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+        else break;
     }
+    p = i;
 }
 
 /** From the opening quote at `p` to past the closing one; true when the string has an escape. */
 function skipString(): boolean {
+    const buf = b;
+    let i = p;
     let escaped = false;
     for (;;) {
-        const c = b[++p]!;
-        if (c === 0x22) {
-            p++;
-            return escaped;
-        }
-        if (c === 0x5c) {
-            escaped = true;
-            const e = b[++p]!;
-            if (e === 0x75) {
-                for (let i = 0; i < 4; i++) {
-                    const h = b[++p]!;
-                    if (!((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66))) fail();
-                }
-            } else if (!(e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74)) {
-                fail();
+        const c = buf[++i]!;
+        // Most bytes: plain characters (and every byte of a multi-byte character).
+        if (c >= 0x20 && c !== 0x22 && c !== 0x5c) continue;
+        if (c === 0x22) break;
+        // A raw control character, or the end of the body inside a string.
+        if (c !== 0x5c) fail();
+        escaped = true;
+        const e = buf[++i]!;
+        if (e === 0x75) {
+            for (let k = 0; k < 4; k++) {
+                const h = buf[++i]!;
+                if (!((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66))) fail();
             }
-        } else if (!(c >= 0x20)) {
-            // A raw control character, or the end of the body inside a string.
+        } else if (!(e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74)) {
             fail();
         }
     }
+    p = i + 1;
+    return escaped;
 }
 
 /** The string at `p`, decoded, and `p` past it. */
@@ -98,12 +104,16 @@ function readString(): string {
 }
 
 function skipDigits(): number {
+    const buf = b;
     const from = p;
+    let i = p;
     for (;;) {
-        const c = b[p]!;
-        if (c >= 0x30 && c <= 0x39) p++;
-        else return p - from;
+        const c = buf[i]!;
+        if (c >= 0x30 && c <= 0x39) i++;
+        else break;
     }
+    p = i;
+    return i - from;
 }
 
 function skipNumber(): void {
@@ -137,10 +147,13 @@ function skipKey(): void {
     if (b[p++]! !== 0x3a) fail();
 }
 
+const OPEN: number[] = [];
+
 /** Skips one value of any kind at `p` (after whitespace); nesting is walked without recursion. */
 function skipValue(): void {
-    // The containers open around `p`: 0x7b `{` or 0x5b `[`.
-    const open: number[] = [];
+    // The containers open around `p`: 0x7b `{` or 0x5b `[` (one array for every call: it is not reentered).
+    const open = OPEN;
+    let depth = 0;
     for (;;) {
         skipWhitespace();
         const c = b[p]!;
@@ -150,7 +163,7 @@ function skipValue(): void {
             if (b[p]! === (c === 0x7b ? 0x7d : 0x5d)) {
                 p++;
             } else {
-                open.push(c);
+                open[depth++] = c;
                 if (c === 0x7b) skipKey();
                 continue;
             }
@@ -167,10 +180,10 @@ function skipValue(): void {
         }
         // A value ended: close what ends here, or go on to the next member or element.
         for (;;) {
-            if (open.length === 0) return;
+            if (depth === 0) return;
             skipWhitespace();
             const next = b[p++]!;
-            const inside = open[open.length - 1];
+            const inside = open[depth - 1];
             if (next === 0x2c) {
                 if (inside === 0x7b) {
                     skipWhitespace();
@@ -179,7 +192,7 @@ function skipValue(): void {
                 break;
             }
             if (next !== (inside === 0x7b ? 0x7d : 0x5d)) fail();
-            open.pop();
+            depth--;
         }
     }
 }
@@ -206,6 +219,12 @@ function keyOf(text: string): Key {
     return Key.Other;
 }
 
+/** Whether the body holds `bytes` at `from` (a loop: Buffer.compare's checks cost more than these few bytes). */
+function sameBytes(from: number, bytes: Buffer): boolean {
+    for (let i = 0; i < bytes.length; i++) if (b[from + i] !== bytes[i]) return false;
+    return true;
+}
+
 /** Which of the keys the scanner looks for the member at `p` has; then past the colon and whitespace. */
 function readKey(): Key {
     if (b[p] !== 0x22) fail();
@@ -217,7 +236,7 @@ function readKey(): Key {
         key = keyOf(JSON.parse(b.toString('utf8', from - 1, p)) as string);
     } else {
         for (const [k, , bytes] of KEYS) {
-            if (bytes.length === to - from && b.compare(bytes, 0, bytes.length, from, to) === 0) {
+            if (bytes.length === to - from && sameBytes(from, bytes)) {
                 key = k;
                 break;
             }

@@ -100,13 +100,27 @@ export interface PullSessions {
     withPull<T>(key: SyncKey, at: string, pull: (session: PullSession) => Promise<T>): Promise<T | null>;
 }
 
+/** A page `writePage` committed: its counts, and when it is durable. */
+export interface WrittenPage {
+    result: PageResult;
+    durable: Promise<void>;
+}
+
 /** One claimed pull of one key. Valid only inside `withPull`'s callback. */
 export interface PullSession {
     readonly key: SyncKey;
     /** The key's state when the claim was taken. */
     readonly start: PullStart;
-    /** Writes one page's rows and its cursor in one transaction. */
+    /** Writes one page's rows and its cursor in one transaction; resolves once it is durable. */
     commitPage(page: PageCommit): Promise<PageResult>;
+    /**
+     * `commitPage`, resolving once the transaction has committed, before it is durable: `durable`
+     * resolves once it would survive a power cut (rejects if it cannot be made so). The next page may
+     * be written meanwhile; pages commit in the order they are written, and a page durable makes
+     * every page written before it durable. SQLite: the fsync runs on the thread pool while the next
+     * page is written. Postgres: a commit returns once durable, so `durable` is already resolved.
+     */
+    writePage(page: PageCommit): Promise<WrittenPage>;
     /** Deletes (soft: marks deleted) the key's rows not written since `from`; returns how many. */
     sweep(from: string, deletes: DeleteMode, at: string): Promise<number>;
     finish(result: PullFinish): Promise<void>;

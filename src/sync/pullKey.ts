@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { DaemonEvents } from '../domain/daemonEvents.js';
+import type { DaemonEventMap, DaemonEvents } from '../domain/daemonEvents.js';
 import { isAuthError, isNangoApiError, isUnknownConnection } from '../nango/errors.js';
 import type { DeleteMode } from '../domain/recordRow.js';
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
@@ -92,6 +92,20 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
         else log().info(fields, 'pull finished');
         return outcome;
     };
+    /**
+     * The page written last, until it is durable. Pages are written as they come and made durable
+     * behind: while one page's fsync runs (SQLite, on the thread pool), the next one is written,
+     * instead of the main thread waiting for each fsync in turn. A page's event (notices, the change
+     * feed's long polls, metrics) waits for its durability, and so does the pull's end.
+     */
+    let unsettled: { durable: Promise<void>; event: DaemonEventMap['pageCommitted'][0] } | undefined;
+    const settle = async () => {
+        const page = unsettled;
+        if (!page) return;
+        unsettled = undefined;
+        await page.durable;
+        deps.events?.emit('pageCommitted', { ...page.event, committedAt: dateToMicroIso(now()) });
+    };
     try {
         for await (const { rows } of deps.pages.pages(key, cursor, deps.pageSize, ctx.turn ? AbortSignal.any([signal, ctx.turn.signal]) : signal, ctx.reason)) {
             // An empty page leaves the cursor where it is.
@@ -99,9 +113,12 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
             const last = rows[rows.length - 1]!;
             // Persist the last record's cursor, never a null next_cursor.
             const t0 = performance.now();
-            const result = await session.commitPage({ rows, cursor: last.cursor, deletes: deps.deletes, syncedAt: dateToMicroIso(now()), pullStartedAt: startedAt });
+            const { result, durable } = await session.writePage({ rows, cursor: last.cursor, deletes: deps.deletes, syncedAt: dateToMicroIso(now()), pullStartedAt: startedAt });
+            // Awaited in settle(); a failure meanwhile is not an unhandled rejection.
+            durable.catch(() => undefined);
             commitMs += performance.now() - t0;
-            deps.events?.emit('pageCommitted', { key, upserted: result.upserted, deleted: result.deleted, skipped: result.skipped, cursor: last.cursor, committedAt: dateToMicroIso(now()) });
+            await settle();
+            unsettled = { durable, event: { key, upserted: result.upserted, deleted: result.deleted, skipped: result.skipped, cursor: last.cursor, committedAt: '' } };
             cursor = last.cursor;
             pages++;
             records += rows.length;
@@ -110,10 +127,12 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
             if (ctx.turn?.shouldYield()) {
                 // The page and its cursor are committed: the next turn resumes here. Pages fetched
                 // ahead are dropped (at most the page source's window of requests).
+                await settle();
                 await session.abandon(dateToMicroIso(now()));
                 return finish({ outcome: 'yielded', records, pages });
             }
         }
+        await settle();
         if (start.resyncFrom !== null && start.resyncSweep) {
             // This pull started after the resync, so it read from the start (or resumed such a read):
             // whatever it did not write since the resync has vanished upstream.
@@ -124,6 +143,9 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
         await session.finish({ requestSeq: start.requestSeq, startedAt, records, pages, at: dateToMicroIso(now()) });
         return finish({ outcome: 'ok', records, pages, upserted, deleted, coveredSeq: start.requestSeq });
     } catch (err) {
+        // The page written before the failure is committed; its event waits for its durability as
+        // always (a failure of that is reported by the error being handled, not instead of it).
+        await settle().catch(() => undefined);
         const at = dateToMicroIso(now());
         if (signal.aborted) {
             await session.abandon(at);

@@ -98,6 +98,21 @@ for (const engine of engines) {
             assert.equal(status?.recordsPulledTotal, 2);
         });
 
+        test('writePage: the next page is written before the last is durable; both are, in order, with the last cursor', async () => {
+            const key = newKey();
+            await store.requests.requestPulls([key], T(1));
+            await pull(store, key, T(2), async (s) => {
+                const first = await s.writePage({ rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                // Committed already: another connection sees it before its durability is awaited.
+                assert.deepEqual((await q.rows(key)).map((r) => r.id), ['1']);
+                const second = await s.writePage({ rows: [record('1', 'c2', T(3), { data: '{"id":"1","v":2}' }), record('2', 'c3', T(3))], cursor: 'c3', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) });
+                assert.deepEqual([first.result, second.result], [{ upserted: 1, deleted: 0, skipped: 0 }, { upserted: 2, deleted: 0, skipped: 0 }]);
+                await Promise.all([first.durable, second.durable]);
+            });
+            assert.deepEqual((await q.rows(key)).map((r) => [r.id, JSON.parse(r.data)]), [['1', { id: '1', v: 2 }], ['2', { id: '2', name: 'n-2' }]]);
+            assert.equal((await q.state(key))?.cursor, 'c3');
+        });
+
         test('a payload given as UTF-8 bytes (a view of the page\'s body) is stored as the same text as one given as a string', async () => {
             const key = newKey();
             await store.requests.requestPulls([key], T(1));

@@ -89,6 +89,8 @@ function postgresSession(client: pg.PoolClient, key: SyncKey, start: PullStart, 
         key,
         start,
         commitPage: (page) => writePage(client, key, page, notifyChannel),
+        // A commit returns once it is durable (writePage restores the commit flush).
+        writePage: async (page) => ({ result: await writePage(client, key, page, notifyChannel), durable: Promise.resolve() }),
         async sweep(from, deletes, at) {
             // The rows it removes or tombstones are logged `swept`, in its transaction.
             await client.query(`BEGIN; ${changeActionSql('swept')}`);

@@ -66,7 +66,7 @@ export function sqlitePullSessions(conn: SqliteConnection): PullSessions {
     const abandon = conn.statement(ABANDON);
     const sweepHard = conn.statement(SWEEP_HARD);
     const sweepSoft = conn.statement(SWEEP_SOFT);
-    let writePage: PageWriter | undefined;
+    let pageWriter: PageWriter | undefined;
 
     return {
         async withPull(key, at, pull) {
@@ -76,12 +76,16 @@ export function sqlitePullSessions(conn: SqliteConnection): PullSessions {
                 key,
                 start,
                 async commitPage(page): Promise<PageResult> {
-                    writePage ??= createPageWriter(conn);
-                    const write = writePage;
-                    // Durable before it resolves, like a pull request: the fsync runs off the event loop.
-                    const result = conn.withoutFsync(() => write(key, page));
-                    await conn.flush();
+                    const { result, durable } = await session.writePage(page);
+                    await durable;
                     return result;
+                },
+                async writePage(page) {
+                    pageWriter ??= createPageWriter(conn);
+                    const write = pageWriter;
+                    // Committed without an fsync on the event loop; durable once the WAL's fsync on the thread pool returns.
+                    const result = conn.withoutFsync(() => write(key, page));
+                    return { result, durable: conn.flush() };
                 },
                 async sweep(from, deletes, sweptAt) {
                     // The rows it removes or tombstones are logged `swept`, in its transaction.
