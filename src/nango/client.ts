@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
 import type { SyncKey } from '../domain/syncKey.js';
 import { BASE_VARIANT } from '../domain/syncKey.js';
 import {
@@ -20,13 +19,19 @@ export interface RetryPolicy {
     maxDelayMs: number;
 }
 
+/** The two log levels the request loop writes at; a pino logger is one. */
+export interface NangoClientLogger {
+    warn(fields: object, msg: string): void;
+    debug(fields: object, msg: string): void;
+}
+
 export interface NangoClientOptions {
     host: string;
     apiKey: string;
     timeoutMs: number;
     retry: RetryPolicy;
     gate: RateLimitGate;
-    logger: Logger;
+    logger: NangoClientLogger;
     /** Told after every answer whether Nango accepted the API key (false on 401/403). */
     onAuthResult?: (ok: boolean) => void;
     /** Told about every answer, for metrics, with the request's `reason`. */

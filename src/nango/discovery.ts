@@ -105,7 +105,7 @@ export function createDiscoveryClient(options: DiscoveryClientOptions): Discover
                     body = await get({ path: '/connections', query, reason: 'discovery', ...(request.signal ? { signal: request.signal } : {}) });
                 } catch (err) {
                     if (paged && page === 0 && isNangoApiError(err) && err.status === 400 && err.code === 'invalid_query_params') {
-                        options.logger.warn('this Nango does not page GET /connections (before 2026-01); listing without limit/page, which returns at most 10,000');
+                        options.logger.warn({}, 'this Nango does not page GET /connections (before 2026-01); listing without limit/page, which returns at most 10,000');
                         paged = false;
                         page = -1;
                         continue;
