@@ -1,10 +1,15 @@
 import type { RecordRow } from '../domain/recordRow.js';
 import type { SyncKey } from '../domain/syncKey.js';
 
-/** One `GET /records` page, already turned into rows. */
+/**
+ * One `GET /records` page, already turned into rows; or several that were waiting together, as one
+ * (their rows in order, the last one's `nextCursor`): written in one transaction, with that cursor.
+ */
 export interface RowPage {
     rows: RecordRow[];
     nextCursor: string | null;
+    /** How many of Nango's pages these rows are (1 when absent). */
+    pages?: number;
 }
 
 /** Where pages come from: the page worker in the daemon (fetch + parse off the main thread). */

@@ -107,7 +107,7 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
         deps.events?.emit('pageCommitted', { ...page.event, committedAt: dateToMicroIso(now()) });
     };
     try {
-        for await (const { rows } of deps.pages.pages(key, cursor, deps.pageSize, ctx.turn ? AbortSignal.any([signal, ctx.turn.signal]) : signal, ctx.reason)) {
+        for await (const { rows, pages: pagesRead = 1 } of deps.pages.pages(key, cursor, deps.pageSize, ctx.turn ? AbortSignal.any([signal, ctx.turn.signal]) : signal, ctx.reason)) {
             // An empty page leaves the cursor where it is.
             if (rows.length === 0) break;
             const last = rows[rows.length - 1]!;
@@ -120,7 +120,7 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
             await settle();
             unsettled = { durable, event: { key, upserted: result.upserted, deleted: result.deleted, skipped: result.skipped, cursor: last.cursor, committedAt: '' } };
             cursor = last.cursor;
-            pages++;
+            pages += pagesRead;
             records += rows.length;
             upserted += result.upserted;
             deleted += result.deleted;

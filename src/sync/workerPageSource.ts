@@ -145,13 +145,23 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
                 while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
                 const item = queue.shift()!;
                 if ('error' in item) throw item.error;
-                yield item.page;
-                if (item.page.nextCursor === null || item.page.rows.length === 0) {
+                // Pages that arrived while the last one was written go out together, as one
+                // transaction (group commit): when writing is the slower half, each page's commit
+                // overhead is paid once for several (at most the window's). An error stays queued.
+                let page = item.page;
+                let pages = 1;
+                for (let next = queue[0]; next && !('error' in next) && page.nextCursor !== null && page.rows.length > 0; next = queue[0]) {
+                    queue.shift();
+                    page = { rows: page.rows.concat(next.page.rows), nextCursor: next.page.nextCursor };
+                    pages++;
+                }
+                yield pages === 1 ? page : { ...page, pages };
+                if (page.nextCursor === null || page.rows.length === 0) {
                     // The worker has ended this stream: nothing to acknowledge.
                     finished = true;
                     return;
                 }
-                send({ type: 'ack', id });
+                for (let i = 0; i < pages; i++) send({ type: 'ack', id });
             }
         } finally {
             signal?.removeEventListener('abort', onAbort);

@@ -65,8 +65,8 @@ test('a worker that is pulling is not stopped, however long the pull', async () 
         await new Promise((resolve) => setTimeout(resolve, 300));
         assert.equal(source.running, true);
         let more = 0;
-        while (!(await pages.next()).done) more++;
-        assert.equal(more, 2, 'the pull finishes on the same worker');
+        for (let next = await pages.next(); !next.done; next = await pages.next()) more += next.value.pages ?? 1;
+        assert.equal(more, 2, 'the pull finishes on the same worker (its two pages queued meanwhile come out together)');
     });
 });
 
@@ -106,4 +106,23 @@ test("createPuller gives the worker sync.pageWorkerIdleSeconds, and the default 
         await puller.close();
         await fake.stop();
     }
+});
+
+test('pages that arrive while the consumer writes come out together, in order, counted; the worker keeps going past its window', async () => {
+    await withSource(60_000, async (source, fake) => {
+        fake.save(KEY, Array.from({ length: 40 }, (_, i) => ({ id: 100 + i })));
+        const seen: Array<{ ids: string[]; pages: number; nextCursor: string | null }> = [];
+        for await (const page of source.pages(KEY, null, 2)) {
+            seen.push({ ids: page.rows.map((r) => r.id), pages: page.pages ?? 1, nextCursor: page.nextCursor });
+            // A slow write: the worker fills its window (3 pages) meanwhile.
+            await new Promise((resolve) => setTimeout(resolve, 60));
+        }
+        const ids = seen.flatMap((s) => s.ids);
+        assert.equal(ids.length, 43, 'every record once');
+        assert.equal(new Set(ids).size, 43);
+        assert.equal(seen.reduce((n, s) => n + s.pages, 0), 22, 'every page of Nango counted once (43 records, 2 a page)');
+        assert.ok(seen.some((s) => s.pages > 1), `queued pages were merged: ${seen.map((s) => s.pages).join(',')}`);
+        assert.ok(seen.every((s) => s.ids.length === 2 * s.pages || s.nextCursor === null), 'a merged page holds whole pages');
+        assert.equal(seen.at(-1)!.nextCursor, null);
+    });
 });
