@@ -186,7 +186,7 @@ export const configSchema = z
             .strictObject({
                 url: z.url({ protocol: /^https?$/ }).optional().describe('Where to POST a signed notice after each committed page (see [Notifications](#notifications)).'),
                 signingKey: z.string().min(16, 'at least 16 characters').optional().describe('HMAC-SHA256 key for `X-Nango-Mirror-Hmac-Sha256`, at least 16 characters; required with `notify.url`.'),
-                pgChannel: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lowercase identifier').optional().describe("Postgres only: each page's transaction also `NOTIFY`s this channel with the page's notice (delivered at the commit)."),
+                pgChannel: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lowercase identifier').optional().describe("Postgres only: each page's transaction also `NOTIFY`s this channel with the page's notice (delivered at the commit; pages written together in one transaction send one)."),
                 maxBacklog: z.number().int().min(1).default(10_000).describe('Unused since notices are read from the change log (nothing is dropped any more); accepted so that older configs still load.'),
                 timeoutSeconds: z.number().positive().max(120).default(10).describe('Timeout of one notice POST.'),
             })

@@ -358,12 +358,20 @@ for (const engine of engines) {
                     seed(fake, k, 25);
                     await rig.sendSync(k);
                     await rig.waitIdle();
-                    await waitFor(() => seen.length === 3 && sum(app.received, 'upserted') === 25, 5000, 'three NOTIFYs and the POSTs');
+                    // Pages that waited while one committed (each commit here takes 300 ms) are written
+                    // together, in one transaction: one NOTIFY for them, with their counts and the
+                    // cursor the last of them ended on.
+                    const upsertedSoFar = () => seen.reduce((n, s) => n + ((JSON.parse(s.payload) as { upserted: number }).upserted), 0);
+                    await waitFor(() => upsertedSoFar() === 25 && sum(app.received, 'upserted') === 25, 5000, 'NOTIFYs for the 25 records and the POSTs');
                     const notices = seen.map((n) => JSON.parse(n.payload) as Record<string, unknown>);
                     assert.deepEqual(Object.keys(notices[0]!), NOTICE_FIELDS.slice(0, 8), "today's payload fields");
-                    assert.deepEqual(notices.map((n) => n['cursor']), pageCursors(fake, k), 'each NOTIFY carries the cursor its page ended on, in order');
-                    assert.deepEqual(notices.map((n) => [n['upserted'], n['deleted']]), [[10, 0], [10, 0], [5, 0]]);
-                    assert.deepEqual(await Promise.all(seen.map((n) => n.visible)), [10, 20, 25], "when each NOTIFY arrived, its page's rows were committed");
+                    const cursors = pageCursors(fake, k);
+                    const ended = notices.map((n) => cursors.indexOf(n['cursor'] as string));
+                    assert.ok(ended.every((at, i) => at >= 0 && (i === 0 || at > ended[i - 1]!)), `each NOTIFY carries the cursor a page ended on, in order: ${ended.join(',')}`);
+                    assert.equal(ended.at(-1), cursors.length - 1, 'the last NOTIFY carries the last page\'s cursor');
+                    assert.deepEqual(notices.map((n) => [n['upserted'], n['deleted']]), ended.map((at, i) => [Math.min(25, (at + 1) * 10) - (i === 0 ? 0 : Math.min(25, (ended[i - 1]! + 1) * 10)), 0]), 'each NOTIFY counts the pages of its transaction');
+                    const cumulative = notices.map((_, i) => notices.slice(0, i + 1).reduce((n, x) => n + (x['upserted'] as number), 0));
+                    assert.deepEqual(await Promise.all(seen.map((n) => n.visible)), cumulative, "when each NOTIFY arrived, its transaction's rows were committed");
 
                     // A page whose commit fails: no NOTIFY, no POST, no change logged.
                     fake.save(fakeKey(k), [{ id: 'poison' }]);
@@ -371,7 +379,7 @@ for (const engine of engines) {
                     await rig.waitIdle();
                     await waitFor(() => rig.logs.some((l) => JSON.stringify(l).includes('poisoned page')), 5000, 'the page to fail');
                     await new Promise((r) => setTimeout(r, 700));
-                    assert.equal(seen.length, 3, 'no NOTIFY for the rolled-back page');
+                    assert.equal(seen.length, notices.length, 'no NOTIFY for the rolled-back page');
                     assert.equal(sum(app.received, 'upserted'), 25, 'no POST for it either');
                     assert.equal((await rig.rows(k)).length, 25);
                 } finally {
