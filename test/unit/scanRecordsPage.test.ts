@@ -6,20 +6,13 @@ import { scanRecordsPage } from '../../src/nango/scanRecordsPage.js';
 import { fromColumns } from '../../src/sync/rowColumns.js';
 import { toRecordRow, toRowColumns } from '../../src/sync/toRecordRows.js';
 import { seededRandom, seedFromEnv, type SeededRandom } from '../helpers/seededRandom.js';
+import { recordMetadata } from '../helpers/recordMetadata.js';
 
 // The page worker scans `GET /records` bodies instead of parsing them (scanRecordsPage.ts), and keeps
 // a record's payload as its own bytes. Pinned here against the parse it replaces: the same rows for
 // every record, and the same verdict for every body.
 
-const meta = (over: Record<string, unknown> = {}) => ({
-    first_seen_at: '2026-04-14T18:46:03.097459+00:00',
-    last_modified_at: '2026-04-14T18:46:03.5+00:00',
-    last_action: 'UPDATED',
-    deleted_at: null,
-    pruned_at: null,
-    cursor: 'Y3Vyc29y',
-    ...over,
-});
+const meta = recordMetadata;
 
 /** What the worker hands over for `body`, with payloads as text. */
 function scannedRows(body: string | Buffer) {

@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { toRecordRow } from '../../src/sync/toRecordRows.js';
+import { recordMetadata } from '../helpers/recordMetadata.js';
 
-const meta = (over: Record<string, unknown> = {}) => ({
-    first_seen_at: '2026-04-14T18:46:03.097459+00:00',
-    last_modified_at: '2026-04-14T18:46:03.5+00:00',
-    last_action: 'UPDATED',
-    deleted_at: null,
-    pruned_at: null,
-    cursor: 'Y3Vyc29y',
-    ...over,
-});
+const meta = recordMetadata;
 
 test('a live record: id as text, payload without metadata, microsecond timestamps', () => {
     const row = toRecordRow({ id: 5, name: 'Zoë', _nango_metadata: meta() });
