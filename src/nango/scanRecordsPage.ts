@@ -321,7 +321,12 @@ function scanRecords(): ScannedRecord[] {
 
 /** Scans a `GET /records` body; throws NangoProtocolError for a body that is not JSON or not a page. */
 export function scanRecordsPage(body: Buffer): ScannedPage {
-    if (!isUtf8(body)) body = Buffer.from(body.toString('utf8'));
+    if (!isUtf8(body)) {
+        // Into a buffer of its own (Buffer.from may use Node's shared pool, which the page's copy to the main thread would carry).
+        const text = body.toString('utf8');
+        body = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+        body.write(text);
+    }
     b = body;
     p = 0;
     try {

@@ -99,10 +99,11 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
      * feed's long polls, metrics) waits for its durability, and so does the pull's end.
      */
     let unsettled: { durable: Promise<void>; event: DaemonEventMap['pageCommitted'][0] } | undefined;
-    const settle = async () => {
-        const page = unsettled;
+    /** Waits for `page` (the unsettled one when called without) to be durable, then tells. */
+    const settle = async (...which: [typeof unsettled] | []) => {
+        const page = which.length === 0 ? unsettled : which[0];
         if (!page) return;
-        unsettled = undefined;
+        if (page === unsettled) unsettled = undefined;
         await page.durable;
         deps.events?.emit('pageCommitted', { ...page.event, committedAt: dateToMicroIso(now()) });
     };
@@ -117,8 +118,11 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
             // Awaited in settle(); a failure meanwhile is not an unhandled rejection.
             durable.catch(() => undefined);
             commitMs += performance.now() - t0;
-            await settle();
+            // This page becomes the unsettled one before the last one is awaited: if that fails, the
+            // error path still settles this one (its event, or its own failure).
+            const previous = unsettled;
             unsettled = { durable, event: { key, upserted: result.upserted, deleted: result.deleted, skipped: result.skipped, cursor: last.cursor, committedAt: '' } };
+            await settle(previous);
             cursor = last.cursor;
             pages += pagesRead;
             records += rows.length;

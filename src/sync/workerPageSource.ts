@@ -150,7 +150,8 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
                 // overhead is paid once for several (at most the window's). An error stays queued.
                 let page = item.page;
                 let pages = 1;
-                for (let next = queue[0]; next && !('error' in next) && page.nextCursor !== null && page.rows.length > 0; next = queue[0]) {
+                // A page without rows is never merged: it ends the pull on its own, as it always did.
+                for (let next = queue[0]; next && !('error' in next) && next.page.rows.length > 0 && page.nextCursor !== null && page.rows.length > 0; next = queue[0]) {
                     queue.shift();
                     page = { rows: page.rows.concat(next.page.rows), nextCursor: next.page.nextCursor };
                     pages++;

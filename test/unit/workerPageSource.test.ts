@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { createRateLimitGate } from '../../src/nango/rateLimitGate.js';
@@ -125,4 +127,35 @@ test('pages that arrive while the consumer writes come out together, in order, c
         assert.ok(seen.every((s) => s.ids.length === 2 * s.pages || s.nextCursor === null), 'a merged page holds whole pages');
         assert.equal(seen.at(-1)!.nextCursor, null);
     });
+});
+
+test('an empty page that still names a next cursor is never merged into the page before it: it ends the pull, even behind a slow write', async () => {
+    const meta = (c: string) => `{"first_seen_at":"2026-04-14T18:46:03Z","last_modified_at":"2026-04-14T18:46:03Z","last_action":"ADDED","deleted_at":null,"pruned_at":null,"cursor":"${c}"}`;
+    const bodies: Record<string, string> = {
+        '': `{"records":[{"id":"1","_nango_metadata":${meta('k1')}}],"next_cursor":"c2"}`,
+        c2: `{"records":[{"id":"2","_nango_metadata":${meta('k2')}}],"next_cursor":"c3"}`,
+        c3: '{"records":[],"next_cursor":"c4"}',
+    };
+    const server = createServer((req, res) => {
+        const cursor = new URL(req.url!, 'http://x').searchParams.get('cursor') ?? '';
+        res.setHeader('content-type', 'application/json');
+        res.end(bodies[cursor] ?? '{"records":[],"next_cursor":null}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const source = createWorkerPageSource({ host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: API_KEY, timeoutMs: 5000, retry: { attempts: 1, baseDelayMs: 10, maxDelayMs: 10 }, logger: pino({ level: 'silent' }), idleStopMs: 1000 });
+    try {
+        const seen: Array<[number, string | null]> = [];
+        const done = (async () => {
+            for await (const page of source.pages(KEY, null, 100, AbortSignal.timeout(5000))) {
+                seen.push([page.rows.length, page.nextCursor]);
+                if (page.rows.length === 0) break;
+                await new Promise((resolve) => setTimeout(resolve, 300));
+            }
+        })();
+        await done;
+        assert.deepEqual(seen.at(-1), [0, 'c4'], `the empty page came out on its own: ${JSON.stringify(seen)}`);
+    } finally {
+        await source.close();
+        server.close();
+    }
 });
