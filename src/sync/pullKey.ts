@@ -99,9 +99,8 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
      * feed's long polls, metrics) waits for its durability, and so does the pull's end.
      */
     let unsettled: { durable: Promise<void>; event: DaemonEventMap['pageCommitted'][0] } | undefined;
-    /** Waits for `page` (the unsettled one when called without) to be durable, then tells. */
-    const settle = async (...which: [typeof unsettled] | []) => {
-        const page = which.length === 0 ? unsettled : which[0];
+    /** Waits for `page` to be durable, then tells. */
+    const settle = async (page: typeof unsettled) => {
         if (!page) return;
         if (page === unsettled) unsettled = undefined;
         await page.durable;
@@ -115,7 +114,7 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
             // Persist the last record's cursor, never a null next_cursor.
             const t0 = performance.now();
             const { result, durable } = await session.writePage({ rows, cursor: last.cursor, deletes: deps.deletes, syncedAt: dateToMicroIso(now()), pullStartedAt: startedAt });
-            // Awaited in settle(); a failure meanwhile is not an unhandled rejection.
+            // Awaited in settle; a failure meanwhile is not an unhandled rejection.
             durable.catch(() => undefined);
             commitMs += performance.now() - t0;
             // This page becomes the unsettled one before the last one is awaited: if that fails, the
@@ -131,12 +130,12 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
             if (ctx.turn?.shouldYield()) {
                 // The page and its cursor are committed: the next turn resumes here. Pages fetched
                 // ahead are dropped (at most the page source's window of requests).
-                await settle();
+                await settle(unsettled);
                 await session.abandon(dateToMicroIso(now()));
                 return finish({ outcome: 'yielded', records, pages });
             }
         }
-        await settle();
+        await settle(unsettled);
         if (start.resyncFrom !== null && start.resyncSweep) {
             // This pull started after the resync, so it read from the start (or resumed such a read):
             // whatever it did not write since the resync has vanished upstream.
@@ -149,7 +148,7 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
     } catch (err) {
         // The page written before the failure is committed; its event waits for its durability as
         // always (a failure of that is reported by the error being handled, not instead of it).
-        await settle().catch(() => undefined);
+        await settle(unsettled).catch(() => undefined);
         const at = dateToMicroIso(now());
         if (signal.aborted) {
             await session.abandon(at);

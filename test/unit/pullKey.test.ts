@@ -20,7 +20,6 @@ function stubs(pages: RowPage[], durableAfterMs: number, failAt?: string) {
     const session: PullSession = {
         key,
         start: { cursor: null, requestSeq: 1, consecutiveFailures: 0, resyncFrom: null, resyncSweep: false },
-        commitPage: () => Promise.reject(new Error('the pull writes pages with writePage')),
         async writePage(page) {
             order.push(`write ${page.cursor}`);
             const durable = new Promise<void>((resolve, reject) =>

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openSqliteStore } from '../../src/storage/sqlite/openSqliteStore.js';
+import { commitPage } from '../helpers/commitPage.js';
 
 // Where SQLite cannot keep a WAL (here an in-memory database), there is no WAL file to flush after
 // a commit: requests and pages must commit durably on their own instead of failing.
@@ -14,7 +15,7 @@ test('without a WAL, pull requests and pages commit (FULL) and nothing waits for
         await store.pulls.withPull(key, at, async (session) => {
             assert.equal(session.start.requestSeq, 1);
             const row = { id: '1', data: '{"id":"1"}', keepData: false, lastAction: 'ADDED' as const, deletedAt: null, prunedAt: null, firstSeenAt: at, lastModifiedAt: at, cursor: 'c1' };
-            const result = await session.commitPage({ rows: [row], cursor: 'c1', deletes: 'soft', syncedAt: at, pullStartedAt: at });
+            const result = await commitPage(session, { rows: [row], cursor: 'c1', deletes: 'soft', syncedAt: at, pullStartedAt: at });
             assert.equal(result.upserted, 1);
             await session.finish({ requestSeq: 1, startedAt: at, records: 1, pages: 1, at });
         });

@@ -9,6 +9,7 @@ import type { SyncKey } from '../../src/domain/syncKey.js';
 import { openStore } from '../../src/storage/openStore.js';
 import type { ConnectionSeen, KeyFilter, PullSession, Store } from '../../src/storage/store.js';
 import { createTestDatabase, testEngines, type EngineName, type MirrorReader, type TestDatabase } from '../helpers/engines.js';
+import { commitPage } from '../helpers/commitPage.js';
 import { makeTempDir, mirrorQueries } from '../helpers/harness.js';
 import { columnNames, explain, normalize, startReaderLoop, typedSpec } from '../helpers/generatedViews.js';
 
@@ -64,7 +65,7 @@ for (const engine of engines) {
         /** One pull of `key` that writes `rows` (one page) and finishes. */
         const pullRows = (key: SyncKey, rows: RecordRow[], startedAt: string, finishedAt: string) =>
             pull(store, key, startedAt, async (s) => {
-                if (rows.length > 0) await s.commitPage({ rows, cursor: rows.at(-1)!.cursor, deletes: 'soft', syncedAt: startedAt, pullStartedAt: startedAt });
+                if (rows.length > 0) await commitPage(s, { rows, cursor: rows.at(-1)!.cursor, deletes: 'soft', syncedAt: startedAt, pullStartedAt: startedAt });
                 await s.finish({ requestSeq: s.start.requestSeq, startedAt, records: rows.length, pages: rows.length > 0 ? 1 : 0, at: finishedAt });
             });
 
@@ -86,11 +87,11 @@ for (const engine of engines) {
             await store.requests.requestPulls([key], T(1));
             await pull(store, key, T(2), async (s) => {
                 assert.equal(s.start.cursor, null);
-                const result = await s.commitPage({ rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                const result = await commitPage(s, { rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
                 assert.deepEqual(result, { upserted: 2, deleted: 0, skipped: 0 });
                 // The second page breaks on its last row (a NOT NULL column): the whole page rolls back.
                 const broken = record('4', 'c4', T(1), { firstSeenAt: null as unknown as string });
-                await assert.rejects(s.commitPage({ rows: [record('3', 'c3', T(1)), broken], cursor: 'c4', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) }));
+                await assert.rejects(commitPage(s, { rows: [record('3', 'c3', T(1)), broken], cursor: 'c4', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) }));
             });
             assert.deepEqual((await q.rows(key)).map((r) => r.id), ['1', '2']);
             assert.equal((await q.state(key))?.cursor, 'c2', 'the cursor stays with the last page whose rows are there');
@@ -120,7 +121,7 @@ for (const engine of engines) {
             const body = Buffer.from(`xx${text},"_nango_metadata":{}}`);
             await pull(store, key, T(2), async (s) => {
                 const rows = [record('a', 'c1', T(1), { data: '{"id":"a","name":"Zoë 😀","n":[1,2.5]}' }), record('b', 'c2', T(1), { data: body.subarray(2, 2 + Buffer.byteLength(text)) })];
-                assert.deepEqual(await s.commitPage({ rows, cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }), { upserted: 2, deleted: 0, skipped: 0 });
+                assert.deepEqual(await commitPage(s, { rows, cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }), { upserted: 2, deleted: 0, skipped: 0 });
             });
             const stored = await q.rows(key);
             assert.deepEqual(stored.map((r) => [r.id, JSON.parse(r.data)]), [['a', { id: 'a', name: 'Zoë 😀', n: [1, 2.5] }], ['b', { id: 'b', name: 'Zoë 😀', n: [1, 2.5] }]]);
@@ -132,10 +133,10 @@ for (const engine of engines) {
             const key = newKey();
             await store.requests.requestPulls([key], T(1));
             await pull(store, key, T(2), async (s) => {
-                await s.commitPage({ rows: [record('1', 'c1', T(5))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
-                const stale = await s.commitPage({ rows: [record('1', 'c0', T(4), { data: '{"id":"1","name":"old"}' })], cursor: 'c0', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) });
+                await commitPage(s, { rows: [record('1', 'c1', T(5))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                const stale = await commitPage(s, { rows: [record('1', 'c0', T(4), { data: '{"id":"1","name":"old"}' })], cursor: 'c0', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) });
                 assert.deepEqual(stale, { upserted: 0, deleted: 0, skipped: 1 });
-                const same = await s.commitPage({ rows: [record('1', 'c1', T(5))], cursor: 'c1', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) });
+                const same = await commitPage(s, { rows: [record('1', 'c1', T(5))], cursor: 'c1', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) });
                 assert.equal(same.skipped, 0);
             });
             const [row] = await q.rows(key);
@@ -147,11 +148,11 @@ for (const engine of engines) {
             const key = newKey();
             await store.requests.requestPulls([key], T(1));
             await pull(store, key, T(2), async (s) => {
-                await s.commitPage({ rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                await commitPage(s, { rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
                 const tombstone = record('1', 'c3', T(3), { data: '{"id":"1"}', keepData: true, lastAction: 'DELETED', deletedAt: T(3) });
-                assert.deepEqual(await s.commitPage({ rows: [tombstone], cursor: 'c3', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) }), { upserted: 0, deleted: 1, skipped: 0 });
+                assert.deepEqual(await commitPage(s, { rows: [tombstone], cursor: 'c3', deletes: 'soft', syncedAt: T(3), pullStartedAt: T(2) }), { upserted: 0, deleted: 1, skipped: 0 });
                 const gone = record('2', 'c4', T(4), { data: '{"id":"2"}', keepData: true, lastAction: 'DELETED', deletedAt: T(4) });
-                assert.deepEqual(await s.commitPage({ rows: [gone], cursor: 'c4', deletes: 'hard', syncedAt: T(4), pullStartedAt: T(2) }), { upserted: 0, deleted: 1, skipped: 0 });
+                assert.deepEqual(await commitPage(s, { rows: [gone], cursor: 'c4', deletes: 'hard', syncedAt: T(4), pullStartedAt: T(2) }), { upserted: 0, deleted: 1, skipped: 0 });
             });
             const rows = await q.rows(key);
             assert.deepEqual(rows.map((r) => [r.id, r.last_action, r.deleted_at, JSON.parse(r.data).name]), [['1', 'DELETED', T(3), 'n-1']]);
@@ -330,7 +331,7 @@ for (const engine of engines) {
             const key = newKey();
             await store.requests.requestPulls([key], T(1));
             await pull(store, key, T(2), async (s) => {
-                await s.commitPage({ rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                await commitPage(s, { rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
                 await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 1, pages: 1, at: T(3) });
             });
             await store.requests.requestResync(key, true, T(4));
@@ -347,13 +348,13 @@ for (const engine of engines) {
             const key = newKey();
             await store.requests.requestPulls([key], T(1));
             await pull(store, key, T(2), async (s) => {
-                await s.commitPage({ rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                await commitPage(s, { rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
                 await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 1, pages: 1, at: T(3) });
             });
             await pull(store, key, T(4), async (s) => {
                 assert.equal(s.start.cursor, 'c1');
                 await store.requests.requestResync(key, false, T(5));
-                await s.commitPage({ rows: [record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(6), pullStartedAt: T(4) });
+                await commitPage(s, { rows: [record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(6), pullStartedAt: T(4) });
                 await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(4), records: 1, pages: 1, at: T(7) });
             });
             const status = await store.keys.getKeyStatus(key, { counts: false });
@@ -369,12 +370,12 @@ for (const engine of engines) {
             const key = newKey();
             await store.requests.requestPulls([key], T(1));
             await pull(store, key, T(2), async (s) => {
-                await s.commitPage({ rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                await commitPage(s, { rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
                 await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 2, pages: 1, at: T(3) });
             });
             await store.requests.requestResync(key, true, T(4));
             await pull(store, key, T(5), async (s) => {
-                await s.commitPage({ rows: [record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(5), pullStartedAt: T(5) });
+                await commitPage(s, { rows: [record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(5), pullStartedAt: T(5) });
                 assert.equal(await s.sweep(s.start.resyncFrom!, 'soft', T(6)), 1);
                 assert.equal(await s.sweep(s.start.resyncFrom!, 'soft', T(6)), 0, 'a second sweep finds nothing left');
             });
@@ -458,7 +459,7 @@ for (const engine of engines) {
             for (const c of ['old', 'recent', 'live']) {
                 await store.requests.upsertConnections([seen(c)], T(1));
                 await pull(store, keyOf(c), T(1), async (s) => {
-                    await s.commitPage({ rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(1), pullStartedAt: T(1) });
+                    await commitPage(s, { rows: [record('1', 'c1', T(1)), record('2', 'c2', T(1))], cursor: 'c2', deletes: 'soft', syncedAt: T(1), pullStartedAt: T(1) });
                 });
             }
             await store.requests.recordConnectionEvent({ ...seen('old'), operation: 'deletion', reason: 'deleted' }, T(2));
@@ -477,7 +478,7 @@ for (const engine of engines) {
         const changesOf = async (key: SyncKey, after = 0) =>
             (await store.changes.readChanges({ after, limit: 1000, providerConfigKey: key.providerConfigKey, connectionId: key.connectionId, model: key.model })).map((c) => [c.recordId, c.action, c.lastModifiedAt]);
         const page = (s: PullSession, rows: RecordRow[], syncedAt: string, deletes: 'soft' | 'hard' = 'soft') =>
-            s.commitPage({ rows, cursor: rows.at(-1)!.cursor, deletes, syncedAt, pullStartedAt: T(1) });
+            commitPage(s, { rows, cursor: rows.at(-1)!.cursor, deletes, syncedAt, pullStartedAt: T(1) });
 
         test('change log: added, updated (a prune too), deleted, undeleted, each once; a re-read and a stale version log nothing', async () => {
             const key = newKey();
@@ -621,7 +622,7 @@ for (const engine of engines) {
                     const key = newKey();
                     const write = (ids: string[]) =>
                         pull(scratch, key, T(1), async (s) => {
-                            await s.commitPage({ rows: ids.map((id) => record(id, `c${id}`, T(1))), cursor: 'c', deletes: 'soft', syncedAt: T(1), pullStartedAt: T(1) });
+                            await commitPage(s, { rows: ids.map((id) => record(id, `c${id}`, T(1))), cursor: 'c', deletes: 'soft', syncedAt: T(1), pullStartedAt: T(1) });
                         });
                     await write(['1', '2', '3']);
                     await new Promise((r) => setTimeout(r, 30));
@@ -674,7 +675,7 @@ for (const engine of engines) {
                             pull(w, newKey(`Order${wi}${ki}`), T(1), async (s) => {
                                 for (let p = 0; p < PAGES; p++) {
                                     const rows = Array.from({ length: ROWS }, (_, i) => record(`${p}-${i}`, `c${p}`, T(1)));
-                                    await s.commitPage({ rows, cursor: `c${p}`, deletes: 'soft', syncedAt: T(1), pullStartedAt: T(1) });
+                                    await commitPage(s, { rows, cursor: `c${p}`, deletes: 'soft', syncedAt: T(1), pullStartedAt: T(1) });
                                 }
                             }),
                         ),
@@ -816,7 +817,7 @@ for (const engine of engines) {
             const key = newKey();
             await store.requests.requestPulls([key], T(1));
             await pull(store, key, T(2), async (s) => {
-                await s.commitPage({ rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                await commitPage(s, { rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
                 await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 1, pages: 1, at: T(3) });
             });
             const counted = await store.keys.getKeyStatus(key);
@@ -852,7 +853,7 @@ for (const engine of engines) {
                     const succeed = async (k: SyncKey, at: string, rows: RecordRow[] = []) => {
                         await scratch.requests.requestPulls([k], at);
                         await pull(scratch, k, at, async (s) => {
-                            if (rows.length > 0) await s.commitPage({ rows, cursor: 'c9', deletes: 'soft', syncedAt: at, pullStartedAt: at });
+                            if (rows.length > 0) await commitPage(s, { rows, cursor: 'c9', deletes: 'soft', syncedAt: at, pullStartedAt: at });
                             await s.finish({ requestSeq: s.start.requestSeq, startedAt: at, records: rows.length, pages: 1, at });
                         });
                     };
@@ -963,7 +964,7 @@ for (const engine of engines) {
         test('views: created from specs, replaced when they change, dropped when no longer named', async () => {
             const key = newKey('Company');
             await store.requests.requestPulls([key], T(1));
-            await pull(store, key, T(2), (s) => s.commitPage({ rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
+            await pull(store, key, T(2), (s) => commitPage(s, { rows: [record('1', 'c1', T(1))], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
             const view = (type: 'text' | 'json') => ({ name: `contract_companies_${engine}`, providerConfigKey: 'hubspot', model: 'Company', columns: [{ name: 'name', path: ['name'], type }] });
             await store.schema.applyViews([view('text')], []);
             assert.deepEqual(await reader.all(`SELECT id, name FROM contract_companies_${engine} WHERE connection_id = ?`, key.connectionId), [{ id: '1', name: 'n-1' }]);
@@ -990,7 +991,7 @@ for (const engine of engines) {
             const edge = { name: 'e', born: '2024-02-29 23:59:59+02:00', age: 5.0, score: 1e400, active: false, '123': 1e30 };
             await store.requests.requestPulls([key, other], T(1));
             await pull(store, key, T(2), (s) =>
-                s.commitPage({
+                commitPage(s, {
                     rows: [
                         record('1', 'c1', T(1), { data: JSON.stringify({ id: '1', ...data }) }),
                         record('2', 'c2', T(1), { data: JSON.stringify({ id: '2', ...odd }) }),
@@ -1003,7 +1004,7 @@ for (const engine of engines) {
                     pullStartedAt: T(2),
                 }),
             );
-            await pull(store, other, T(2), (s) => s.commitPage({ rows: [record('9', 'c9', T(1), { data: JSON.stringify({ id: '9', name: 'Eu' }) })], cursor: 'c9', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
+            await pull(store, other, T(2), (s) => commitPage(s, { rows: [record('9', 'c9', T(1), { data: JSON.stringify({ id: '9', name: 'Eu' }) })], cursor: 'c9', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
             const models = await store.schema.listMirroredModels();
             assert.ok(models.some((m) => m.providerConfigKey === 'hubspot' && m.model === 'Typed'));
             assert.equal(models.filter((m) => m.model === 'Typed').length, 1, 'distinct pairs');
@@ -1097,7 +1098,7 @@ for (const engine of engines) {
             const key = newKey('Indexed');
             await store.requests.requestPulls([key], T(1));
             const rows = Array.from({ length: 50 }, (_, i) => record(String(i), `c${i}`, T(1), { data: JSON.stringify({ id: String(i), email: `u${i}@x.test`, rank: i }) }));
-            await pull(store, key, T(2), (s) => s.commitPage({ rows, cursor: 'c49', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
+            await pull(store, key, T(2), (s) => commitPage(s, { rows, cursor: 'c49', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
             const index = (column: 'email' | 'rank') => ({ name: `nango_records_x_contract_${column}`, providerConfigKey: 'hubspot', model: 'Indexed', view: spec.name, column: spec.columns.find((c) => c.name === column)! });
             const applied = await store.schema.applyGeneratedViews([spec], [index('email'), index('rank')]);
             assert.ok(applied.created.includes('nango_records_x_contract_email'));
@@ -1113,7 +1114,7 @@ for (const engine of engines) {
         test('generated views: a schema change replaces the view while a reader loops over it, without one error', async () => {
             const key = newKey('Changing');
             await store.requests.requestPulls([key], T(1));
-            await pull(store, key, T(2), (s) => s.commitPage({ rows: [record('1', 'c1', T(1), { data: JSON.stringify({ id: '1', a: 'x', b: 2, c: true }) })], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
+            await pull(store, key, T(2), (s) => commitPage(s, { rows: [record('1', 'c1', T(1), { data: JSON.stringify({ id: '1', a: 'x', b: 2, c: true }) })], cursor: 'c1', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) }));
             const versions = [
                 typedSpec(engine, { a: { type: 'string' } }, 'Changing'),
                 typedSpec(engine, { a: { type: 'string' }, b: { type: 'integer' } }, 'Changing'), // added
@@ -1280,7 +1281,7 @@ describe('store contract: engine-specific guarantees', () => {
                     const key = newKey();
                     await store.requests.requestPulls([key], T(1));
                     await pull(store, key, T(2), async (s) => {
-                        await s.commitPage({ rows: [record('1', 'c-old', T(1))], cursor: 'c-old', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
+                        await commitPage(s, { rows: [record('1', 'c-old', T(1))], cursor: 'c-old', deletes: 'soft', syncedAt: T(2), pullStartedAt: T(2) });
                         await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(2), records: 1, pages: 1, at: T(3) });
                     });
                     await blocker.query('BEGIN');
@@ -1290,7 +1291,7 @@ describe('store contract: engine-specific guarantees', () => {
                     let claimedCursor: string | null | undefined;
                     const claim = pull(store, key, T(5), async (s) => {
                         claimedCursor = s.start.cursor;
-                        await s.commitPage({ rows: [record('2', 'c-new', T(1))], cursor: 'c-new', deletes: 'soft', syncedAt: T(6), pullStartedAt: T(5) });
+                        await commitPage(s, { rows: [record('2', 'c-new', T(1))], cursor: 'c-new', deletes: 'soft', syncedAt: T(6), pullStartedAt: T(5) });
                         await s.finish({ requestSeq: s.start.requestSeq, startedAt: T(5), records: 1, pages: 1, at: T(7) });
                     });
                     await waitingOn([me, resyncPid!], 2);

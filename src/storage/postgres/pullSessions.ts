@@ -88,7 +88,6 @@ function postgresSession(client: pg.PoolClient, key: SyncKey, start: PullStart, 
     return {
         key,
         start,
-        commitPage: (page) => writePage(client, key, page, notifyChannel),
         // A commit returns once it is durable (writePage restores the commit flush).
         writePage: async (page) => ({ result: await writePage(client, key, page, notifyChannel), durable: Promise.resolve() }),
         async sweep(from, deletes, at) {

@@ -1,6 +1,6 @@
 import type { SyncKey } from '../../domain/syncKey.js';
 import { liveRowsAtFinish } from '../countDrift.js';
-import type { PageResult, PullSession, PullSessions, PullStart } from '../store.js';
+import type { PullSession, PullSessions, PullStart } from '../store.js';
 import type { SqliteConnection } from './connection.js';
 import { withChangeAction } from './changeLog.js';
 import { createPageWriter, type PageWriter } from './pageWriter.js';
@@ -75,11 +75,6 @@ export function sqlitePullSessions(conn: SqliteConnection): PullSessions {
             const session: PullSession = {
                 key,
                 start,
-                async commitPage(page): Promise<PageResult> {
-                    const { result, durable } = await session.writePage(page);
-                    await durable;
-                    return result;
-                },
                 async writePage(page) {
                     pageWriter ??= createPageWriter(conn);
                     const write = pageWriter;
