@@ -91,8 +91,10 @@ function postgresSession(client: pg.PoolClient, key: SyncKey, start: PullStart, 
         // A commit returns once it is durable (writePage restores the commit flush).
         writePage: async (page) => ({ result: await writePage(client, key, page, notifyChannel), durable: Promise.resolve() }),
         async sweep(from, deletes, at) {
-            // The rows it removes or tombstones are logged `swept`, in its transaction.
-            await client.query(`BEGIN; ${changeActionSql('swept')}`);
+            // The rows it removes or tombstones are logged `swept`, in its transaction, which waits
+            // for its WAL flush like a page: an asynchronous commit is visible before it is durable,
+            // so a reader could see changes (and seq numbers) a server crash then takes back.
+            await client.query(`BEGIN; SELECT ${restoreCommitFlush(true)}; ${changeActionSql('swept')}`);
             try {
                 const res = deletes === 'hard' ? await client.query(SWEEP_HARD, [...args, from]) : await client.query(SWEEP_SOFT, [...args, from, at]);
                 await client.query('COMMIT');
