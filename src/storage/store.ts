@@ -205,11 +205,14 @@ export interface ChangeQuery {
  * the commit).
  */
 export interface ChangeLog {
-    /** Changes with seq > after, in seq order, at most limit. */
+    /**
+     * Changes with seq > after, in seq order, at most limit; only changes on disk (a power cut
+     * cannot take back a change a reader has seen, nor give its seq to another).
+     */
     readChanges(query: ChangeQuery): Promise<ChangeRow[]>;
     /**
      * prunedThrough: highest seq removed by retention (0 if none): a reader whose offset is below
-     * it has missed changes. latest: highest seq committed so far (0 if none).
+     * it has missed changes. latest: highest seq committed and on disk so far (0 if none).
      */
     changeBounds(): Promise<{ prunedThrough: number; latest: number }>;
     /** Deletes changes older than olderThan or beyond maxRows (oldest first), at most batch rows per transaction; returns rows deleted. */

@@ -7,9 +7,28 @@ import type { SqliteConnection } from './connection.js';
  * write transaction at a time, so sequence numbers are drawn and committed in the same order: a
  * reader that has seen seq N can never see a smaller one appear later. Rows are written by the page
  * writer (new rows) and by triggers on `nango_records` (updates, deletes: drizzle/sqlite/0010).
+ *
+ * Only changes on disk are shown. A page commits before its WAL fsync (connection.ts: the next page
+ * is written meanwhile), so a reader can see a change a power cut would still take away; the file
+ * would then draw the same seq numbers again for other changes, and a reader already past them
+ * would skip those for good. So a read first takes the highest seq, and if it is above what is known
+ * to be on disk, fsyncs the WAL (joining the daemon's own group commit; a reader in another process,
+ * such as `nango-mirror changes`, syncs the file itself: fsync flushes every written page of it),
+ * then shows nothing above that seq. A read with nothing new waits for no fsync.
  */
 export function sqliteChangeLog(conn: SqliteConnection): ChangeLog {
     const reads = new Map<string, () => Database.Statement<unknown[], ChangeRow>>();
+    const latestSeq = conn.statement<[], { latest: number | null }>('SELECT max(seq) AS latest FROM nango_changes');
+    /** Every change up to this seq is on disk. */
+    let durableThrough = 0;
+    async function durableLatest(): Promise<number> {
+        const latest = latestSeq().get()?.latest ?? 0;
+        if (latest > durableThrough) {
+            await conn.flush();
+            durableThrough = Math.max(durableThrough, latest);
+        }
+        return durableThrough;
+    }
     const bounds = conn.statement<[], { prunedThrough: number; latest: number | null }>(
         'SELECT pruned_through AS prunedThrough, (SELECT max(seq) FROM nango_changes) AS latest FROM nango_mirror_change_log WHERE id = 1',
     );
@@ -28,15 +47,16 @@ export function sqliteChangeLog(conn: SqliteConnection): ChangeLog {
 
     return {
         async readChanges(query) {
-            const { sql, args } = readQuery(query);
+            const { sql, args } = readQuery(query, await durableLatest());
             let statement = reads.get(sql);
             if (!statement) reads.set(sql, (statement = conn.statement<unknown[], ChangeRow>(sql)));
             return statement().all(...args);
         },
         async changeBounds() {
+            const durable = await durableLatest();
             const row = bounds().get();
             const prunedThrough = row?.prunedThrough ?? 0;
-            return { prunedThrough, latest: Math.max(row?.latest ?? 0, prunedThrough) };
+            return { prunedThrough, latest: Math.max(Math.min(row?.latest ?? 0, durable), prunedThrough) };
         },
         async pruneChanges({ olderThan, maxRows, batch }) {
             let total = 0;
@@ -73,20 +93,20 @@ const COLUMNS = `seq, provider_config_key AS providerConfigKey, connection_id AS
     record_id AS recordId, action, last_modified_at AS lastModifiedAt, committed_at AS committedAt`;
 
 /**
- * A reader of one key (integration, connection and model) seeks through the
+ * Changes in (`after`, `upTo`]. A reader of one key (integration, connection and model) seeks through the
  * `(provider_config_key, connection_id, model, seq)` index; any other filter walks the log by seq
  * from `after` (the unary `+` keeps SQLite off the index, which would read every change of the
  * integration or connection and sort them), so a follower near the head reads only what is new.
  */
-function readQuery(query: ChangeQuery): { sql: string; args: unknown[] } {
+function readQuery(query: ChangeQuery, upTo: number): { sql: string; args: unknown[] } {
     const filters: Array<[string, string | undefined]> = [
         ['provider_config_key', query.providerConfigKey],
         ['connection_id', query.connectionId],
         ['model', query.model],
     ];
     const whole = filters.every(([, v]) => v !== undefined);
-    const where = ['seq > ?'];
-    const args: unknown[] = [query.after];
+    const where = ['seq > ?', 'seq <= ?'];
+    const args: unknown[] = [query.after, upTo];
     for (const [column, value] of filters) {
         if (value === undefined) continue;
         where.push(`${whole ? '' : '+'}${column} = ?`);

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { startWalCheckpointer, type WalCheckpointer } from './walCheckpointer.js';
@@ -44,7 +45,11 @@ export interface SqliteConnection {
     durably<T>(write: () => T): Promise<T>;
     /** Resolves once every commit made so far is on disk (nothing to wait for without a WAL). */
     flush(): Promise<void>;
-    /** Called once migrated: the WAL file exists once the migrations have written. */
+    /**
+     * Called once migrated (the WAL file exists once the migrations have written), and by a reader
+     * once it has read (`checkReady`): fsync flushes the file's pages whoever wrote them, so a
+     * reader in another process can make what it is about to show durable (changeLog.ts).
+     */
     attachWal(): void;
     /**
      * For the file's one writer (the daemon, once it holds the writer lock): WAL checkpoints move
@@ -57,7 +62,13 @@ export interface SqliteConnection {
     close(): Promise<void>;
 }
 
-export function openSqliteConnection(path: string, options: { checkpointerIdleMs?: number } = {}): SqliteConnection {
+export interface SqliteConnectionOptions {
+    checkpointerIdleMs?: number;
+    /** How `flush()` syncs the WAL file (walSync.ts); a test may hold or count it. */
+    syncFile?: (file: FileHandle) => Promise<void>;
+}
+
+export function openSqliteConnection(path: string, options: SqliteConnectionOptions = {}): SqliteConnection {
     const idleAfterMs = options.checkpointerIdleMs ?? CHECKPOINTER_IDLE_MS;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const db = new Database(path);
@@ -120,7 +131,7 @@ export function openSqliteConnection(path: string, options: { checkpointerIdleMs
             await wal?.flush();
         },
         attachWal() {
-            if (inWal) wal ??= createWalSync(`${path}-wal`);
+            if (inWal) wal ??= createWalSync(`${path}-wal`, options.syncFile);
         },
         checkpointInBackground() {
             if (!inWal || path === ':memory:' || inBackground) return;

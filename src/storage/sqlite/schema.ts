@@ -20,6 +20,7 @@ export function sqliteSchema(conn: SqliteConnection): Schema {
                 .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('nango_records', 'nango_sync_state')")
                 .get() as { n: number };
             if (row.n !== 2) throw new Error('The mirror tables do not exist: run `nango-mirror migrate`.');
+            conn.attachWal();
         },
         async applyViews(views, indexes) {
             applySqliteViews(conn.db, views, indexes);
