@@ -9,9 +9,11 @@ import type { SyncKey } from '../domain/syncKey.js';
  * flood a pull is a few tiny messages, and every postMessage wakes the other thread (on 2 cores
  * that switch cost more than the message; measured in the webhook flood benchmark).
  */
-export function batchedPoster<T>(post: (batch: T[]) => void): (message: T) => void {
+export function batchedPoster<T>(post: (batch: T[], transfer: ArrayBuffer[]) => void): (message: T, transfer?: readonly ArrayBuffer[]) => void {
     let batch: T[] | undefined;
-    return (message) => {
+    let transfers: ArrayBuffer[] = [];
+    return (message, transfer = []) => {
+        transfers.push(...transfer);
         if (batch) {
             batch.push(message);
             return;
@@ -19,10 +21,27 @@ export function batchedPoster<T>(post: (batch: T[]) => void): (message: T) => vo
         batch = [message];
         setImmediate(() => {
             const ready = batch!;
+            const moved = transfers;
             batch = undefined;
-            post(ready);
+            transfers = [];
+            post(ready, moved);
         });
     };
+}
+
+/**
+ * What of a page's columns can be moved to the other thread rather than copied: the body's memory
+ * when it is the body's alone (the HTTP client and the re-encoding allocate it so; a view of Node's
+ * shared pool must be copied: moving it would take every other buffer of the pool along), and the
+ * offsets. A moved buffer is unusable on the sending side, which never reads a page after sending it.
+ */
+export function movablePageBuffers(columns: RowColumns): ArrayBuffer[] {
+    const moved: ArrayBuffer[] = [];
+    for (const view of [columns.bytes, columns.dataStart, columns.dataEnd]) {
+        const buffer = view.buffer;
+        if (buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === buffer.byteLength && buffer.byteLength > 0 && !moved.includes(buffer)) moved.push(buffer);
+    }
+    return moved;
 }
 
 /** What the main thread tells the page worker. */

@@ -99,7 +99,7 @@ export function createWorkerPageSource(options: WorkerPageSourceOptions): PageSo
         w.on('message', (batch: FromWorker[]) => {
             for (const message of batch) receive(message);
         });
-        post = batchedPoster<ToWorker>((batch) => w.postMessage(batch));
+        post = batchedPoster<ToWorker>((batch, transfer) => w.postMessage(batch, transfer));
         // A 429 wait still in force when this worker starts (its predecessor knew it) holds it back too.
         const closedFor = gate?.remainingMs() ?? 0;
         if (closedFor > 0) post({ type: 'hold_back', waitMs: closedFor });
