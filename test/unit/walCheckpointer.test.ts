@@ -73,7 +73,7 @@ test('a worker that cannot open the database reports one failure, once (its erro
     }
 });
 
-test('the worker exits once the WAL is idle, automatic checkpoints return meanwhile, and the next write starts it again', async () => {
+test('the worker exits once the WAL is idle, the WAL file is truncated, automatic checkpoints return meanwhile, and the next write starts it again', async () => {
     const file = scratch();
     const conn = openSqliteConnection(file.path, { checkpointerIdleMs: 600 });
     try {
@@ -83,6 +83,7 @@ test('the worker exits once the WAL is idle, automatic checkpoints return meanwh
         conn.withoutFsync(() => writeBlob(conn));
         await waitFor(() => !conn.checkpointing, 5000, 'the idle worker to exit');
         assert.ok(statSync(file.path).size > BLOB_BYTES, 'it checkpointed the write before it went idle');
+        assert.equal(statSync(`${file.path}-wal`).size, 0, 'idle, the WAL file gives its disk space back');
         assert.equal(conn.db.pragma('wal_autocheckpoint', { simple: true }), 1000, 'automatic checkpoints are back while no worker runs');
         conn.withoutFsync(() => writeBlob(conn));
         assert.equal(conn.checkpointing, true, 'a write starts the worker again');

@@ -14,6 +14,15 @@ const CHECKPOINT_INTERVAL_MS = 200;
  * either way (152 against 142 MB). Pages not in it are read from the OS's file cache.
  */
 const PAGE_CACHE_KIB = 2000;
+/**
+ * The WAL file's size, in bytes, SQLite cuts it back to once it starts over. Under a steady pull the
+ * checkpoint worker never copies everything between two commits, so the WAL only starts over once
+ * the pull is done, and holds the whole pull meanwhile (262 MB for 200,000 records of ~1 KB); without
+ * a limit the file kept that size for good. When the checkpoint worker goes idle the file is
+ * truncated to nothing (`truncateWal`).
+ */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+const BUSY_TIMEOUT_MS = 5000;
 /** SQLite's default `wal_autocheckpoint`, in force while no worker runs (it failed, or it is idle). */
 const AUTO_CHECKPOINT_PAGES = 1000;
 /**
@@ -77,12 +86,28 @@ export function openSqliteConnection(path: string, options: SqliteConnectionOpti
     // A filesystem that cannot hold a WAL (or `:memory:`) keeps another journal mode.
     const inWal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
     db.pragma('synchronous = FULL');
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     let wal: WalSync | undefined;
     let checkpointer: WalCheckpointer | undefined;
     /** This connection is the writer and wants its checkpoints in the worker (until the worker fails). */
     let inBackground = false;
+
+    /**
+     * Idle, the worker has copied the whole WAL: give its disk space back. On this connection, between
+     * two of its transactions, so no snapshot of its own goes stale; without waiting for readers (a
+     * reader of the app's makes it a no-op, and the size limit applies at the next write). Nothing is
+     * left to copy, so it costs the main thread a truncate.
+     */
+    function truncateWal(): void {
+        db.pragma('busy_timeout = 0');
+        try {
+            db.pragma('wal_checkpoint(TRUNCATE)');
+        } finally {
+            db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        }
+    }
 
     function startCheckpointer(): void {
         if (!inBackground || checkpointer?.running) return;
@@ -92,7 +117,10 @@ export function openSqliteConnection(path: string, options: SqliteConnectionOpti
             idleAfterMs,
             onIdle: () => {
                 if (checkpointer === started) checkpointer = undefined;
-                if (db.open && !checkpointer) db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+                if (db.open && !checkpointer) {
+                    db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+                    truncateWal();
+                }
             },
             onFailure: (err) => {
                 inBackground = false;
