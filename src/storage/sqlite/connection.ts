@@ -18,7 +18,7 @@ const PAGE_CACHE_KIB = 2000;
  * The WAL file's size, in bytes, SQLite cuts it back to once it starts over. Under a steady pull the
  * checkpoint worker never copies everything between two commits, so the WAL only starts over once
  * the pull is done, and holds the whole pull meanwhile (262 MB for 200,000 records of ~1 KB); without
- * a limit the file kept that size for good. When the checkpoint worker goes idle the file is
+ * a limit the file kept that size until the daemon stopped. When the checkpoint worker goes idle the file is
  * truncated to nothing (`truncateWal`).
  */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
