@@ -13,6 +13,8 @@ import { NangoProtocolError } from './errors.js';
  * and serializing each payload again cost the page worker more CPU than the main thread's commits,
  * most of it collecting the garbage made in between (README: Ingest).
  *
+ * The bytes change in one way: an escaped NUL or unpaired surrogate becomes `\ufffd` (replaceUnit).
+ *
  * Text that `JSON.parse` refuses is refused here too, with the error a parse gave. A record of any
  * other shape (metadata not last, an `id` that is not a string, a repeated `id` or metadata key) is
  * marked `slow`, and the caller parses that record alone as before.
@@ -74,6 +76,8 @@ function skipString(): boolean {
     const buf = b;
     let i = p;
     let escaped = false;
+    /** Where the hex digits of a low surrogate paired with the escape before it start. */
+    let pairedLow = -1;
     for (;;) {
         const c = buf[++i]!;
         // Most bytes: plain characters (and every byte of a multi-byte character).
@@ -84,9 +88,19 @@ function skipString(): boolean {
         escaped = true;
         const e = buf[++i]!;
         if (e === 0x75) {
+            const at = i + 1;
+            let unit = 0;
             for (let k = 0; k < 4; k++) {
                 const h = buf[++i]!;
-                if (!((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66))) fail();
+                if (h >= 0x30 && h <= 0x39) unit = unit * 16 + h - 0x30;
+                else if (h >= 0x41 && h <= 0x46) unit = unit * 16 + h - 0x37;
+                else if (h >= 0x61 && h <= 0x66) unit = unit * 16 + h - 0x57;
+                else fail();
+            }
+            if (unit === 0 || (unit >= 0xd800 && unit <= 0xdfff)) {
+                if (unit >= 0xdc00 && at === pairedLow) continue;
+                if (unit >= 0xd800 && unit <= 0xdbff && buf[i + 1] === 0x5c && buf[i + 2] === 0x75 && isLowSurrogateHex(buf, i + 3)) pairedLow = i + 3;
+                else replaceUnit(buf, at);
             }
         } else if (!(e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74)) {
             fail();
@@ -94,6 +108,28 @@ function skipString(): boolean {
     }
     p = i + 1;
     return escaped;
+}
+
+/** `buf[at, at + 4)` are hex digits of a low surrogate, DC00–DFFF (the digits after the first two are checked when they are read). */
+function isLowSurrogateHex(buf: Buffer, at: number): boolean {
+    const d = buf[at]!;
+    const x = buf[at + 1]!;
+    return (d === 0x64 || d === 0x44) && ((x >= 0x63 && x <= 0x66) || (x >= 0x43 && x <= 0x46));
+}
+
+/**
+ * A `\u0000` or an unpaired surrogate (`\ud800` alone) becomes `\ufffd`, in place (the same four
+ * bytes): Postgres's jsonb refuses both ("\u0000 cannot be converted to text", "Unicode low
+ * surrogate must follow a high surrogate"), so a record holding one failed its page on every retry
+ * and stopped the key. SQLite could keep them; the engines store the same text. U+FFFD is what text
+ * decoding puts for bytes that are not UTF-8 (scanRecordsPage below), and what `toWellFormed` puts
+ * for an unpaired surrogate.
+ */
+function replaceUnit(buf: Buffer, at: number): void {
+    buf[at] = 0x66;
+    buf[at + 1] = 0x66;
+    buf[at + 2] = 0x66;
+    buf[at + 3] = 0x64;
 }
 
 /** The string at `p`, decoded, and `p` past it. */

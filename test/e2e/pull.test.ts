@@ -51,6 +51,26 @@ for (const engine of engines) {
             }
         });
 
+        test('a NUL or an unpaired surrogate in a record\'s strings is stored as U+FFFD, the same on both engines, and the page commits (Postgres\'s jsonb refuses them)', async () => {
+            const key = testKey('Contact', 'conn-nul');
+            h.fake.addConnection(key.providerConfigKey, key.connectionId);
+            const records = [
+                { id: 'n-0', text: 'a\u0000b', 'k\u0000': 1, list: ['\u0000'] },
+                { id: 'n-1', lone: 'x\ud800y', low: '\udc00', pair: '😀\ud83d\ude00', literal: '\\u0000' },
+                { id: 'n-2\u0000', note: 'the id too' },
+            ];
+            h.fake.saveGenerated(fakeKey(key), records.length, (i) => records[i]!);
+            await h.sendSync(key);
+            await h.waitIdle();
+            assert.equal((await h.state(key))!.status, 'ok');
+            const stored = Object.fromEntries((await h.rows(key)).map((r) => [r.id, JSON.parse(r.data) as unknown]));
+            assert.deepEqual(stored, {
+                'n-0': { id: 'n-0', text: 'a\ufffdb', 'k\ufffd': 1, list: ['\ufffd'] },
+                'n-1': { id: 'n-1', lone: 'x\ufffdy', low: '\ufffd', pair: '😀😀', literal: '\\u0000' },
+                'n-2\ufffd': { id: 'n-2\ufffd', note: 'the id too' },
+            });
+        });
+
         test('gzipped answers (asked for, as fetch and Nango\'s SDK do) are decompressed', async () => {
             const key = testKey('Contact', 'conn-gzip');
             h.fake.addConnection(key.providerConfigKey, key.connectionId);
