@@ -104,6 +104,10 @@ export function openSqliteConnection(path: string, options: SqliteConnectionOpti
         db.pragma('busy_timeout = 0');
         try {
             db.pragma('wal_checkpoint(TRUNCATE)');
+        } catch (err) {
+            // It runs from the worker's exit event: an I/O error here must not end the daemon; the
+            // next write's commit or checkpoint meets it again where it is handled.
+            process.emitWarning(`nango-mirror: truncating the idle WAL failed (${(err as Error).message})`);
         } finally {
             db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
         }
