@@ -14,14 +14,7 @@ const CHECKPOINT_INTERVAL_MS = 200;
  * either way (152 against 142 MB). Pages not in it are read from the OS's file cache.
  */
 const PAGE_CACHE_KIB = 2000;
-/**
- * The WAL file's size, in bytes, SQLite cuts it back to once it starts over. Under a steady pull the
- * checkpoint worker never copies everything between two commits, so the WAL only starts over once
- * the pull is done, and holds the whole pull meanwhile (262 MB for 200,000 records of ~1 KB); without
- * a limit the file kept that size until the daemon stopped. When the checkpoint worker goes idle the file is
- * truncated to nothing (`truncateWal`).
- */
-const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+/** How long a write waits for another connection's lock (a backup, the app's own write). */
 const BUSY_TIMEOUT_MS = 5000;
 /** SQLite's default `wal_autocheckpoint`, in force while no worker runs (it failed, or it is idle). */
 const AUTO_CHECKPOINT_PAGES = 1000;
@@ -88,14 +81,18 @@ export function openSqliteConnection(path: string, options: SqliteConnectionOpti
     db.pragma('synchronous = FULL');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
-    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     let wal: WalSync | undefined;
     let checkpointer: WalCheckpointer | undefined;
     /** This connection is the writer and wants its checkpoints in the worker (until the worker fails). */
     let inBackground = false;
 
     /**
-     * Idle, the worker has copied the whole WAL: give its disk space back. On this connection, between
+     * Idle, the worker has copied the whole WAL: give its disk space back. Under a steady pull the
+     * worker never copies everything between two commits, so the WAL starts over only once the pull
+     * is done and holds the whole pull meanwhile (262 MB for 200,000 records of ~1 KB); SQLite then
+     * writes it over from its start and the file keeps its size until the daemon stops. Not
+     * `journal_size_limit`: SQLite cuts the file back inside the first commit after the WAL starts
+     * over, mid-activity (a page's commit then held the event loop 206 ms in the keys bench). On this connection, between
      * two of its transactions, so no snapshot of its own goes stale; without waiting for readers (a
      * reader of the app's makes it a no-op, and the size limit applies at the next write). Nothing is
      * left to copy, so it costs the main thread a truncate.
