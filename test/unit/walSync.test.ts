@@ -73,3 +73,23 @@ test('a missing WAL file is an error, not a silent success', async () => {
     await assert.rejects(sync.flush(), /ENOENT/);
     await sync.close();
 });
+
+test('close lets the flushes already asked for finish, and refuses any asked for after it began (they would open the file again, and leak it)', async () => {
+    const wal = walFile();
+    let opened = 0;
+    const sync = createWalSync(wal.path, async (file: FileHandle) => {
+        opened++;
+        await file.sync();
+    });
+    try {
+        const before = sync.flush();
+        const closing = sync.close();
+        await assert.rejects(sync.flush(), /closed/);
+        await before;
+        await closing;
+        assert.equal(opened, 1, 'the flush asked for before close ran, once');
+        await assert.rejects(sync.flush(), /closed/);
+    } finally {
+        wal.dispose();
+    }
+});

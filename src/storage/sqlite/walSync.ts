@@ -13,7 +13,7 @@ import { open, type FileHandle } from 'node:fs/promises';
  * is open (SQLite removes it only when the last connection closes; a checkpoint keeps its inode).
  */
 export interface WalSync {
-    /** Resolves once every commit made before this call is on disk; rejects if the fsync failed. */
+    /** Resolves once every commit made before this call is on disk; rejects if the fsync failed, or once closing began. */
     flush(): Promise<void>;
     close(): Promise<void>;
 }
@@ -50,14 +50,19 @@ export function createWalSync(walPath: string, syncFile: (file: FileHandle) => P
         running = undefined;
     }
 
+    let closed = false;
+
     return {
         flush() {
+            // Closing: a flush that came after would open the file again, and nothing would close it.
+            if (closed) return Promise.reject(new Error('The WAL flush is closed: the database is closing.'));
             return new Promise<void>((resolve, reject) => {
                 waiting.push({ resolve, reject });
                 running ??= run();
             });
         },
         async close() {
+            closed = true;
             await running;
             const handle = await file?.catch(() => undefined);
             file = undefined;
