@@ -6,12 +6,13 @@ import type { PageCommit, PageResult } from '../store.js';
 import { restoreCommitFlush } from './synchronousCommit.js';
 
 // One statement per page: the rows travel as arrays and `ROWS FROM` zips them back into rows, so a
-// page costs one round trip whatever its size. The payloads travel as one JSON array (payloadArray),
-// parsed once by the server (`jsonb_array_elements`), not as a text[]: its literal escaped every quote of every
-// payload on the client and unescaped them on the server, before each was parsed as jsonb (the page
-// writer alone, 50 pages of 1,000, 3 rounds: client CPU 5.2-6.7 against 6.0-10.8 ms a page, the
-// backend's 16.8-19.0 against 18.2-27.0). keepData is not a column, so the update derives it
-// from what was inserted: a pruned row, or a delete whose data is only {id}.
+// page costs one round trip whatever its size. The payloads travel as one JSON array
+// (payloadArray), parsed once by the server (`jsonb_array_elements`), not as a text[]: its literal
+// escaped every quote of every payload on the client and unescaped them on the server, before each
+// was parsed as jsonb (the page writer alone, 50 pages of 1,000, 3 rounds: client CPU 5.2-6.7
+// against 6.0-10.8 ms a page, the backend's 16.8-19.0 against 18.2-27.0). keepData is not a
+// column, so the update derives it from what was inserted: a pruned row, or a delete whose data is
+// only {id}.
 const UPSERT = `
 WITH written AS (
     INSERT INTO nango_records AS r (provider_config_key, connection_id, model, variant, id, data, last_action,

@@ -21,13 +21,11 @@ export function sqliteChangeLog(conn: SqliteConnection): ChangeLog {
     const latestSeq = conn.statement<[], { latest: number | null }>('SELECT max(seq) AS latest FROM nango_changes');
     /** Every change up to this seq is on disk. */
     let durableThrough = 0;
-    async function durableLatest(): Promise<number> {
-        const latest = latestSeq().get()?.latest ?? 0;
-        if (latest > durableThrough) {
-            await conn.flush();
-            durableThrough = Math.max(durableThrough, latest);
-        }
-        return durableThrough;
+    /** Resolves once every change up to `seq` (committed) is on disk; at once if already known so. */
+    async function makeDurable(seq: number): Promise<void> {
+        if (seq <= durableThrough) return;
+        await conn.flush();
+        durableThrough = Math.max(durableThrough, seq);
     }
     const bounds = conn.statement<[], { prunedThrough: number; latest: number | null }>(
         'SELECT pruned_through AS prunedThrough, (SELECT max(seq) FROM nango_changes) AS latest FROM nango_mirror_change_log WHERE id = 1',
@@ -47,16 +45,19 @@ export function sqliteChangeLog(conn: SqliteConnection): ChangeLog {
 
     return {
         async readChanges(query) {
-            const { sql, args } = readQuery(query, await durableLatest());
+            const upTo = latestSeq().get()?.latest ?? 0;
+            await makeDurable(upTo);
+            const { sql, args } = readQuery(query, upTo);
             let statement = reads.get(sql);
             if (!statement) reads.set(sql, (statement = conn.statement<unknown[], ChangeRow>(sql)));
             return statement().all(...args);
         },
         async changeBounds() {
-            const durable = await durableLatest();
             const row = bounds().get();
+            const latest = row?.latest ?? 0;
+            await makeDurable(latest);
             const prunedThrough = row?.prunedThrough ?? 0;
-            return { prunedThrough, latest: Math.max(Math.min(row?.latest ?? 0, durable), prunedThrough) };
+            return { prunedThrough, latest: Math.max(latest, prunedThrough) };
         },
         async pruneChanges({ olderThan, maxRows, batch }) {
             let total = 0;

@@ -92,8 +92,9 @@ export function createPageWriter(conn: SqliteConnection): PageWriter {
         let first = 0n;
         let last = 0n;
         const addedIds = new Set<string>();
+        /** Logs the run (callers have one: `addedIds` is not empty). */
         const flush = () => {
-            if (addedIds.size > 0) logAdded.run(first, last);
+            logAdded.run(first, last);
             addedIds.clear();
             lastRowid = BigInt(resetRowid.run().lastInsertRowid);
         };
@@ -118,8 +119,8 @@ export function createPageWriter(conn: SqliteConnection): PageWriter {
             if (info.changes === 0) result.skipped++;
             else if (row.lastAction === 'DELETED') result.deleted++;
             else result.upserted++;
-            const rowid = BigInt(info.lastInsertRowid);
-            if (logging && info.changes > 0 && rowid !== lastRowid) {
+            if (logging && info.changes > 0 && info.lastInsertRowid !== lastRowid) {
+                const rowid = BigInt(info.lastInsertRowid);
                 // Not next to the run (a random rowid: the highest is taken): log the run first.
                 if (addedIds.size > 0 && rowid !== last + 1n) flush();
                 if (addedIds.size === 0) first = rowid;
