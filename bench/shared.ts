@@ -292,12 +292,14 @@ export async function runDaemon(
     try {
         const signed = signWebhook(syncSuccessBody(KEY), SIGNING_KEY);
         const cpu0 = cpuSeconds(pid) + (await serverCpu());
+        const sched0 = mainThreadSchedMs(pid);
         const t0 = performance.now();
         const res = await fetch(`http://127.0.0.1:${daemon.port}/webhooks/nango`, { method: 'POST', body: signed.body, headers: signed.headers });
         if (res.status !== 200) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
         const pull = (await daemon.log.next((l) => l['msg'] === 'pull finished')) as unknown as PullFinished;
         const seconds = (performance.now() - t0) / 1000;
         const daemonCpu = cpuSeconds(pid);
+        const sched = mainThreadSchedMs(pid);
         const server = await serverCpu();
         if (pull.outcome !== 'ok') throw new Error(`the pull finished ${pull.outcome}: ${pull.error ?? ''}`);
         const peakRssMb = readPeakRssMb(pid);
@@ -306,6 +308,7 @@ export async function runDaemon(
             console.log(
                 `  (daemon: pull ${pull.durationMs} ms, of which commits ${pull.commitMs} ms; ` +
                     `cpu seconds by thread: ${Object.entries(threads).map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ')}; ` +
+                    `main thread in the pull: on a core ${((sched.cpuMs - sched0.cpuMs) / 1000).toFixed(2)} s, waiting for one ${((sched.waitMs - sched0.waitMs) / 1000).toFixed(2)} s; ` +
                     `cpu seconds so far: daemon ${daemonCpu.toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)}` +
                     `${database.url.startsWith('postgres') ? `, its Postgres backends ${server.toFixed(2)}` : ''}, wall ${seconds.toFixed(2)})`,
             );
