@@ -151,6 +151,39 @@ function randomString(r: SeededRandom): string {
     return Array.from({ length: r.int(6) }, () => r.pick(alphabet)).join('');
 }
 
+test('strings are read four bytes at a time where aligned: a quote, an escape or a control character is found at every offset, in aligned and unaligned bodies', () => {
+    /** `text` as a body whose first byte is at `offset` of its buffer (0 mod 4: read in words; otherwise byte by byte). */
+    const at = (text: string, offset: number) => {
+        const bytes = Buffer.from(text);
+        const whole = Buffer.alloc(offset + bytes.length + 8, 0x41);
+        bytes.copy(whole, offset);
+        return whole.subarray(offset, offset + bytes.length);
+    };
+    for (let offset = 0; offset < 8; offset++) {
+        for (let before = 0; before < 12; before++) {
+            for (const [inner, ok] of [['\\"', true], ['\\\\', true], ['\\n', true], ['\\u00e9', true], ['é', true], ['\u0001', false], ['\n', false], ['\u001f', false]] as const) {
+                const value = `${'x'.repeat(before)}${inner}${'y'.repeat(9)}`;
+                const json = `"${value}"`;
+                const body = `{"next_cursor":null,"records":[{"id":"a","s":${json},"_nango_metadata":${JSON.stringify(meta())}}]}`;
+                const where = `offset ${offset}, ${before} bytes before ${JSON.stringify(inner)}`;
+                if (ok) {
+                    const page = scanRecordsPage(at(body, offset));
+                    const row = fromColumns(toRowColumns(page))[0]!;
+                    assert.deepEqual(JSON.parse(recordDataText(row.data)), { id: 'a', s: JSON.parse(json) }, where);
+                } else {
+                    assert.throws(() => JSON.parse(body), SyntaxError, where);
+                    assert.throws(() => scanRecordsPage(at(body, offset)), (err: unknown) => err instanceof NangoProtocolError && /not JSON/.test(err.message), where);
+                }
+            }
+        }
+        // The body ends inside a string at every offset: refused, not read past its end.
+        for (let cut = 1; cut < 9; cut++) {
+            const body = `{"next_cursor":null,"records":["${'z'.repeat(cut)}`;
+            assert.throws(() => scanRecordsPage(at(body, offset)), (err: unknown) => err instanceof NangoProtocolError && /not JSON/.test(err.message), `offset ${offset}, cut ${cut}`);
+        }
+    }
+});
+
 test('random records: the scanned rows equal the parsed ones (seeded; SCAN_SEED replays)', () => {
     const r = seededRandom(seedFromEnv('SCAN_SEED'));
     for (let round = 0; round < 200; round++) {
