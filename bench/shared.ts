@@ -201,6 +201,7 @@ interface PullFinished {
     records: number;
     durationMs: number;
     commitMs: number;
+    pageWaitMs: number;
     error?: string;
 }
 
@@ -306,10 +307,10 @@ export async function runDaemon(
         if (process.env['BENCH_VERBOSE']) {
             const threads = threadCpuSeconds(pid);
             console.log(
-                `  (daemon: pull ${pull.durationMs} ms, of which commits ${pull.commitMs} ms; ` +
+                `  (daemon: pull ${pull.durationMs} ms, of which commits ${pull.commitMs} ms, waiting for pages ${pull.pageWaitMs} ms; ` +
                     `cpu seconds by thread: ${Object.entries(threads).map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ')}; ` +
                     `main thread in the pull: on a core ${((sched.cpuMs - sched0.cpuMs) / 1000).toFixed(2)} s, waiting for one ${((sched.waitMs - sched0.waitMs) / 1000).toFixed(2)} s; ` +
-                    `cpu seconds so far: daemon ${daemonCpu.toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)}` +
+                    `cpu seconds so far: daemon ${daemonCpu.toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)} (${await fakeRequestCount(nango)} requests)` +
                     `${database.url.startsWith('postgres') ? `, its Postgres backends ${server.toFixed(2)}` : ''}, wall ${seconds.toFixed(2)})`,
             );
         }
@@ -411,8 +412,8 @@ export function threadCpuSeconds(pid: number): Record<string, number> {
         } catch {
             continue;
         }
-        const name = Number(tid) === pid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
         const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+        const name = Number(tid) === pid ? 'main' : process.env['BENCH_TIDS'] ? `${tid}/${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}/n${fields[16]}/t${fields[19]}` : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
         out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
     }
     return out;

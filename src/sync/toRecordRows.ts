@@ -1,6 +1,6 @@
 import { toMicroIso } from '../domain/timestamps.js';
 import type { RecordRow } from '../domain/recordRow.js';
-import type { ScannedPage } from '../nango/scanRecordsPage.js';
+import type { ScannedPage, ScannedRecord } from '../nango/scanRecordsPage.js';
 import { emptyColumns, pushRow, type RowColumns, type RowFields } from './rowColumns.js';
 
 /** A page record as Nango returns it (protocol §4.2); checked by hand because this runs per row. */
@@ -52,14 +52,14 @@ export function toRecordRow(record: unknown): RecordRow & { data: string } {
 export function toRowColumns(page: ScannedPage): RowColumns {
     const { bytes, records } = page;
     const columns = emptyColumns(records.length, bytes);
+    recent.length = 0;
     for (const r of records) {
         if (r.slow) {
             const row = toRecordRow(JSON.parse(bytes.toString('utf8', r.start, r.end)));
             pushRow(columns, row, row.data);
             continue;
         }
-        const meta = JSON.parse(bytes.toString('utf8', r.metaStart, r.end - 1)) as NangoRecordMetadata;
-        const fields = rowFields(r.id, meta, r.keys === 2);
+        const fields = spannedFields(bytes, r) ?? rowFields(r.id, JSON.parse(bytes.toString('utf8', r.metaStart, r.end - 1)) as NangoRecordMetadata, r.keys === 2);
         if (fields.keepData) {
             pushRow(columns, fields, standIn(r.id));
         } else {
@@ -68,6 +68,67 @@ export function toRowColumns(page: ScannedPage): RowColumns {
         }
     }
     return columns;
+}
+
+// The metadata's fields by their place in `metaSpans` (scanRecordsPage.ts META_FIELDS).
+const FIRST_SEEN = 0;
+const LAST_MODIFIED = 2;
+const ACTION = 4;
+const DELETED = 6;
+const PRUNED = 8;
+const CURSOR = 10;
+const ACTION_BYTES = (['ADDED', 'UPDATED', 'DELETED'] as const).map((action) => [action, Buffer.from(action)] as const);
+
+/**
+ * The row fields of a record from where the scanner found its metadata's values, as `rowFields`
+ * of the parsed metadata gives them; undefined when the metadata is anything but the common valid
+ * shape (cursor and last_modified_at strings, a known last_action), which `rowFields` then parses
+ * and reports on. Timestamps repeat from record to record (one Nango transaction, one time), so
+ * one whose bytes match a recent one is taken without making its string again.
+ */
+function spannedFields(bytes: Buffer, r: ScannedRecord): RowFields | undefined {
+    const spans = r.metaSpans;
+    if (!spans || spans[CURSOR]! < 0 || spans[LAST_MODIFIED]! < 0 || spans[ACTION]! < 0) return undefined;
+    const action = actionAt(bytes, spans[ACTION]!, spans[ACTION + 1]!);
+    if (!action) return undefined;
+    const lastModifiedAt = timestampAt(bytes, spans[LAST_MODIFIED]!, spans[LAST_MODIFIED + 1]!);
+    const prunedAt = spans[PRUNED]! < 0 ? null : timestampAt(bytes, spans[PRUNED]!, spans[PRUNED + 1]!);
+    return {
+        id: r.id,
+        keepData: prunedAt !== null || (action === 'DELETED' && r.keys === 2),
+        lastAction: action,
+        deletedAt: spans[DELETED]! < 0 ? null : timestampAt(bytes, spans[DELETED]!, spans[DELETED + 1]!),
+        prunedAt,
+        firstSeenAt: spans[FIRST_SEEN]! < 0 ? lastModifiedAt : timestampAt(bytes, spans[FIRST_SEEN]!, spans[FIRST_SEEN + 1]!),
+        lastModifiedAt,
+        cursor: bytes.toString('utf8', spans[CURSOR], spans[CURSOR + 1]),
+    };
+}
+
+function actionAt(bytes: Uint8Array, start: number, end: number): RecordRow['lastAction'] | undefined {
+    for (const [action, known] of ACTION_BYTES) if (sameAt(bytes, start, end, known, 0, known.length)) return action;
+    return undefined;
+}
+
+function sameAt(a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number): boolean {
+    if (aEnd - aStart !== bEnd - bStart) return false;
+    for (let i = 0; i < aEnd - aStart; i++) if (a[aStart + i] !== b[bStart + i]) return false;
+    return true;
+}
+
+/** The last timestamps read from the page being converted (emptied for each page): where their text is, and what it converted to. */
+const RECENT = 4;
+const recent: Array<{ start: number; end: number; value: string }> = [];
+let nextRecent = 0;
+
+function timestampAt(bytes: Buffer, start: number, end: number): string {
+    for (const seen of recent) if (sameAt(bytes, start, end, bytes, seen.start, seen.end)) return seen.value;
+    const value = timestamp(bytes.toString('utf8', start, end));
+    const entry = { start, end, value };
+    if (recent.length < RECENT) recent.push(entry);
+    else recent[nextRecent] = entry;
+    nextRecent = (nextRecent + 1) % RECENT;
+    return value;
 }
 
 /** What a row without a payload of its own stores on insert. */

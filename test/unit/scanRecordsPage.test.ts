@@ -61,6 +61,65 @@ test('an escaped NUL or unpaired surrogate becomes \\ufffd in place (jsonb refus
     assert.deepEqual(JSON.parse(recordDataText(rows[0]!.data)), { a: 'x\ufffdy', b: '\ufffdx', c: '\ufffd', d: '😀', e: '😀', f: '\\u0000', g: '\ufffd\u{10000}', h: '\ufffdA', 'k\ufffd': 1, l: ['\ufffd'], id: 'i\ufffd' });
 });
 
+test('metadata is read where it lies when flat and plain, else parsed: every shape gives the row (or the error) a parse gives', () => {
+    const ts = '2026-04-14T18:46:03.097459+00:00';
+    /** [metadata JSON text, read where it lies] */
+    const shapes: Array<[string, boolean]> = [
+        [JSON.stringify(meta()), true],
+        [JSON.stringify(meta({ last_action: 'ADDED', first_seen_at: ts, last_modified_at: ts })), true],
+        [JSON.stringify(meta({ last_action: 'DELETED', deleted_at: ts })), true],
+        [JSON.stringify(meta({ pruned_at: ts })), true],
+        [`{ "cursor" : "c1" , "last_action":"ADDED","last_modified_at":"${ts}" }`, true],
+        [`{"cursor":"c2","last_action":"UPDATED","last_modified_at":"${ts}","first_seen_at":null}`, true],
+        [`{"cursor":"cé😀","last_action":"UPDATED","last_modified_at":"${ts}"}`, true],
+        [`{"cursor":"","last_action":"UPDATED","last_modified_at":"${ts}"}`, true],
+        // Parsed: an escape, another key, a repeated key, a value of another kind.
+        [`{"cursor":"c\\u0041","last_action":"UPDATED","last_modified_at":"${ts}"}`, false],
+        [`{"cursor":"c\\u0000","last_action":"UPDATED","last_modified_at":"${ts}"}`, false],
+        [`{"cur\\u0073or":"c","last_action":"UPDATED","last_modified_at":"${ts}"}`, false],
+        [`{"cursor":"c","last_action":"UPDATED","last_modified_at":"${ts}","extra":{"a":[1]}}`, false],
+        [`{"cursor":"a","cursor":"b","last_action":"UPDATED","last_modified_at":"${ts}"}`, false],
+        [`{"cursor":"c","last_action":"UPDATED","last_modified_at":"${ts}","pruned_at":false}`, false],
+        // Errors, the same as a parse's.
+        [`{"cursor":"c","last_action":"REMOVED","last_modified_at":"${ts}"}`, true],
+        [`{"cursor":"c","last_action":"added","last_modified_at":"${ts}"}`, true],
+        [`{"cursor":null,"last_action":"UPDATED","last_modified_at":"${ts}"}`, true],
+        [`{"last_action":"UPDATED","last_modified_at":"${ts}"}`, true],
+        [`{"cursor":"c","last_modified_at":"${ts}"}`, true],
+        [`{"cursor":"c","last_action":"UPDATED"}`, true],
+        [`{"cursor":"c","last_action":"UPDATED","last_modified_at":"yesterday"}`, true],
+        [`{"cursor":"c","last_action":"UPDATED","last_modified_at":"${ts}","deleted_at":"never"}`, true],
+        ['{}', true],
+        [`{"cursor":5,"last_action":"UPDATED","last_modified_at":"${ts}"}`, false],
+        ['[]', false],
+        ['"meta"', false],
+    ];
+    for (const [text, inPlace] of shapes) {
+        for (const payload of ['"name":"x",', '']) {
+            const body = `{"records":[{${payload}"id":"a","_nango_metadata":${text}}],"next_cursor":null}`;
+            const page = scanRecordsPage(Buffer.from(body));
+            assert.equal(page.records[0]!.slow, false, text);
+            assert.equal(page.records[0]!.metaSpans !== null, inPlace, `read where it lies: ${text}`);
+            let parsed: unknown;
+            try {
+                parsed = parsedRows(body);
+            } catch (err) {
+                assert.throws(() => scannedRows(body), (e: unknown) => e instanceof Error && e.message === (err as Error).message, text);
+                continue;
+            }
+            assert.deepEqual(scannedRows(body).rows, parsed, text);
+        }
+    }
+    // Records of one page that share timestamps, and one that differs between them.
+    const records = [0, 1, 2, 3, 4, 5].map((i) => ({ id: `r${i}`, _nango_metadata: meta({ last_modified_at: i === 3 ? '2026-04-14T18:46:04+00:00' : ts, first_seen_at: i % 2 ? ts : null, cursor: `c${i}` }) }));
+    const body = JSON.stringify({ records, next_cursor: null });
+    assert.deepEqual(scannedRows(body).rows, parsedRows(body));
+    // The next page holds other times at the same places: nothing is taken from the page before.
+    const later = body.replaceAll('2026-04-14T18:46:0', '2026-04-15T18:46:0');
+    assert.equal(later.length, body.length);
+    assert.deepEqual(scannedRows(later).rows, parsedRows(later));
+});
+
 test('pruned rows and id-only deletes keep the stored payload; the stand-in is {"id"}', () => {
     const body = JSON.stringify({
         records: [
