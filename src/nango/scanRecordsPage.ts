@@ -102,9 +102,7 @@ function skipString(): boolean {
             if (x !== undefined) {
                 const q = x ^ 0x22222222;
                 const s = x ^ 0x5c5c5c5c;
-                if ((((x - 0x20202020) & ~x) | ((q - 0x01010101) & ~q) | ((s - 0x01010101) & ~s)) & 0x80808080) {
-                    // fall through to the byte at i + 1
-                } else {
+                if (((((x - 0x20202020) & ~x) | ((q - 0x01010101) & ~q) | ((s - 0x01010101) & ~s)) & 0x80808080) === 0) {
                     i += 4;
                     continue;
                 }

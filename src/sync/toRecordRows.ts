@@ -53,6 +53,7 @@ export function toRowColumns(page: ScannedPage): RowColumns {
     const { bytes, records } = page;
     const columns = emptyColumns(records.length, bytes);
     recent.length = 0;
+    nextRecent = 0;
     for (const r of records) {
         if (r.slow) {
             const row = toRecordRow(JSON.parse(bytes.toString('utf8', r.start, r.end)));
