@@ -8,10 +8,6 @@ import { createRateLimitGate } from '../nango/rateLimitGate.js';
 import { batchedPoster, movablePageBuffers, serializeError, type FromWorker, type PageWorkerData, type ToWorker } from './pageWorkerProtocol.js';
 import type { SyncKey } from '../domain/syncKey.js';
 import { toRowColumns } from './toRecordRows.js';
-import { lowerThreadPriority } from '../lib/threadPriority.js';
-
-// The main thread first: it commits what this thread fetches (threadPriority.ts).
-lowerThreadPriority();
 
 const port = parentPort!;
 const data = workerData as PageWorkerData;

@@ -6,8 +6,6 @@ import { test } from 'node:test';
 import { openSqliteConnection, type SqliteConnection } from '../../src/storage/sqlite/connection.js';
 import { startWalCheckpointer } from '../../src/storage/sqlite/walCheckpointer.js';
 import { waitFor } from '../helpers/harness.js';
-import { threadNices, threadsAtNice } from '../helpers/threadNice.js';
-import { HELPER_THREAD_NICE } from '../../src/lib/threadPriority.js';
 
 // The daemon's SQLite connection leaves checkpoints to a worker thread once it is the file's writer
 // (walCheckpointer.ts): its commits no longer copy the WAL into the database and fsync both.
@@ -46,12 +44,8 @@ test("with the worker, commits leave the WAL alone and the worker copies it with
     const conn = openSqliteConnection(file.path);
     try {
         prepare(conn);
-        assert.equal(threadsAtNice(HELPER_THREAD_NICE), 0, 'no thread at nice 10 before the worker');
         conn.checkpointInBackground();
         assert.equal(conn.db.pragma('wal_autocheckpoint', { simple: true }), 0);
-        // Below the main thread's priority, as the page worker (threadPriority.ts).
-        await waitFor(() => threadsAtNice(HELPER_THREAD_NICE) === 1, 5000, "the worker's thread at nice 10");
-        assert.equal(threadNices().get(process.pid), 0, 'the main thread keeps its priority');
         writeBlob(conn);
         writeBlob(conn);
         assert.ok(statSync(file.path).size < BLOB_BYTES, `nothing checkpointed by the commits: ${statSync(file.path).size} bytes`);

@@ -10,8 +10,6 @@ import { parseConfig } from '../../src/config/load.js';
 import type { PageSource } from '../../src/sync/pageSource.js';
 import { FakeNango } from '../fakes/fakeNango.js';
 import { waitFor } from '../helpers/harness.js';
-import { threadNices, threadsAtNice } from '../helpers/threadNice.js';
-import { HELPER_THREAD_NICE } from '../../src/lib/threadPriority.js';
 
 // The page worker (a thread with its own V8 heap) runs only while pulls need it: it starts with the
 // first pull, exits once idle for `idleStopMs`, and the next pull starts another, which still
@@ -49,18 +47,6 @@ async function pullAll(source: PageSource): Promise<string[]> {
     // Nango orders a page by its cursor (last modified, then an internal id), not by record id.
     return ids.sort();
 }
-
-test('the worker runs below the main thread\'s priority (nice 10: the main thread commits what it fetches)', async () => {
-    await withSource(150, async (source) => {
-        assert.equal(threadsAtNice(HELPER_THREAD_NICE), 0, 'no thread of this process at nice 10 before the worker');
-        assert.deepEqual(await pullAll(source), ['1', '2', '3']);
-        assert.equal(source.running, true);
-        assert.equal(threadsAtNice(HELPER_THREAD_NICE), 1, `one thread at nice 10 (the worker): ${JSON.stringify([...threadNices()])}`);
-        assert.equal(threadNices().get(process.pid), 0, 'the main thread keeps its priority');
-        await waitFor(() => !source.running, 5000, 'the idle worker exits');
-        await waitFor(() => threadsAtNice(HELPER_THREAD_NICE) === 0, 5000, 'its thread to end');
-    });
-});
 
 test('the worker starts with the first pull, exits once idle, and the next pull starts another', async () => {
     await withSource(150, async (source) => {

@@ -1,5 +1,4 @@
 import { Worker } from 'node:worker_threads';
-import { HELPER_THREAD_NICE } from '../../lib/threadPriority.js';
 
 /**
  * WAL checkpoints on a thread of their own. SQLite's automatic checkpoint runs inside the commit
@@ -29,10 +28,6 @@ export interface WalCheckpointer {
 const WORKER_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require('better-sqlite3');
-// Below the main thread's priority, as the page worker (src/lib/threadPriority.ts; best effort).
-try {
-    require('node:os').setPriority(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()), workerData.nice);
-} catch {}
 const db = new Database(workerData.path, { fileMustExist: true, timeout: 0 });
 db.pragma('cache_size = 16');
 let lastLog = -1;
@@ -81,7 +76,7 @@ export interface WalCheckpointerOptions {
 export function startWalCheckpointer(path: string, options: WalCheckpointerOptions): WalCheckpointer {
     const { intervalMs, onFailure, onIdle } = options;
     const idleTicks = Math.max(1, Math.ceil(options.idleAfterMs / intervalMs));
-    const worker = new Worker(WORKER_CODE, { eval: true, workerData: { path, intervalMs, idleTicks, nice: HELPER_THREAD_NICE }, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 } });
+    const worker = new Worker(WORKER_CODE, { eval: true, workerData: { path, intervalMs, idleTicks }, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 } });
     // The timer keeps the worker alive; the worker must not keep the daemon alive.
     worker.unref();
     let stopping = false;
