@@ -202,6 +202,7 @@ interface PullFinished {
     durationMs: number;
     commitMs: number;
     pageWaitMs: number;
+    firstPageMs: number;
     error?: string;
 }
 
@@ -307,7 +308,7 @@ export async function runDaemon(
         if (process.env['BENCH_VERBOSE']) {
             const threads = threadCpuSeconds(pid);
             console.log(
-                `  (daemon: pull ${pull.durationMs} ms, of which commits ${pull.commitMs} ms, waiting for pages ${pull.pageWaitMs} ms; ` +
+                `  (daemon: pull ${pull.durationMs} ms, of which commits ${pull.commitMs} ms, waiting for pages ${pull.pageWaitMs} ms (the first ${pull.firstPageMs} ms); ` +
                     `cpu seconds by thread: ${Object.entries(threads).map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ')}; ` +
                     `main thread in the pull: on a core ${((sched.cpuMs - sched0.cpuMs) / 1000).toFixed(2)} s, waiting for one ${((sched.waitMs - sched0.waitMs) / 1000).toFixed(2)} s; ` +
                     `cpu seconds so far: daemon ${daemonCpu.toFixed(2)}, fake nango ${cpuSeconds(nango.child.pid!).toFixed(2)} (${await fakeRequestCount(nango)} requests)` +

@@ -80,13 +80,14 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
     let upserted = 0;
     let deleted = 0;
     let commitMs = 0;
-    /** Time spent waiting for the page source (Nango, the page worker) rather than the database. */
+    /** Time spent waiting for the page source (Nango, the page worker) rather than the database; the first page's wait alone. */
     let pageWaitMs = 0;
+    let firstPageMs: number | undefined;
     let waitingSince = performance.now();
     let cursor = start.cursor;
     const finish = (outcome: PullOutcome): PullOutcome => {
         const durationMs = Math.round(performance.now() - started);
-        const fields = { outcome: outcome.outcome, pages, records, upserted, deleted, durationMs, commitMs: Math.round(commitMs), pageWaitMs: Math.round(pageWaitMs) };
+        const fields = { outcome: outcome.outcome, pages, records, upserted, deleted, durationMs, commitMs: Math.round(commitMs), pageWaitMs: Math.round(pageWaitMs), firstPageMs: Math.round(firstPageMs ?? pageWaitMs) };
         deps.events?.emit('pullFinished', { key, outcome: outcome.outcome, records, pages, durationMs });
         if (outcome.outcome === 'failed') log().warn({ ...fields, code: outcome.code, error: outcome.error }, 'pull finished');
         // A pull that found nothing new is the common case (reconcile passes, webhook floods): debug.
@@ -113,6 +114,7 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
         for await (const { rows, pages: pagesRead = 1 } of deps.pages.pages(key, cursor, deps.pageSize, ctx.turn ? AbortSignal.any([signal, ctx.turn.signal]) : signal, ctx.reason)) {
             // An empty page leaves the cursor where it is.
             pageWaitMs += performance.now() - waitingSince;
+            firstPageMs ??= pageWaitMs;
             if (rows.length === 0) break;
             const last = rows[rows.length - 1]!;
             // Persist the last record's cursor, never a null next_cursor.
