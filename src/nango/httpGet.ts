@@ -42,11 +42,14 @@ export function createHttpGet(): HttpGet {
         // Kept as bytes: a page's records are stored as the bytes Nango sent (scanRecordsPage.ts),
         // and text answers are decoded once, whole.
         const length = Number(res.headers['content-length']);
+        const status = res.statusCode ?? 0;
+        // A page (a 2xx); error answers are small and are collected.
+        const sized = status >= 200 && status < 300 && encoding === 'identity';
         const body =
-            encoding === 'identity' && Number.isSafeInteger(length) && length >= 0 && length <= PREALLOCATE_MAX_BYTES
+            sized && Number.isSafeInteger(length) && length >= 0 && length <= PREALLOCATE_MAX_BYTES
                 ? await readSized(res, length)
                 : await readStream(res, encoding === 'gzip');
-        return { status: res.statusCode ?? 0, headers: res.headers, body };
+        return { status, headers: res.headers, body };
     };
 }
 
@@ -65,9 +68,14 @@ async function readSized(res: IncomingMessage, length: number): Promise<Buffer> 
         at += chunk.copy(body, at);
     });
     // Node's HTTP parser ends the body at its Content-Length, and a connection closed before it is
-    // a premature close: `finished` rejects (test/unit/httpGet.test.ts).
+    // a premature close: `finished` rejects (test/unit/httpGet.test.ts). Fewer bytes than declared
+    // still end a body the parser knows has none (a 204's): only what arrived is returned, never the
+    // buffer's unwritten rest (which is whatever memory it was given).
     await finished(res);
-    return body;
+    if (at === length) return body;
+    const arrived = Buffer.allocUnsafeSlow(at);
+    body.copy(arrived, 0, 0, at);
+    return arrived;
 }
 
 /** The body of `res`, gunzipped if `gzip`, in a buffer of its own. */

@@ -88,15 +88,19 @@ function spannedFields(bytes: Buffer, r: ScannedRecord): RowFields | undefined {
     if (!spans || spans[CURSOR]! < 0 || spans[LAST_MODIFIED]! < 0 || spans[ACTION]! < 0) return undefined;
     const action = actionAt(bytes, spans[ACTION]!, spans[ACTION + 1]!);
     if (!action) return undefined;
-    const lastModifiedAt = timestampAt(bytes, spans[LAST_MODIFIED]!, spans[LAST_MODIFIED + 1]!);
+    // Converted in rowFields' order, so a record with two bad times names the same one.
     const prunedAt = spans[PRUNED]! < 0 ? null : timestampAt(bytes, spans[PRUNED]!, spans[PRUNED + 1]!);
+    const deletedAt = spans[DELETED]! < 0 ? null : timestampAt(bytes, spans[DELETED]!, spans[DELETED + 1]!);
+    const firstSeen = spans[FIRST_SEEN]! < 0 ? LAST_MODIFIED : FIRST_SEEN;
+    const firstSeenAt = timestampAt(bytes, spans[firstSeen]!, spans[firstSeen + 1]!);
+    const lastModifiedAt = timestampAt(bytes, spans[LAST_MODIFIED]!, spans[LAST_MODIFIED + 1]!);
     return {
         id: r.id,
         keepData: prunedAt !== null || (action === 'DELETED' && r.keys === 2),
         lastAction: action,
-        deletedAt: spans[DELETED]! < 0 ? null : timestampAt(bytes, spans[DELETED]!, spans[DELETED + 1]!),
+        deletedAt,
         prunedAt,
-        firstSeenAt: spans[FIRST_SEEN]! < 0 ? lastModifiedAt : timestampAt(bytes, spans[FIRST_SEEN]!, spans[FIRST_SEEN + 1]!),
+        firstSeenAt,
         lastModifiedAt,
         cursor: bytes.toString('utf8', spans[CURSOR], spans[CURSOR + 1]),
     };

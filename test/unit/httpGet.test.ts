@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { createHttpGet } from '../../src/nango/httpGet.js';
@@ -24,31 +24,53 @@ const fetchBody = (url: string, signal = new AbortController().signal) => get(ur
 const pattern = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => i % 251));
 
 test('a sized answer, an unsized (chunked) one and a gzipped one give the whole body, each in a buffer of its own', async () => {
-    const body = pattern(300_000);
-    for (const mode of ['sized', 'chunked', 'gzip', 'empty'] as const) {
-        await withServer(
-            (_req, res) => {
-                if (mode === 'sized') res.writeHead(200, { 'content-length': String(body.length) });
-                else if (mode === 'gzip') res.writeHead(200, { 'content-encoding': 'gzip' });
-                else if (mode === 'empty') res.writeHead(200, { 'content-length': '0' });
-                else res.writeHead(200);
-                if (mode === 'gzip') res.end(gzipSync(body));
-                else if (mode === 'empty') res.end();
-                else {
-                    // In pieces, so the body arrives in several reads.
-                    for (let at = 0; at < body.length; at += 70_000) res.write(body.subarray(at, at + 70_000));
-                    res.end();
-                }
-            },
-            async (url) => {
-                const answer = await fetchBody(url);
-                assert.equal(answer.status, 200);
-                assert.ok(answer.body.equals(mode === 'empty' ? Buffer.alloc(0) : body), mode);
-                // Its own memory (it may be moved to another thread): not a view of Node's pool.
-                assert.equal(answer.body.byteOffset, 0, mode);
-                assert.equal(answer.body.buffer.byteLength, answer.body.length, mode);
-            },
-        );
+    for (const size of [300_000, 100]) {
+        const body = pattern(size);
+        for (const mode of ['sized', 'chunked', 'gzip', 'empty'] as const) {
+            await withServer(
+                (_req, res) => {
+                    if (mode === 'sized') res.writeHead(200, { 'content-length': String(body.length) });
+                    else if (mode === 'gzip') res.writeHead(200, { 'content-encoding': 'gzip' });
+                    else if (mode === 'empty') res.writeHead(200, { 'content-length': '0' });
+                    else res.writeHead(200);
+                    if (mode === 'gzip') res.end(gzipSync(body));
+                    else if (mode === 'empty') res.end();
+                    else {
+                        // In pieces, so the body arrives in several reads.
+                        for (let at = 0; at < body.length; at += 70_000) res.write(body.subarray(at, at + 70_000));
+                        res.end();
+                    }
+                },
+                async (url) => {
+                    const answer = await fetchBody(url);
+                    assert.equal(answer.status, 200);
+                    assert.ok(answer.body.equals(mode === 'empty' ? Buffer.alloc(0) : body), mode);
+                    // Its own memory (it may be moved to another thread): not a view of Node's pool.
+                    assert.equal(answer.body.byteOffset, 0, mode);
+                    assert.equal(answer.body.buffer.byteLength, answer.body.length, mode);
+                },
+            );
+        }
+    }
+});
+
+test('an answer with a Content-Length but no body (204, 304) gives an empty body, not the memory a buffer of that length held', async () => {
+    for (const status of ['204 No Content', '304 Not Modified']) {
+        // Raw HTTP: Node's own server drops the header for these statuses.
+        const sockets = new Set<Socket>();
+        const server = createTcpServer((socket) => {
+            sockets.add(socket);
+            socket.once('data', () => socket.write(`HTTP/1.1 ${status}\r\nContent-Length: 4000\r\nConnection: keep-alive\r\n\r\n`));
+        });
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        try {
+            const answer = await fetchBody(`http://127.0.0.1:${(server.address() as AddressInfo).port}/records`);
+            assert.equal(answer.status, Number(status.slice(0, 3)));
+            assert.equal(answer.body.length, 0, status);
+        } finally {
+            for (const socket of sockets) socket.destroy();
+            await new Promise<void>((resolve) => server.close(() => resolve()));
+        }
     }
 });
 

@@ -83,6 +83,11 @@ test('metadata is read where it lies when flat and plain, else parsed: every sha
         // Errors, the same as a parse's.
         [`{"cursor":"c","last_action":"REMOVED","last_modified_at":"${ts}"}`, true],
         [`{"cursor":"c","last_action":"added","last_modified_at":"${ts}"}`, true],
+        [`{"cursor":"c","last_action":"ADDEX","last_modified_at":"${ts}"}`, true],
+        // Two bad times: the error names the one a parse names.
+        [`{"cursor":"c","last_action":"UPDATED","last_modified_at":"bad-lm","pruned_at":"bad-pruned"}`, true],
+        [`{"cursor":"c","last_action":"DELETED","last_modified_at":"bad-lm","deleted_at":"bad-deleted"}`, true],
+        [`{"cursor":"c","last_action":"UPDATED","last_modified_at":"bad-lm","first_seen_at":"bad-first"}`, true],
         [`{"cursor":null,"last_action":"UPDATED","last_modified_at":"${ts}"}`, true],
         [`{"last_action":"UPDATED","last_modified_at":"${ts}"}`, true],
         [`{"cursor":"c","last_modified_at":"${ts}"}`, true],
@@ -118,6 +123,12 @@ test('metadata is read where it lies when flat and plain, else parsed: every sha
     const later = body.replaceAll('2026-04-14T18:46:0', '2026-04-15T18:46:0');
     assert.equal(later.length, body.length);
     assert.deepEqual(scannedRows(later).rows, parsedRows(later));
+    // Times of the same length in one page that differ only in their last digit are told apart.
+    const close = JSON.stringify({
+        records: ['2026-04-14T18:46:03.097451+00:00', '2026-04-14T18:46:03.097452+00:00', '2026-04-14T18:46:03.097451+00:01'].map((t, i) => ({ id: `t${i}`, _nango_metadata: meta({ last_modified_at: t, first_seen_at: t }) })),
+        next_cursor: null,
+    });
+    assert.deepEqual(scannedRows(close).rows, parsedRows(close));
 });
 
 test('pruned rows and id-only deletes keep the stored payload; the stand-in is {"id"}', () => {
