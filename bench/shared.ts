@@ -414,13 +414,9 @@ export function threadCpuSeconds(pid: number): Record<string, number> {
             continue;
         }
         const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
         // With BENCH_TIDS, each thread on its own: id, name, nice, start time (clock ticks after boot).
-        const name =
-            Number(tid) === pid
-                ? 'main'
-                : process.env['BENCH_TIDS']
-                  ? `${tid}/${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}/nice ${fields[16]}/start ${fields[19]}`
-                  : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const name = Number(tid) === pid ? 'main' : process.env['BENCH_TIDS'] ? `${tid}/${comm}/nice ${fields[16]}/start ${fields[19]}` : comm;
         out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
     }
     return out;

@@ -115,9 +115,9 @@ export interface PullSession {
      * Writes one page's rows and its cursor in one transaction, resolving once it has committed,
      * before it is durable: `durable` resolves once it would survive a power cut (rejects if it
      * cannot be made so). The next page may be written meanwhile; pages commit in the order they
-     * are written, and a page durable makes
-     * every page written before it durable. SQLite: the fsync runs on the thread pool while the next
-     * page is written. Postgres: a commit returns once durable, so `durable` is already resolved.
+     * are written, and a page durable makes every page written before it durable. SQLite: the
+     * fsync runs on the thread pool while the next page is written. Postgres: a commit returns once
+     * durable, so `durable` is already resolved.
      */
     writePage(page: PageCommit): Promise<WrittenPage>;
     /** Deletes (soft: marks deleted) the key's rows not written since `from`; returns how many. */

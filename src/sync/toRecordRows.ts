@@ -1,6 +1,6 @@
 import { toMicroIso } from '../domain/timestamps.js';
 import type { RecordRow } from '../domain/recordRow.js';
-import { META_FIELDS, type ScannedPage, type ScannedRecord } from '../nango/scanRecordsPage.js';
+import { META_SPAN, type ScannedPage, type ScannedRecord } from '../nango/scanRecordsPage.js';
 import { emptyColumns, pushRow, type RowColumns, type RowFields } from './rowColumns.js';
 
 /** A page record as Nango returns it (protocol §4.2); checked by hand because this runs per row. */
@@ -71,9 +71,7 @@ export function toRowColumns(page: ScannedPage): RowColumns {
     return columns;
 }
 
-/** Where a metadata field's span starts in `metaSpans` (scanRecordsPage.ts). */
-const spanOf = (field: (typeof META_FIELDS)[number]) => 2 * META_FIELDS.indexOf(field);
-const [FIRST_SEEN, LAST_MODIFIED, ACTION, DELETED, PRUNED, CURSOR] = (['first_seen_at', 'last_modified_at', 'last_action', 'deleted_at', 'pruned_at', 'cursor'] as const).map(spanOf) as [number, number, number, number, number, number];
+const { first_seen_at: FIRST_SEEN, last_modified_at: LAST_MODIFIED, last_action: ACTION, deleted_at: DELETED, pruned_at: PRUNED, cursor: CURSOR } = META_SPAN;
 const ACTION_BYTES = (['ADDED', 'UPDATED', 'DELETED'] as const).map((action) => [action, Buffer.from(action)] as const);
 
 /**
