@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { openSqliteConnection, type SqliteConnection } from '../../src/storage/sqlite/connection.js';
@@ -62,7 +63,14 @@ test("with the worker, commits leave the WAL alone and the worker copies it with
 test('a worker that cannot open the database reports one failure, once (its error and then its exit)', async () => {
     const file = scratch();
     const failures: string[] = [];
-    startWalCheckpointer(file.path, { intervalMs: 200, idleAfterMs: 60_000, onFailure: (err) => failures.push(err.message), onIdle: () => failures.push('idle') });
+    startWalCheckpointer(file.path, {
+        intervalMs: 200,
+        idleAfterMs: 60_000,
+        restartFrames: 1000,
+        catchUpLimitMs: 50,
+        onFailure: (err) => failures.push(err.message),
+        onIdle: () => failures.push('idle'),
+    });
     try {
         await waitFor(() => failures.length > 0, 5000, 'the failure');
         // The exit (code 1) follows the error: give it time to arrive.
@@ -94,4 +102,93 @@ test('the worker exits once the WAL is idle, the WAL file is truncated, automati
     }
     assert.equal(existsSync(`${file.path}-wal`), false, 'no connection was left open');
     file.dispose();
+});
+
+// A pull writes page after page without a pause: the worker's copy is never whole when the next
+// transaction begins, so without a bound the WAL never starts over and holds the whole pull.
+const CHUNK_BYTES = 256 * 1024;
+/** 300 frames of 4 KiB: about 1.2 MB, five chunks. */
+const BOUND_FRAMES = 300;
+const walBytes = (path: string) => statSync(`${path}-wal`).size;
+
+/**
+ * `count` commits of one chunk each, as a pull writes its pages (makeWalRoom first), a page every
+ * millisecond or so; the WAL file's largest size.
+ */
+async function writeLikeAPull(conn: SqliteConnection, count: number): Promise<number> {
+    const insert = conn.db.prepare('INSERT INTO blobs (data) VALUES (?)');
+    let largest = 0;
+    for (let i = 0; i < count; i++) {
+        await conn.makeWalRoom();
+        conn.withoutFsync(() => insert.run(Buffer.alloc(CHUNK_BYTES, i % 251)));
+        largest = Math.max(largest, walBytes(conn.path));
+        await sleep(1);
+    }
+    return largest;
+}
+
+/** A connection whose worker ticks every 20 ms and bounds the WAL at BOUND_FRAMES, once the worker has checkpointed a first write. */
+async function boundedConnection(path: string): Promise<SqliteConnection> {
+    const conn = openSqliteConnection(path, { checkpointIntervalMs: 20, walRestartFrames: BOUND_FRAMES });
+    prepare(conn);
+    conn.checkpointInBackground();
+    conn.withoutFsync(() => conn.db.prepare('INSERT INTO blobs (data) VALUES (?)').run(Buffer.alloc(CHUNK_BYTES, 1)));
+    await waitFor(() => statSync(path).size > CHUNK_BYTES, 5000, 'the worker to start and checkpoint');
+    return conn;
+}
+
+test('a writer that never pauses keeps the WAL near its bound: past it, the writer waits for a whole copy and the WAL starts over', async () => {
+    const file = scratch();
+    const conn = await boundedConnection(file.path);
+    try {
+        // 200 chunks: 50 MB through the WAL. Past the bound, the WAL grows until the worker's next
+        // tick (20 ms) and the writer's next commit; on a slow machine that is still a few MB.
+        const largest = await writeLikeAPull(conn, 200);
+        assert.ok(largest < 16 * 2 ** 20, `the WAL stayed near its bound: its file peaked at ${largest} bytes of the 52 MB written`);
+        assert.deepEqual(conn.db.prepare('SELECT count(*) AS n, sum(length(data)) AS bytes FROM blobs').get(), { n: 201, bytes: 201 * CHUNK_BYTES });
+    } finally {
+        await conn.close();
+        file.dispose();
+    }
+});
+
+test('two writers at once wait for the same catch-up, and the WAL stays near its bound', async () => {
+    const file = scratch();
+    const conn = await boundedConnection(file.path);
+    try {
+        const [a, b] = await Promise.all([writeLikeAPull(conn, 100), writeLikeAPull(conn, 100)]);
+        assert.ok(Math.max(a, b) < 16 * 2 ** 20, `the WAL stayed near its bound: ${Math.max(a, b)} bytes`);
+        assert.deepEqual(conn.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 201 });
+    } finally {
+        await conn.close();
+        file.dispose();
+    }
+});
+
+test("an app's open read holds the copy back: the writer waits no longer than the catch-up's limit each time and goes on, and once the read ends the WAL starts over", async () => {
+    const file = scratch();
+    const conn = await boundedConnection(file.path);
+    const reader = openSqliteConnection(file.path);
+    try {
+        // A read transaction with rows to read: its snapshot keeps the frames after it from being copied.
+        reader.db.exec('BEGIN');
+        assert.deepEqual(reader.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 1 });
+        const started = performance.now();
+        const held = await writeLikeAPull(conn, 60);
+        const elapsed = performance.now() - started;
+        assert.ok(held > 10 * 2 ** 20, `held back, the WAL grew past its bound: ${held} bytes`);
+        // 60 commits of 256 KB take well under a second; each refused catch-up costs at most 50 ms, and the worker asks once a tick.
+        assert.ok(elapsed < 30_000, `the writer went on: ${elapsed.toFixed(0)} ms`);
+        assert.deepEqual(reader.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 1 }, 'the reader still sees its snapshot');
+        reader.db.exec('COMMIT');
+        // The read has ended: at the worker's next tick the WAL starts over within the file it has.
+        // 120 more chunks are 31 MB; the file grows by what comes before that tick, if anything.
+        const after = await writeLikeAPull(conn, 120);
+        assert.ok(after - held < 16 * 2 ** 20, `the WAL file grew by ${after - held} bytes once the read ended (from ${held})`);
+        assert.deepEqual(conn.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 181 });
+    } finally {
+        await reader.close();
+        await conn.close();
+        file.dispose();
+    }
 });

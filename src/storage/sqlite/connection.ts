@@ -14,6 +14,16 @@ const CHECKPOINT_INTERVAL_MS = 200;
  * either way (152 against 142 MB). Pages not in it are read from the OS's file cache.
  */
 const PAGE_CACHE_KIB = 2000;
+/**
+ * WAL frames (4 KiB pages: 256 MiB) past which a pull waits for the checkpoint worker to catch up, so
+ * that the WAL starts over (walCheckpointer.ts). On the scale bench (1,000,000 records) 16,384 and
+ * 32,768 frames kept the WAL to 100-195 MB but paid 12-16 waits a pull against 4 at 65,536
+ * (8.9-9.3 s a pull against 9.0-9.7 s); on the 200,000-record ingest bench 16,384 cost 5 % (it
+ * waited 3 times in 1.5 s; each wait is an fsync of the database file) and 65,536 nothing.
+ */
+const WAL_RESTART_FRAMES = 65_536;
+/** How long a catch-up keeps trying while an open read of the app's holds the copy back; then the pull goes on. */
+const CATCH_UP_LIMIT_MS = 50;
 /** How long a write waits for another connection's lock (a backup, the app's own write). */
 const BUSY_TIMEOUT_MS = 5000;
 /** SQLite's default `wal_autocheckpoint`, in force while no worker runs (it failed, or it is idle). */
@@ -48,6 +58,12 @@ export interface SqliteConnection {
     /** Resolves once every commit made so far is on disk (nothing to wait for without a WAL). */
     flush(): Promise<void>;
     /**
+     * For a writer that never pauses (a pull's pages), before each transaction: once the WAL has
+     * grown past its bound (WAL_RESTART_FRAMES), waits for the checkpoint worker to copy it whole,
+     * so that the next transaction starts it over. The event loop runs meanwhile.
+     */
+    makeWalRoom(): Promise<void>;
+    /**
      * Called once migrated (the WAL file exists once the migrations have written), and by a reader
      * once it has read (`checkReady`): fsync flushes the file's pages whoever wrote them, so a
      * reader in another process can make what it is about to show durable (changeLog.ts).
@@ -66,6 +82,9 @@ export interface SqliteConnection {
 
 export interface SqliteConnectionOptions {
     checkpointerIdleMs?: number;
+    /** Tests: the checkpoint worker's tick (CHECKPOINT_INTERVAL_MS) and the WAL's bound in frames (WAL_RESTART_FRAMES). */
+    checkpointIntervalMs?: number;
+    walRestartFrames?: number;
     /** How `flush()` syncs the WAL file (walSync.ts); a test may hold or count it. */
     syncFile?: (file: FileHandle) => Promise<void>;
 }
@@ -87,10 +106,9 @@ export function openSqliteConnection(path: string, options: SqliteConnectionOpti
     let inBackground = false;
 
     /**
-     * Idle, the worker has copied the whole WAL: give its disk space back. Under a steady pull the
-     * worker never copies everything between two commits, so the WAL starts over only once the pull
-     * is done and holds the whole pull meanwhile (262 MB for 200,000 records of ~1 KB); SQLite then
-     * writes it over from its start, and the file kept that size until the daemon stopped. Here, on
+     * Idle, the worker has copied the whole WAL: give its disk space back. A pull lets the WAL grow to
+     * its bound (WAL_RESTART_FRAMES; a pull's pages go past it until the worker's next tick) before
+     * it starts over, and SQLite keeps the file at the size it reached until the daemon stopped. Here, on
      * this connection and between two of its transactions, so no snapshot of its own goes stale;
      * without waiting for readers (an app's open read makes it a no-op until the next idle spell).
      * Nothing is left to copy, so it costs the main thread the truncate (61 ms for 232 MB). Not
@@ -114,8 +132,10 @@ export function openSqliteConnection(path: string, options: SqliteConnectionOpti
         if (!inBackground || checkpointer?.running) return;
         db.pragma('wal_autocheckpoint = 0');
         const started = startWalCheckpointer(path, {
-            intervalMs: CHECKPOINT_INTERVAL_MS,
+            intervalMs: options.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS,
             idleAfterMs,
+            restartFrames: options.walRestartFrames ?? WAL_RESTART_FRAMES,
+            catchUpLimitMs: CATCH_UP_LIMIT_MS,
             onIdle: () => {
                 if (checkpointer === started) checkpointer = undefined;
                 if (db.open && !checkpointer) {
@@ -158,6 +178,10 @@ export function openSqliteConnection(path: string, options: SqliteConnectionOpti
         },
         async flush() {
             await wal?.flush();
+        },
+        async makeWalRoom() {
+            // Every pull waits for the same catch-up: one that wrote meanwhile would spoil it.
+            if (checkpointer?.restartWanted) await checkpointer.catchUp();
         },
         attachWal() {
             if (inWal) wal ??= createWalSync(`${path}-wal`, options.syncFile);

@@ -78,6 +78,8 @@ export function sqlitePullSessions(conn: SqliteConnection): PullSessions {
                 async writePage(page) {
                     pageWriter ??= createPageWriter(conn);
                     const write = pageWriter;
+                    // A pull writes without pausing: past its bound the WAL starts over here, not at the pull's end.
+                    await conn.makeWalRoom();
                     // Committed without an fsync on the event loop; durable once the WAL's fsync on the thread pool returns.
                     const result = conn.withoutFsync(() => write(key, page));
                     return { result, durable: conn.flush() };
