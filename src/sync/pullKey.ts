@@ -80,14 +80,24 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
     let upserted = 0;
     let deleted = 0;
     let commitMs = 0;
-    /** Time spent waiting for the page source (Nango, the page worker) rather than the database; the first page's wait alone. */
+    /**
+     * Time spent waiting for the page source (Nango, the page worker) rather than the database,
+     * including the wait for an error or for the end; the first page's wait alone (or, with no
+     * page, the wait for what ended the pull).
+     */
     let pageWaitMs = 0;
     let firstPageMs: number | undefined;
-    let waitingSince = performance.now();
+    let waitingSince: number | undefined = performance.now();
+    const stopWaiting = () => {
+        if (waitingSince === undefined) return;
+        pageWaitMs += performance.now() - waitingSince;
+        waitingSince = undefined;
+        firstPageMs ??= pageWaitMs;
+    };
     let cursor = start.cursor;
     const finish = (outcome: PullOutcome): PullOutcome => {
         const durationMs = Math.round(performance.now() - started);
-        const fields = { outcome: outcome.outcome, pages, records, upserted, deleted, durationMs, commitMs: Math.round(commitMs), pageWaitMs: Math.round(pageWaitMs), firstPageMs: Math.round(firstPageMs ?? pageWaitMs) };
+        const fields = { outcome: outcome.outcome, pages, records, upserted, deleted, durationMs, commitMs: Math.round(commitMs), pageWaitMs: Math.round(pageWaitMs), firstPageMs: Math.round(firstPageMs ?? 0) };
         deps.events?.emit('pullFinished', { key, outcome: outcome.outcome, records, pages, durationMs });
         if (outcome.outcome === 'failed') log().warn({ ...fields, code: outcome.code, error: outcome.error }, 'pull finished');
         // A pull that found nothing new is the common case (reconcile passes, webhook floods): debug.
@@ -112,9 +122,8 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
     };
     try {
         for await (const { rows, pages: pagesRead = 1 } of deps.pages.pages(key, cursor, deps.pageSize, ctx.turn ? AbortSignal.any([signal, ctx.turn.signal]) : signal, ctx.reason)) {
+            stopWaiting();
             // An empty page leaves the cursor where it is.
-            pageWaitMs += performance.now() - waitingSince;
-            firstPageMs ??= pageWaitMs;
             if (rows.length === 0) break;
             const last = rows[rows.length - 1]!;
             // Persist the last record's cursor, never a null next_cursor.
@@ -142,6 +151,8 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
             }
             waitingSince = performance.now();
         }
+        // The source's end (its last answer said so) was waited for too.
+        stopWaiting();
         await settle(unsettled);
         if (start.resyncFrom !== null && start.resyncSweep) {
             // This pull started after the resync, so it read from the start (or resumed such a read):
@@ -153,6 +164,8 @@ async function pullClaimed(deps: PullDeps, session: PullSession, startedAt: stri
         await session.finish({ requestSeq: start.requestSeq, startedAt, records, pages, at: dateToMicroIso(now()) });
         return finish({ outcome: 'ok', records, pages, upserted, deleted, coveredSeq: start.requestSeq });
     } catch (err) {
+        // Waiting for the source when it failed: that wait counts (a timeout's, a stall's).
+        stopWaiting();
         // The page written before the failure is committed; its event waits for its durability as
         // always (a failure of that is reported by the error being handled, not instead of it).
         await settle(unsettled).catch(() => undefined);

@@ -65,3 +65,36 @@ test('a page that cannot be made durable fails the pull, and no event says it wa
     assert.ok(!order.includes('event c1') && !order.includes('finish'), order.join(', '));
     assert.ok(order.includes('fail fsync failed'), order.join(', '));
 });
+
+/** `deps` whose pages come from `source` and whose log lines are kept. */
+function withSource(source: PageSource['pages']) {
+    const { deps } = stubs([], 0);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    return { deps: { ...deps, logger, pages: { ...deps.pages, pages: source } }, finished: () => lines.find((l) => l['msg'] === 'pull finished')! };
+}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test("the pull's log counts the wait for the answer that failed it; with no page, that wait is the first page's", async () => {
+    const { deps, finished } = withSource(async function* () {
+        await sleep(60);
+        throw new Error('Nango stalled');
+    });
+    const outcome = await pullKey(deps, key, new AbortController().signal);
+    assert.equal(outcome?.outcome, 'failed');
+    const line = finished();
+    assert.ok((line['pageWaitMs'] as number) >= 50, JSON.stringify(line));
+    assert.equal(line['firstPageMs'], line['pageWaitMs'], JSON.stringify(line));
+});
+
+test("the pull's log counts the wait for the source's end after its last page", async () => {
+    const { deps, finished } = withSource(async function* () {
+        yield { rows: [row('1')], nextCursor: 'c1' };
+        await sleep(60);
+    });
+    const outcome = await pullKey(deps, key, new AbortController().signal);
+    assert.equal(outcome?.outcome, 'ok');
+    const line = finished();
+    assert.ok((line['pageWaitMs'] as number) >= 50, JSON.stringify(line));
+    assert.ok((line['firstPageMs'] as number) < (line['pageWaitMs'] as number), JSON.stringify(line));
+});
