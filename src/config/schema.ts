@@ -53,6 +53,15 @@ export const databaseSchema = z
             .default('sqlite:./data/mirror.db')
             .describe('`sqlite:<path>`, relative to the working directory; parent folders are created. Or `postgres://user:pass@host:5432/db` (`postgresql://` too). When the config leaves it out, `$NANGO_MIRROR_DATABASE_URL` if set (the Docker image sets `sqlite:/data/mirror.db`), else the default.'),
         schema: identifier.default('public').describe('Postgres only: the schema every table and view goes in; created if missing. A lowercase identifier. SQLite ignores it.'),
+        walMaxMb: z
+            .number()
+            .int()
+            .min(1)
+            .max(65_536)
+            .default(256)
+            .describe(
+                "SQLite only: how large the WAL (the `-wal` file beside the database) may grow during a long pull, in MB (1–65536). Past it the pull waits, before its next page, for the checkpoint to copy the WAL into the database, and the WAL starts over; each wait is an fsync of the database file. Smaller keeps less disk and page cache beside the database at the cost of more waits. Postgres ignores it.",
+            ),
     })
     .prefault({})
     .describe('Where the mirror is kept.');

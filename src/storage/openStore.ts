@@ -1,9 +1,10 @@
 import type { Store } from './store.js';
 
-/** `database` of the config: `url` names the engine; `schema` is the Postgres schema. */
+/** `database` of the config: `url` names the engine; `schema` is the Postgres schema, `walMaxMb` SQLite's WAL bound. */
 export interface DatabaseLocation {
     url: string;
     schema: string;
+    walMaxMb?: number;
 }
 
 /**
@@ -18,7 +19,7 @@ export async function openStore(database: DatabaseLocation, pool: { size?: numbe
     const path = sqlitePathOf(url);
     if (path !== undefined) {
         const { openSqliteStore } = await import('./sqlite/openSqliteStore.js');
-        return openSqliteStore({ path });
+        return openSqliteStore({ path, ...(database.walMaxMb !== undefined ? { walMaxMb: database.walMaxMb } : {}) });
     }
     if (/^postgres(ql)?:\/\//.test(url)) {
         const { openPostgresStore } = await import('./postgres/openPostgresStore.js');

@@ -9,7 +9,7 @@
  * so a small pull is not over before the first kill) tune it.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { FakeNango } from '../fakes/fakeNango.js';
 import type { RecordState } from '../fakes/fakeRecordStore.js';
@@ -50,7 +50,9 @@ for (const engine of engines) {
                 const configPath = writeConfig(dir, {
                     nango: { host: url, apiKey: API_KEY, webhookSigningKey: SIGNING_KEY },
                     server: { host: '127.0.0.1', port: 0, adminPort: 0 },
-                    database: database.database,
+                    // SQLite: a WAL bound of 1 MB, so the WAL starts over again and again during the pull
+                    // (the pull waiting for the checkpoint between two pages) and kills land around it.
+                    database: { ...database.database, walMaxMb: 1 },
                     sync: { pageSize: PAGE_SIZE, reconcileIntervalSeconds: 0, retry: { attempts: 3, baseDelayMs: 5 } },
                 });
                 const key = testKey('Contact', 'conn-crash');
@@ -117,6 +119,7 @@ for (const engine of engines) {
                     'the last pull to finish',
                 );
                 await assertMirrorExact({ rows: q.rows, fake }, key);
+                if (engine === 'sqlite') console.log(`crash [sqlite] WAL file at the end: ${statSync(`${database.database.url.slice('sqlite:'.length)}-wal`).size} bytes`);
                 console.log(`crash [${engine}] seed ${SEED}: ${KILLS} kills, ${RECORDS} records, ${recordsRequests} records requests, ${Date.now() - t0} ms`);
             } finally {
                 fake.inject(undefined);

@@ -62,7 +62,7 @@ test('$NANGO_MIRROR_DATABASE_URL gives database.url when the config has none; th
 
 test('the database-only config (migrate, backup) checks database.* and ignores Nango\'s keys', () => {
     const c = parseDatabaseConfig({ database: { url: 'sqlite:./x.db' } }, {});
-    assert.deepEqual(c.database, { url: 'sqlite:./x.db', schema: 'public' });
+    assert.deepEqual(c.database, { url: 'sqlite:./x.db', schema: 'public', walMaxMb: 256 });
     assert.equal(c.logLevel, 'info');
     assert.doesNotThrow(() => parseDatabaseConfig({ nango: { apikey: 'typo' }, sync: { pageSize: -1 }, database: {} }, {}));
     assert.throws(() => parseDatabaseConfig({ database: { url: 'sqlite:./x.db', shema: 'x' }, logLevel: 'loud' }, {}), (e: Error) => /database\.shema: unknown key; allowed here: url, schema/.test(e.message) && /logLevel/.test(e.message));

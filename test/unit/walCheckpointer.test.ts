@@ -130,8 +130,8 @@ async function writeLikeAPull(conn: SqliteConnection, count: number): Promise<nu
 }
 
 /** A connection whose worker ticks every 20 ms and bounds the WAL at BOUND_FRAMES, once the worker has checkpointed a first write. */
-async function boundedConnection(path: string): Promise<SqliteConnection> {
-    const conn = openSqliteConnection(path, { checkpointIntervalMs: 20, walRestartFrames: BOUND_FRAMES });
+async function boundedConnection(path: string, bound: { walRestartFrames: number } | { walMaxMb: number } = { walRestartFrames: BOUND_FRAMES }): Promise<SqliteConnection> {
+    const conn = openSqliteConnection(path, { checkpointIntervalMs: 20, ...bound });
     prepare(conn);
     conn.checkpointInBackground();
     conn.withoutFsync(() => conn.db.prepare('INSERT INTO blobs (data) VALUES (?)').run(Buffer.alloc(CHUNK_BYTES, 1)));
@@ -191,6 +191,18 @@ test("an app's open read holds the copy back: the writer waits no longer than th
         assert.deepEqual(conn.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 381 });
     } finally {
         await reader.close();
+        await conn.close();
+        file.dispose();
+    }
+});
+
+test('the bound is given in MB (config database.walMaxMb): 1 MB keeps the WAL near it', async () => {
+    const file = scratch();
+    const conn = await boundedConnection(file.path, { walMaxMb: 1 });
+    try {
+        const largest = await writeLikeAPull(conn, 320);
+        assert.ok(largest < MARGIN_BYTES, `the WAL stayed near its bound: its file peaked at ${largest} bytes of the 84 MB written`);
+    } finally {
         await conn.close();
         file.dispose();
     }

@@ -15,13 +15,13 @@ const CHECKPOINT_INTERVAL_MS = 200;
  */
 const PAGE_CACHE_KIB = 2000;
 /**
- * WAL frames (4 KiB pages: 256 MiB) past which a pull waits for the checkpoint worker to catch up, so
- * that the WAL starts over (walCheckpointer.ts). On the scale bench (1,000,000 records) 16,384 and
- * 32,768 frames kept the WAL to 100-195 MB but paid 12-16 waits a pull against 4 at 65,536
- * (8.9-9.3 s a pull against 9.0-9.7 s); on the 200,000-record ingest bench 16,384 cost 5 % (it
- * waited 3 times in 1.5 s; each wait is an fsync of the database file) and 65,536 nothing.
+ * The WAL's size in MB past which a pull waits for the checkpoint worker to catch up, so that the
+ * WAL starts over (walCheckpointer.ts; config database.walMaxMb). On the scale bench (1,000,000
+ * records) 64 and 128 MB kept the WAL's file to 100-195 MB but paid 12-16 waits a pull against 4
+ * at 256 (8.9-9.3 s a pull against 9.0-9.7 s); on the 200,000-record ingest bench 64 MB cost 5 %
+ * (3 waits in 1.5 s; each is an fsync of the database file) and 256 nothing.
  */
-const WAL_RESTART_FRAMES = 65_536;
+const WAL_MAX_MB = 256;
 /** How long a catch-up keeps trying while an open read of the app's holds the copy back; then the pull goes on. */
 const CATCH_UP_LIMIT_MS = 50;
 /** How long a write waits for another connection's lock (a backup, the app's own write). */
@@ -59,7 +59,7 @@ export interface SqliteConnection {
     flush(): Promise<void>;
     /**
      * For a writer that never pauses (a pull's pages), before each transaction: once the WAL has
-     * grown past its bound (WAL_RESTART_FRAMES), waits for the checkpoint worker to copy it whole,
+     * grown past its bound (WAL_MAX_MB), waits for the checkpoint worker to copy it whole,
      * so that the next transaction starts it over. The event loop runs meanwhile.
      */
     makeWalRoom(): Promise<void>;
@@ -82,7 +82,9 @@ export interface SqliteConnection {
 
 export interface SqliteConnectionOptions {
     checkpointerIdleMs?: number;
-    /** Tests: the checkpoint worker's tick (CHECKPOINT_INTERVAL_MS) and the WAL's bound in frames (WAL_RESTART_FRAMES). */
+    /** The WAL's bound during a long pull, in MB (WAL_MAX_MB). */
+    walMaxMb?: number;
+    /** Tests: the checkpoint worker's tick (CHECKPOINT_INTERVAL_MS), and the bound in WAL frames instead of MB. */
     checkpointIntervalMs?: number;
     walRestartFrames?: number;
     /** How `flush()` syncs the WAL file (walSync.ts); a test may hold or count it. */
@@ -107,7 +109,7 @@ export function openSqliteConnection(path: string, options: SqliteConnectionOpti
 
     /**
      * Idle, the worker has copied the whole WAL: give its disk space back. A pull lets the WAL grow to
-     * its bound (WAL_RESTART_FRAMES; a pull's pages go past it until the worker's next tick) before
+     * its bound (WAL_MAX_MB; a pull's pages go past it until the worker's next tick) before
      * it starts over, and SQLite keeps the file at the size it reached until the daemon stopped. Here, on
      * this connection and between two of its transactions, so no snapshot of its own goes stale;
      * without waiting for readers (an app's open read makes it a no-op until the next idle spell).
@@ -128,13 +130,19 @@ export function openSqliteConnection(path: string, options: SqliteConnectionOpti
         }
     }
 
+    /** WAL frames in `mb` MB: a frame is a database page and its 24-byte header. */
+    function walFrames(mb: number): number {
+        const pageSize = db.pragma('page_size', { simple: true }) as number;
+        return Math.max(1, Math.floor((mb * 2 ** 20) / (pageSize + 24)));
+    }
+
     function startCheckpointer(): void {
         if (!inBackground || checkpointer?.running) return;
         db.pragma('wal_autocheckpoint = 0');
         const started = startWalCheckpointer(path, {
             intervalMs: options.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS,
             idleAfterMs,
-            restartFrames: options.walRestartFrames ?? WAL_RESTART_FRAMES,
+            restartFrames: options.walRestartFrames ?? walFrames(options.walMaxMb ?? WAL_MAX_MB),
             catchUpLimitMs: CATCH_UP_LIMIT_MS,
             onIdle: () => {
                 if (checkpointer === started) checkpointer = undefined;

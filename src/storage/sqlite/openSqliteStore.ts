@@ -10,11 +10,13 @@ import { sqliteSchema } from './schema.js';
 export interface SqliteStoreOptions {
     /** Path of the database file (parent folders are created), or `:memory:`. */
     path: string;
+    /** How large the WAL may grow during a long pull (config database.walMaxMb; connection.ts). */
+    walMaxMb?: number;
 }
 
 /** The embedded engine: one file, one writing daemon, every role on one connection. */
 export function openSqliteStore(options: SqliteStoreOptions): Store {
-    const conn = openSqliteConnection(options.path);
+    const conn = openSqliteConnection(options.path, options.walMaxMb !== undefined ? { walMaxMb: options.walMaxMb } : {});
     const writer: WriterState = { holder: undefined };
     const writerLock = sqliteWriterLock(conn, writer);
     let closed: Promise<void> | undefined;
