@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openSqliteConnection, type SqliteConnection } from '../../src/storage/sqlite/connection.js';
+import Database from 'better-sqlite3';
+import { openSqliteConnection, type SqliteConnection, type SqliteConnectionOptions } from '../../src/storage/sqlite/connection.js';
 import { startWalCheckpointer } from '../../src/storage/sqlite/walCheckpointer.js';
 import { waitFor } from '../helpers/harness.js';
 
@@ -68,6 +69,7 @@ test('a worker that cannot open the database reports one failure, once (its erro
         idleAfterMs: 60_000,
         restartFrames: 1000,
         catchUpLimitMs: 50,
+        quietAfterRefusalMs: 2000,
         onFailure: (err) => failures.push(err.message),
         onIdle: () => failures.push('idle'),
     });
@@ -117,21 +119,22 @@ const walBytes = (path: string) => statSync(`${path}-wal`).size;
  * `count` commits of one chunk each, as a pull writes its pages (makeWalRoom first), a page every
  * millisecond or so; the WAL file's largest size.
  */
-async function writeLikeAPull(conn: SqliteConnection, count: number): Promise<number> {
+async function writeLikeAPull(conn: SqliteConnection, count: number, pauseMs = 1): Promise<number> {
     const insert = conn.db.prepare('INSERT INTO blobs (data) VALUES (?)');
     let largest = 0;
     for (let i = 0; i < count; i++) {
         await conn.makeWalRoom();
         conn.withoutFsync(() => insert.run(Buffer.alloc(CHUNK_BYTES, i % 251)));
         largest = Math.max(largest, walBytes(conn.path));
-        await sleep(1);
+        await sleep(pauseMs);
     }
     return largest;
 }
 
 /** A connection whose worker ticks every 20 ms and bounds the WAL at BOUND_FRAMES, once the worker has checkpointed a first write. */
-async function boundedConnection(path: string, bound: { walRestartFrames: number } | { walMaxMb: number } = { walRestartFrames: BOUND_FRAMES }): Promise<SqliteConnection> {
-    const conn = openSqliteConnection(path, { checkpointIntervalMs: 20, ...bound });
+async function boundedConnection(path: string, options: SqliteConnectionOptions = {}): Promise<SqliteConnection> {
+    const bound = options.walMaxMb === undefined ? { walRestartFrames: BOUND_FRAMES } : {};
+    const conn = openSqliteConnection(path, { checkpointIntervalMs: 20, quietAfterRefusalMs: 200, ...bound, ...options });
     prepare(conn);
     conn.checkpointInBackground();
     conn.withoutFsync(() => conn.db.prepare('INSERT INTO blobs (data) VALUES (?)').run(Buffer.alloc(CHUNK_BYTES, 1)));
@@ -168,7 +171,7 @@ test('two writers at once wait for the same catch-up, and the WAL stays near its
     }
 });
 
-test("an app's open read holds the copy back: the writer waits no longer than the catch-up's limit each time and goes on, and once the read ends the WAL starts over", async () => {
+test("an app's open read holds the copy back: the writer goes on past the bound, and once the read ends the WAL starts over", async () => {
     const file = scratch();
     const conn = await boundedConnection(file.path);
     const reader = openSqliteConnection(file.path);
@@ -180,7 +183,7 @@ test("an app's open read holds the copy back: the writer waits no longer than th
         const held = await writeLikeAPull(conn, 60);
         const elapsed = performance.now() - started;
         assert.ok(held > 10 * 2 ** 20, `held back, the WAL grew past its bound: ${held} bytes`);
-        // 60 commits of 256 KB take well under a second; each refused catch-up costs at most 50 ms, and the worker asks once a tick.
+        // 60 commits of 256 KB take well under a second; a refused catch-up costs the writer about 50 ms, then 200 ms without asking.
         assert.ok(elapsed < 30_000, `the writer went on: ${elapsed.toFixed(0)} ms`);
         assert.deepEqual(reader.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 1 }, 'the reader still sees its snapshot');
         reader.db.exec('COMMIT');
@@ -204,6 +207,52 @@ test('the bound is given in MB (config database.walMaxMb): 1 MB keeps the WAL ne
         assert.ok(largest < MARGIN_BYTES, `the WAL stayed near its bound: its file peaked at ${largest} bytes of the 84 MB written`);
     } finally {
         await conn.close();
+        file.dispose();
+    }
+});
+
+test("the daemon's other writes while a catch-up copies do not pass for a whole copy: when it answers true, the next write starts the WAL over", async () => {
+    const file = scratch();
+    const db = new Database(file.path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('wal_autocheckpoint = 0');
+    db.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB); CREATE TABLE small (id INTEGER PRIMARY KEY, at REAL)');
+    const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
+    const small = db.prepare('INSERT INTO small (at) VALUES (?)');
+    const failures: string[] = [];
+    // Ticks a second apart: the backlog written after the first one is left to the catch-up to copy.
+    const worker = startWalCheckpointer(file.path, {
+        intervalMs: 1000,
+        idleAfterMs: 60_000,
+        restartFrames: BOUND_FRAMES,
+        catchUpLimitMs: 1000,
+        quietAfterRefusalMs: 60_000,
+        onFailure: (err) => failures.push(err.message),
+        onIdle: () => failures.push('idle'),
+    });
+    let others: NodeJS.Timeout | undefined;
+    try {
+        for (let i = 0; i < 8; i++) insert.run(Buffer.alloc(CHUNK_BYTES, i));
+        await waitFor(() => worker.restartWanted, 10_000, 'the worker to see the WAL past its bound');
+        // 40 MB the worker has not copied yet: the catch-up's copy takes a while, and the daemon's
+        // other writes (a webhook's request, a key's state) commit meanwhile, for its first 20 ms.
+        for (let i = 0; i < 160; i++) insert.run(Buffer.alloc(CHUNK_BYTES, i % 251));
+        const until = performance.now() + 20;
+        others = setInterval(() => {
+            if (performance.now() < until) small.run(performance.now());
+        }, 1);
+        const whole = await worker.catchUp();
+        clearInterval(others);
+        assert.ok((db.prepare('SELECT count(*) AS n FROM small').get() as { n: number }).n > 0, 'the other writes ran');
+        assert.equal(whole, true, 'nothing held the copy back once the other writes stopped');
+        const before = walBytes(file.path);
+        insert.run(Buffer.alloc(CHUNK_BYTES, 9));
+        assert.equal(walBytes(file.path), before, 'the write after a whole copy started the WAL over (at its start) instead of appending to it');
+        assert.deepEqual(failures, []);
+    } finally {
+        clearInterval(others);
+        await worker.stop();
+        db.close();
         file.dispose();
     }
 });

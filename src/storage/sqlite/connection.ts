@@ -24,6 +24,8 @@ const PAGE_CACHE_KIB = 2000;
 const WAL_MAX_MB = 256;
 /** How long a catch-up keeps trying while an open read of the app's holds the copy back; then the pull goes on. */
 const CATCH_UP_LIMIT_MS = 50;
+/** After such a refusal, the pull is not asked to wait again for this long (a long read would cost it 50 ms every tick). */
+const QUIET_AFTER_REFUSAL_MS = 2000;
 /** How long a write waits for another connection's lock (a backup, the app's own write). */
 const BUSY_TIMEOUT_MS = 5000;
 /** SQLite's default `wal_autocheckpoint`, in force while no worker runs (it failed, or it is idle). */
@@ -84,9 +86,10 @@ export interface SqliteConnectionOptions {
     checkpointerIdleMs?: number;
     /** The WAL's bound during a long pull, in MB (WAL_MAX_MB). */
     walMaxMb?: number;
-    /** Tests: the checkpoint worker's tick (CHECKPOINT_INTERVAL_MS), and the bound in WAL frames instead of MB. */
+    /** Tests: the checkpoint worker's tick (CHECKPOINT_INTERVAL_MS), the bound in WAL frames instead of MB, QUIET_AFTER_REFUSAL_MS. */
     checkpointIntervalMs?: number;
     walRestartFrames?: number;
+    quietAfterRefusalMs?: number;
     /** How `flush()` syncs the WAL file (walSync.ts); a test may hold or count it. */
     syncFile?: (file: FileHandle) => Promise<void>;
 }
@@ -144,6 +147,7 @@ export function openSqliteConnection(path: string, options: SqliteConnectionOpti
             idleAfterMs,
             restartFrames: options.walRestartFrames ?? walFrames(options.walMaxMb ?? WAL_MAX_MB),
             catchUpLimitMs: CATCH_UP_LIMIT_MS,
+            quietAfterRefusalMs: options.quietAfterRefusalMs ?? QUIET_AFTER_REFUSAL_MS,
             onIdle: () => {
                 if (checkpointer === started) checkpointer = undefined;
                 if (db.open && !checkpointer) {

@@ -32,10 +32,11 @@ export interface WalCheckpointer {
      */
     readonly restartWanted: boolean;
     /**
-     * Resolves once the worker has copied the whole WAL (true: the writer's next transaction starts
-     * it over), or has given up for now (false: an open read of the app's holds the copy back for
-     * longer than `catchUpLimitMs`; the worker says so again at a later tick), or has exited. The
-     * caller writes nothing meanwhile. A second call while one waits shares its answer.
+     * Resolves once the worker has copied the whole WAL and found nothing more committed meanwhile
+     * (true: the next transaction on the writer's connection starts the WAL over, unless an app's
+     * read transaction is open at that moment), or has given up after `catchUpLimitMs` (false: an
+     * open read holds the copy back, or the daemon's other writes kept coming; the worker asks
+     * again after `quietAfterRefusalMs`), or has exited. A second call while one waits shares its answer.
      */
     catchUp(): Promise<boolean>;
     /** Stops the worker after a last checkpoint; resolves once its connection is closed. */
@@ -59,13 +60,18 @@ let wanted = false;
 /** A writer waits for a whole copy (catch_up) since then; the retry's timer. */
 let askedAt;
 let retry;
+/**
+ * After a catch-up that an open read held back, the writer is not asked again before this: a long
+ * read of the app's would otherwise cost the pull a catch-up's limit every tick.
+ */
+let quietUntil = 0;
 const checkpoint = () => {
     try {
         const [r] = db.pragma('wal_checkpoint(PASSIVE)');
         // Nothing written since the last tick and everything copied: idle.
         idleTicks = r.busy === 0 && r.log === r.checkpointed && r.log === lastLog ? idleTicks + 1 : 0;
         lastLog = r.log;
-        if (!wanted && r.log >= workerData.restartFrames) {
+        if (!wanted && r.log >= workerData.restartFrames && performance.now() >= quietUntil) {
             wanted = true;
             parentPort.postMessage('restart_wanted');
         }
@@ -81,15 +87,24 @@ const checkpoint = () => {
 const catchUp = () => {
     retry = undefined;
     const r = checkpoint();
-    const whole = r !== undefined && r.log === r.checkpointed;
-    // An open read of the app's (or another checkpoint) holds the copy back: try again shortly, then
-    // let the writer go on past the bound; it is asked again at the next tick.
+    let whole = r !== undefined && r.log === r.checkpointed;
+    if (whole) {
+        // A checkpoint reports the WAL's length as it was when it began: the daemon's other writes
+        // (a webhook's request, a key's state) may have committed while it copied. Whole means a
+        // second look finds nothing more: it copies nothing and returns at once. A write after it
+        // starts the WAL over itself, as the pull's next page would.
+        const again = checkpoint();
+        whole = again !== undefined && again.log === r.log && again.checkpointed === r.log;
+    }
+    // Not whole: the daemon is still writing, or an open read of the app's (or another checkpoint)
+    // holds the copy back. Try again shortly, then let the writer go on past the bound.
     if (!whole && performance.now() - askedAt < workerData.catchUpLimitMs) {
         retry = setTimeout(catchUp, 2);
         return;
     }
     askedAt = undefined;
     wanted = false;
+    if (!whole) quietUntil = performance.now() + workerData.quietAfterRefusalMs;
     parentPort.postMessage(whole ? 'caught_up' : 'not_caught_up');
 };
 const tick = () => {
@@ -130,15 +145,17 @@ export interface WalCheckpointerOptions {
     onIdle: () => void;
     /** WAL frames (pages) past which the worker asks the writer to let the copy catch up. */
     restartFrames: number;
-    /** How long a catch-up keeps trying (every 2 ms) while an open read holds the copy back. */
+    /** How long a catch-up keeps trying (every 2 ms) while the copy cannot be made whole. */
     catchUpLimitMs: number;
+    /** After a catch-up that could not make the copy whole, how long before the writer is asked again. */
+    quietAfterRefusalMs: number;
 }
 
 /** Starts the worker for the database at `path`. */
 export function startWalCheckpointer(path: string, options: WalCheckpointerOptions): WalCheckpointer {
-    const { intervalMs, onFailure, onIdle, restartFrames, catchUpLimitMs } = options;
+    const { intervalMs, onFailure, onIdle, restartFrames, catchUpLimitMs, quietAfterRefusalMs } = options;
     const idleTicks = Math.max(1, Math.ceil(options.idleAfterMs / intervalMs));
-    const worker = new Worker(WORKER_CODE, { eval: true, workerData: { path, intervalMs, idleTicks, restartFrames, catchUpLimitMs }, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 } });
+    const worker = new Worker(WORKER_CODE, { eval: true, workerData: { path, intervalMs, idleTicks, restartFrames, catchUpLimitMs, quietAfterRefusalMs }, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 } });
     // The timer keeps the worker alive; the worker must not keep the daemon alive.
     worker.unref();
     let stopping = false;
