@@ -142,73 +142,68 @@ async function boundedConnection(path: string, options: SqliteConnectionOptions 
     return conn;
 }
 
-test('a writer that never pauses keeps the WAL near its bound: past it, the writer waits for a whole copy and the WAL starts over', async () => {
+/** Runs `body` on a bounded connection to a scratch file, then closes both. */
+async function withBoundedConnection(options: SqliteConnectionOptions, body: (conn: SqliteConnection, path: string) => Promise<void>): Promise<void> {
     const file = scratch();
-    const conn = await boundedConnection(file.path);
+    const conn = await boundedConnection(file.path, options);
     try {
+        await body(conn, file.path);
+    } finally {
+        await conn.close();
+        file.dispose();
+    }
+}
+
+test('a writer that never pauses keeps the WAL near its bound: past it, the writer waits for a whole copy and the WAL starts over', async () => {
+    await withBoundedConnection({}, async (conn) => {
         // 320 chunks: 84 MB through the WAL, all of it in the file without the bound. Past the bound
         // the WAL grows until the worker's next tick (20 ms, a few MB) and more while a busy
         // machine keeps the worker off a core: the margin is wide.
         const largest = await writeLikeAPull(conn, 320);
         assert.ok(largest < MARGIN_BYTES, `the WAL stayed near its bound: its file peaked at ${largest} bytes of the 84 MB written`);
         assert.deepEqual(conn.db.prepare('SELECT count(*) AS n, sum(length(data)) AS bytes FROM blobs').get(), { n: 321, bytes: 321 * CHUNK_BYTES });
-    } finally {
-        await conn.close();
-        file.dispose();
-    }
+    });
 });
 
 test('two writers at once wait for the same catch-up, and the WAL stays near its bound', async () => {
-    const file = scratch();
-    const conn = await boundedConnection(file.path);
-    try {
+    await withBoundedConnection({}, async (conn) => {
         const [a, b] = await Promise.all([writeLikeAPull(conn, 160), writeLikeAPull(conn, 160)]);
         assert.ok(Math.max(a, b) < MARGIN_BYTES, `the WAL stayed near its bound: ${Math.max(a, b)} bytes of the 84 MB written`);
         assert.deepEqual(conn.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 321 });
-    } finally {
-        await conn.close();
-        file.dispose();
-    }
+    });
 });
 
 test("an app's open read holds the copy back: the writer goes on past the bound, and once the read ends the WAL starts over", async () => {
-    const file = scratch();
-    const conn = await boundedConnection(file.path);
-    const reader = openSqliteConnection(file.path);
-    try {
-        // A read transaction with rows to read: its snapshot keeps the frames after it from being copied.
-        reader.db.exec('BEGIN');
-        assert.deepEqual(reader.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 1 });
-        const started = performance.now();
-        const held = await writeLikeAPull(conn, 60);
-        const elapsed = performance.now() - started;
-        assert.ok(held > 10 * 2 ** 20, `held back, the WAL grew past its bound: ${held} bytes`);
-        // 60 commits of 256 KB take well under a second; a refused catch-up costs the writer about 50 ms, then 200 ms without asking.
-        assert.ok(elapsed < 30_000, `the writer went on: ${elapsed.toFixed(0)} ms`);
-        assert.deepEqual(reader.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 1 }, 'the reader still sees its snapshot');
-        reader.db.exec('COMMIT');
-        // The read has ended: at the worker's next tick the WAL starts over within the file it has.
-        // 320 more chunks are 84 MB; the file grows by what comes before that tick, if anything.
-        const after = await writeLikeAPull(conn, 320);
-        assert.ok(after - held < MARGIN_BYTES, `the WAL file grew by ${after - held} bytes once the read ended (from ${held}), of the 84 MB written`);
-        assert.deepEqual(conn.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 381 });
-    } finally {
-        await reader.close();
-        await conn.close();
-        file.dispose();
-    }
+    await withBoundedConnection({}, async (conn, path) => {
+        const reader = openSqliteConnection(path);
+        try {
+            // A read transaction with rows to read: its snapshot keeps the frames after it from being copied.
+            reader.db.exec('BEGIN');
+            assert.deepEqual(reader.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 1 });
+            const started = performance.now();
+            const held = await writeLikeAPull(conn, 60);
+            const elapsed = performance.now() - started;
+            assert.ok(held > 10 * 2 ** 20, `held back, the WAL grew past its bound: ${held} bytes`);
+            // 60 commits of 256 KB take well under a second; a refused catch-up costs the writer about 50 ms, then 200 ms without asking.
+            assert.ok(elapsed < 30_000, `the writer went on: ${elapsed.toFixed(0)} ms`);
+            assert.deepEqual(reader.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 1 }, 'the reader still sees its snapshot');
+            reader.db.exec('COMMIT');
+            // The read has ended: at the worker's next tick the WAL starts over within the file it has.
+            // 320 more chunks are 84 MB; the file grows by what comes before that tick, if anything.
+            const after = await writeLikeAPull(conn, 320);
+            assert.ok(after - held < MARGIN_BYTES, `the WAL file grew by ${after - held} bytes once the read ended (from ${held}), of the 84 MB written`);
+            assert.deepEqual(conn.db.prepare('SELECT count(*) AS n FROM blobs').get(), { n: 381 });
+        } finally {
+            await reader.close();
+        }
+    });
 });
 
 test('the bound is given in MB (config database.walMaxMb): 1 MB keeps the WAL near it', async () => {
-    const file = scratch();
-    const conn = await boundedConnection(file.path, { walMaxMb: 1 });
-    try {
+    await withBoundedConnection({ walMaxMb: 1 }, async (conn) => {
         const largest = await writeLikeAPull(conn, 320);
         assert.ok(largest < MARGIN_BYTES, `the WAL stayed near its bound: its file peaked at ${largest} bytes of the 84 MB written`);
-    } finally {
-        await conn.close();
-        file.dispose();
-    }
+    });
 });
 
 test("the daemon's other writes while a catch-up copies do not pass for a whole copy: when it answers true, the next write starts the WAL over", async () => {
