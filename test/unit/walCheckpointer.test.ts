@@ -206,25 +206,41 @@ test('the bound is given in MB (config database.walMaxMb): 1 MB keeps the WAL ne
     });
 });
 
-test("the daemon's other writes while a catch-up copies do not pass for a whole copy: when it answers true, the next write starts the WAL over", async () => {
-    const file = scratch();
-    const db = new Database(file.path);
+/**
+ * A plain writer connection (automatic checkpoints off, as the daemon's) and a checkpoint worker
+ * started on its own, with `options` (its tick, catch-up limit); `close` stops both.
+ */
+function writerAndWorker(path: string, options: { intervalMs: number; catchUpLimitMs: number; quietAfterRefusalMs: number }) {
+    const db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma('wal_autocheckpoint = 0');
-    db.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB); CREATE TABLE small (id INTEGER PRIMARY KEY, at REAL)');
-    const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
-    const small = db.prepare('INSERT INTO small (at) VALUES (?)');
+    db.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)');
     const failures: string[] = [];
-    // Ticks a second apart: the backlog written after the first one is left to the catch-up to copy.
-    const worker = startWalCheckpointer(file.path, {
-        intervalMs: 1000,
+    const worker = startWalCheckpointer(path, {
+        ...options,
         idleAfterMs: 60_000,
         restartFrames: BOUND_FRAMES,
-        catchUpLimitMs: 1000,
-        quietAfterRefusalMs: 60_000,
         onFailure: (err) => failures.push(err.message),
         onIdle: () => failures.push('idle'),
     });
+    return {
+        db,
+        insert: db.prepare('INSERT INTO blobs (data) VALUES (?)'),
+        worker,
+        failures,
+        close: async () => {
+            await worker.stop();
+            db.close();
+        },
+    };
+}
+
+test("the daemon's other writes while a catch-up copies do not pass for a whole copy: when it answers true, the next write starts the WAL over", async () => {
+    const file = scratch();
+    // Ticks a second apart: the backlog written after the first one is left to the catch-up to copy.
+    const { db, insert, worker, failures, close } = writerAndWorker(file.path, { intervalMs: 1000, catchUpLimitMs: 1000, quietAfterRefusalMs: 60_000 });
+    db.exec('CREATE TABLE small (id INTEGER PRIMARY KEY, at REAL)');
+    const small = db.prepare('INSERT INTO small (at) VALUES (?)');
     let others: NodeJS.Timeout | undefined;
     try {
         for (let i = 0; i < 8; i++) insert.run(Buffer.alloc(CHUNK_BYTES, i));
@@ -246,8 +262,29 @@ test("the daemon's other writes while a catch-up copies do not pass for a whole 
         assert.deepEqual(failures, []);
     } finally {
         clearInterval(others);
-        await worker.stop();
-        db.close();
+        await close();
+        file.dispose();
+    }
+});
+
+test('a WAL that started over without a catch-up (the pull ended, a later write restarted it) is no longer past its bound: the next pull does not wait', async () => {
+    const file = scratch();
+    const { insert, worker, failures, close } = writerAndWorker(file.path, { intervalMs: 20, catchUpLimitMs: 50, quietAfterRefusalMs: 200 });
+    try {
+        for (let i = 0; i < 8; i++) insert.run(Buffer.alloc(CHUNK_BYTES, i));
+        await waitFor(() => worker.restartWanted, 10_000, 'the worker to see the WAL past its bound');
+        // The pull has ended: the worker's next look copies everything, and the write after it starts the WAL over.
+        await waitFor(
+            () => {
+                insert.run(Buffer.alloc(10, 1));
+                return !worker.restartWanted;
+            },
+            10_000,
+            'the worker to see the WAL back under its bound',
+        );
+        assert.deepEqual(failures, []);
+    } finally {
+        await close();
         file.dispose();
     }
 });

@@ -74,6 +74,11 @@ const checkpoint = () => {
         if (!wanted && r.log >= workerData.restartFrames && performance.now() >= quietUntil) {
             wanted = true;
             parentPort.postMessage('restart_wanted');
+        } else if (wanted && askedAt === undefined && r.log < workerData.restartFrames) {
+            // The WAL started over without a catch-up (a write after a whole copy, once the pull
+            // ended): the next pull need not wait for one.
+            wanted = false;
+            parentPort.postMessage('restart_not_wanted');
         }
         return r;
     } catch (err) {
@@ -178,6 +183,7 @@ export function startWalCheckpointer(path: string, options: WalCheckpointerOptio
     worker.on('message', (message) => {
         if (message === 'idle') idle = true;
         else if (message === 'restart_wanted') restartWanted = true;
+        else if (message === 'restart_not_wanted') restartWanted = false;
         else if (message === 'caught_up' || message === 'not_caught_up') answered(message === 'caught_up');
     });
     const exited = new Promise<void>((resolve) => {
