@@ -249,6 +249,7 @@ export async function startBenchDaemon(
             logLevel: 'info',
         }),
     );
+    applyNextVariant();
     const probe = options.stallProbe ? ['--import', STALL_PROBE] : [];
     // As `npm start` and the image start it (DAEMON_NODE_FLAGS, DAEMON_ENV), then $BENCH_DAEMON_NODE_ARGS.
     const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...envArgs('BENCH_DAEMON_NODE_ARGS'), ...probe, 'dist/cli.js', 'serve', '--config', configPath], {
@@ -318,6 +319,26 @@ export async function runDaemon(
         return { seconds, commitSeconds: pull.commitMs / 1000, cpuSeconds: daemonCpu + server - cpu0, records: pull.records, peakRssMb };
     } finally {
         await daemon.stop();
+    }
+}
+
+let variantsApplied = 0;
+/**
+ * $BENCH_AB (`NAME=value,NAME2=value|NAME=other`): each daemon start takes the next variant's
+ * environment variables, in turn, so two settings of the daemon (an env knob, or
+ * BENCH_DAEMON_NODE_ARGS) are measured round by round in one run, against one loaded fake, instead
+ * of in runs minutes apart on a shared machine. Each start prints its variant, before the round's lines.
+ */
+function applyNextVariant(): void {
+    const ab = process.env['BENCH_AB'];
+    if (!ab) return;
+    const variants = ab.split('|');
+    const variant = variants[variantsApplied++ % variants.length]!;
+    console.log(`  [variant ${variant}]`);
+    for (const pair of variant.split(',').filter(Boolean)) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new Error(`BENCH_AB: ${JSON.stringify(pair)} is not NAME=value`);
+        process.env[pair.slice(0, eq)] = pair.slice(eq + 1);
     }
 }
 
