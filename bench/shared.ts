@@ -29,6 +29,8 @@ export interface IngestRound {
     /** With `--changes both`: the same round's daemon with `changes.enabled` false. */
     daemonOffSeconds?: number;
     daemonOffCpuSeconds?: number;
+    /** With $BENCH_AB: the variant the round's daemon ran with. */
+    variant?: string;
 }
 
 export interface IngestResult {
@@ -91,6 +93,7 @@ export async function benchRounds(
             // `both`: the log on and off in the same round, each in a fresh database, alternating which goes first.
             const modes: Array<'on' | 'off'> = changes === 'both' ? (round % 2 === 0 ? ['on', 'off'] : ['off', 'on']) : [changes];
             let ceiling: { seconds: number; cpuSeconds: number } | undefined;
+            let variant: string | undefined;
             const seconds: Partial<Record<'on' | 'off', DaemonRun>> = {};
             for (const mode of modes) {
                 const dir = join(workDir, `round-${round}-${mode}`);
@@ -99,6 +102,7 @@ export async function benchRounds(
                 try {
                     ceiling ??= await db.ceiling();
                     const daemon = await runDaemon(nango, dir, db.database, { enabled: mode === 'on' });
+                    variant = lastVariant;
                     if (daemon.records !== records) throw new Error(`the daemon pulled ${daemon.records} records, expected ${records}`);
                     const count = await db.countDaemonRecords();
                     if (count !== records) throw new Error(`the mirror holds ${count} records, expected ${records}`);
@@ -118,6 +122,7 @@ export async function benchRounds(
                 ratio: ceiling!.seconds / main.seconds,
                 peakRssMb: Math.max(...Object.values(seconds).map((d) => d.peakRssMb)),
                 ...(changes === 'both' ? { daemonOffSeconds: seconds.off!.seconds, daemonOffCpuSeconds: seconds.off!.cpuSeconds } : {}),
+                ...(variant !== undefined ? { variant } : {}),
             };
             const perThousand = (cpu: number) => `${((cpu * 1000 * 1000) / records).toFixed(1)}`;
             results.push(r);
@@ -133,6 +138,7 @@ export async function benchRounds(
     } finally {
         await nango.stop();
     }
+    printVariants(results);
     const median = [...results].sort((a, b) => a.ratio - b.ratio)[Math.floor(results.length / 2)]!;
     const middle = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     return {
@@ -323,6 +329,8 @@ export async function runDaemon(
 }
 
 let variantsApplied = 0;
+/** The variant the last daemon started with (undefined without $BENCH_AB). */
+let lastVariant: string | undefined;
 /**
  * $BENCH_AB (`NAME=value,NAME2=value|NAME=other`): each daemon start takes the next variant's
  * environment variables, in turn, so two settings of the daemon (an env knob, or
@@ -334,11 +342,25 @@ function applyNextVariant(): void {
     if (!ab) return;
     const variants = ab.split('|');
     const variant = variants[variantsApplied++ % variants.length]!;
+    lastVariant = variant;
     console.log(`  [variant ${variant}]`);
     for (const pair of variant.split(',').filter(Boolean)) {
         const eq = pair.indexOf('=');
         if (eq <= 0) throw new Error(`BENCH_AB: ${JSON.stringify(pair)} is not NAME=value`);
         process.env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+}
+
+/** With $BENCH_AB, each variant's rounds side by side: the median ratio and daemon time, and every ratio. */
+function printVariants(rounds: IngestRound[]): void {
+    const byVariant = new Map<string, IngestRound[]>();
+    for (const r of rounds) if (r.variant !== undefined) byVariant.set(r.variant, [...(byVariant.get(r.variant) ?? []), r]);
+    if (byVariant.size === 0) return;
+    const middle = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    console.log('by variant:');
+    for (const [variant, rs] of byVariant) {
+        const ratios = rs.map((r) => r.ratio);
+        console.log(`  ${variant}: ${rs.length} rounds, median ratio ${middle(ratios).toFixed(3)}, median daemon ${middle(rs.map((r) => r.daemonSeconds)).toFixed(2)} s; ratios ${ratios.map((x) => x.toFixed(3)).join(' ')}`);
     }
 }
 
