@@ -9,6 +9,7 @@ import { spawnFakeNango, type FakeNangoProcess } from '../test/fakes/fakeNangoPr
 import { generatedRecord } from '../test/fakes/generatedRecords.js';
 import { signWebhook, syncSuccessBody } from '../test/fakes/webhooks.js';
 import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../src/lib/leanHeap.js';
+import { median as medianOf } from './stats.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -356,11 +357,10 @@ function printVariants(rounds: IngestRound[]): void {
     const byVariant = new Map<string, IngestRound[]>();
     for (const r of rounds) if (r.variant !== undefined) byVariant.set(r.variant, [...(byVariant.get(r.variant) ?? []), r]);
     if (byVariant.size === 0) return;
-    const middle = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     console.log('by variant:');
     for (const [variant, rs] of byVariant) {
         const ratios = rs.map((r) => r.ratio);
-        console.log(`  ${variant}: ${rs.length} rounds, median ratio ${middle(ratios).toFixed(3)}, median daemon ${middle(rs.map((r) => r.daemonSeconds)).toFixed(2)} s; ratios ${ratios.map((x) => x.toFixed(3)).join(' ')}`);
+        console.log(`  ${variant}: ${rs.length} rounds, median ratio ${medianOf(ratios).toFixed(3)}, median daemon ${medianOf(rs.map((r) => r.daemonSeconds)).toFixed(2)} s; ratios ${ratios.map((x) => x.toFixed(3)).join(' ')}`);
     }
 }
 

@@ -17,10 +17,10 @@ const PAGE_CACHE_KIB = 2000;
 /**
  * The WAL's size in MB past which a pull waits for the checkpoint worker to catch up, so that the
  * WAL starts over (walCheckpointer.ts; config database.walMaxMb). On the scale bench (1,000,000
- * records) 64 and 128 MB kept the WAL's file to 100-195 MB but paid 12-16 waits a pull against 4
- * at 256 (8.9-9.3 s a pull against 9.0-9.7 s). On the 200,000-record ingest bench (a pull of about
- * 260 MB) 64 MB moved the median ratio within noise (0.792 against 0.801, 6 rounds each; 2-3 waits of
- * 30-55 ms), and 256 MB, which it reaches once at most, did not cost anything measurable.
+ * records) 128 MB kept the WAL's file to 172-195 MB but paid 12-14 waits a pull against 4-8 at 256
+ * (9.4-9.7 s a pull against 8.9-9.3 s). On the 200,000-record ingest bench (a pull of about 260 MB)
+ * 64 MB moved the median ratio within noise (0.792 against 0.801, 6 rounds each; 2 waits of 31-55
+ * ms), and 256 MB, which it reaches once at most, did not cost anything measurable.
  */
 const WAL_MAX_MB = 256;
 /** How long a catch-up keeps trying while an open read of the app's holds the copy back; then the pull goes on. */
