@@ -30,6 +30,16 @@ export async function benchIngest(records: number, workDir: string, rounds = 3, 
     }, changes);
 }
 
+/** The ceiling's statement: one row a statement, prepared, positional. */
+export const CEILING_UPSERT = `
+INSERT INTO nango_records (provider_config_key, connection_id, model, variant, id, data, last_action,
+    deleted_at, pruned_at, first_seen_at, last_modified_at, cursor, synced_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (provider_config_key, connection_id, model, variant, id) DO UPDATE SET
+    data = excluded.data, last_action = excluded.last_action, deleted_at = excluded.deleted_at,
+    pruned_at = excluded.pruned_at, last_modified_at = excluded.last_modified_at,
+    cursor = excluded.cursor, synced_at = excluded.synced_at`;
+
 /** The same rows, straight into the same table: prepared upsert, 1000 rows per transaction. */
 async function measureCeiling(records: number, path: string): Promise<{ seconds: number; cpuSeconds: number }> {
     const store = openSqliteStore({ path });
@@ -38,14 +48,7 @@ async function measureCeiling(records: number, path: string): Promise<{ seconds:
     const db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
-    const upsert = db.prepare(`
-        INSERT INTO nango_records (provider_config_key, connection_id, model, variant, id, data, last_action,
-            deleted_at, pruned_at, first_seen_at, last_modified_at, cursor, synced_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (provider_config_key, connection_id, model, variant, id) DO UPDATE SET
-            data = excluded.data, last_action = excluded.last_action, deleted_at = excluded.deleted_at,
-            pruned_at = excluded.pruned_at, last_modified_at = excluded.last_modified_at,
-            cursor = excluded.cursor, synced_at = excluded.synced_at`);
+    const upsert = db.prepare(CEILING_UPSERT);
     const writePage = db.transaction((rows: unknown[][]) => {
         for (const r of rows) upsert.run(...r);
     });

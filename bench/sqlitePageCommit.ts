@@ -12,21 +12,13 @@ import { openSqliteConnection } from '../src/storage/sqlite/connection.js';
 import { openSqliteStore } from '../src/storage/sqlite/openSqliteStore.js';
 import { createPageWriter } from '../src/storage/sqlite/pageWriter.js';
 import { makeTempDir } from '../test/helpers/harness.js';
+import { CEILING_UPSERT } from './ingest.js';
 import { median } from './stats.js';
 import { ceilingRows, KEY, PAGE_SIZE } from './shared.js';
 
 const pages = Number(process.env['SPB_PAGES'] ?? 100);
 const rounds = Number(process.env['SPB_ROUNDS'] ?? 7);
 const modes = (process.env['SPB_MODES'] ?? 'writer,writer-nolog,ceiling').split(',');
-
-const CEILING_UPSERT = `
-INSERT INTO nango_records (provider_config_key, connection_id, model, variant, id, data, last_action,
-    deleted_at, pruned_at, first_seen_at, last_modified_at, cursor, synced_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (provider_config_key, connection_id, model, variant, id) DO UPDATE SET
-    data = excluded.data, last_action = excluded.last_action, deleted_at = excluded.deleted_at,
-    pruned_at = excluded.pruned_at, last_modified_at = excluded.last_modified_at,
-    cursor = excluded.cursor, synced_at = excluded.synced_at`;
 
 const rowPages = Array.from({ length: pages }, (_, p) => ceilingRows(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
 const recordPages: RecordRow[][] = rowPages.map((rows) =>
