@@ -204,13 +204,20 @@ export function sqliteKeyStates(conn: SqliteConnection): KeyStates {
         async listCountDrift(limit) {
             // In key order, a read at a time, the event loop running between them: one read of
             // 20,000 keys held it 58 ms in the keys bench on a slow day (a pass reads the drift).
-            // Not one snapshot, as summarizeKeys.
+            // Not one snapshot across reads, as summarizeKeys; but a read and where it ends are one
+            // (another process's commit between the two statements skipped a key or read one twice).
+            const read = conn.db.transaction((after: SyncKey | undefined) =>
+                after
+                    ? { drifting: driftingAfter().all(...keyArgs(after)), last: lastAfter().get(...keyArgs(after)) }
+                    : { drifting: driftingFirst().all(), last: lastOfFirst().get() },
+            );
             const found: CountDrift[] = [];
             for (let after: SyncKey | undefined; ; ) {
-                found.push(...(after ? driftingAfter().all(...keyArgs(after)) : driftingFirst().all()));
+                const { drifting, last } = read(after);
+                found.push(...drifting);
                 if (found.length >= limit) return found.slice(0, limit);
-                after = after ? lastAfter().get(...keyArgs(after)) : lastOfFirst().get();
-                if (!after) return found;
+                if (!last) return found;
+                after = last;
                 await yieldToLoop();
             }
         },
