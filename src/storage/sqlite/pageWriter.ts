@@ -12,10 +12,11 @@ export type PageWriter = (key: SyncKey, page: PageCommit) => PageResult;
 
 /**
  * Rows one upsert statement takes at most. Most of a single-row upsert's cost is the call into
- * better-sqlite3 and SQLite's per-statement work (bind, step, reset), not the B-tree: the page
- * writer alone, 100 pages of the ingest bench's 1,000 rows, 7 rounds alternating, took 5.5-6.8 ms
- * a page with 20 rows a statement and the key's names bound once per statement, against 8.0-9.2
- * one row a statement (10 rows: 5.5-6.7; 20 rows with every value bound per row: 6.4-7.6).
+ * better-sqlite3 and SQLite's per-statement work (bind, step, reset), not the B-tree: the upserts
+ * alone (a throwaway micro-benchmark, 100 pages of the ingest bench's 1,000 rows, 7 rounds
+ * alternating, fastest to median) took 5.7-6.8 ms a page with 20 rows a statement and the key's
+ * names bound once per statement, against 8.0-9.2 one row a statement (10 rows: 5.5-6.7; 20 rows
+ * with every value bound per row: 6.4-7.6). bench/sqlitePageCommit.ts measures the whole writer.
  */
 const ROWS_PER_STATEMENT = 20;
 
