@@ -24,7 +24,7 @@ const ROWS_PER_STATEMENT = 20;
 // SQLite stores as text without converting them (the page worker checked they are UTF-8).
 // `>=`: a re-read of the same version is idempotent, and a prune (which keeps last_modified_at)
 // still lands; only an older version is refused. The key's names and the page's synced_at are
-// named, bound once a statement; each row binds its own eight values, in this order (rowValues).
+// named, bound once a statement; each row binds its own eight values, in this order (pushRowValues).
 const ROW_VALUES = '(@pck, @conn, @model, @variant, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, @syncedAt)';
 
 /** An upsert of `rows` rows; `keepData`: an update keeps the stored payload (RecordRow.keepData). */
